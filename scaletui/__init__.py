@@ -1,0 +1,3 @@
+"""scaletui: a terminal explorer for neural scaling-law experiments."""
+
+__version__ = "0.1.0"

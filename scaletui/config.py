@@ -1,0 +1,438 @@
+"""The experiment schema: one validated config shared by presets and saved runs.
+
+A preset file and a run's saved ``config.toml`` are the same format, so any run can be re-run from its
+directory. Validation names the field (``training.lr``) and, for broken TOML, the file and line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ACTIVATIONS = ("silu", "relu", "tanh", "gelu", "sigmoid")
+INITS = ("torch", "normal", "xavier")
+TARGET_KINDS = ("builtin", "expression", "teacher")
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "cosine", "step")
+DTYPES = ("float32", "float64")
+DEVICES = ("auto", "cpu", "cuda")
+
+MAX_WIDTH = 1_000_000
+MAX_SEEDS = 100_000
+MAX_STEPS = 1_000_000_000
+MAX_SAMPLES = 100_000_000
+MAX_INPUT_DIM = 10_000
+
+
+class ConfigError(ValueError):
+    """A config value (or file) that cannot be used; the message names the field and the problem."""
+
+    def __init__(self, where: str, problem: str, source: str | None = None) -> None:
+        self.where = where
+        self.problem = problem
+        self.source = source
+        prefix = f"{source}: " if source else ""
+        super().__init__(f"{prefix}{where}: {problem}")
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """The function the networks learn, and where its inputs live."""
+
+    kind: str = "builtin"
+    name: str = "square"
+    expression: str = ""
+    frequency: float = 1.0
+    input_dim: int = 1
+    domain: tuple[float, float] = (-2.0, 2.0)
+    intrinsic_dim: int = 0
+    teacher_hidden: tuple[int, ...] = (64, 64)
+    teacher_seed: int = 0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Training and test samples; ``fresh`` draws new training samples every step (infinite data)."""
+
+    n_train: int = 1000
+    fresh: bool = False
+    n_test: int = 1000
+    noise: float = 0.0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """An MLP family: fixed depth and activation, varying width."""
+
+    hidden_layers: int = 1
+    activation: str = "silu"
+    init: str = "torch"
+    widths: tuple[int, ...] = ()
+    width_min: int = 0
+    width_max: int = 0
+    width_count: int = 0
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Optimiser, schedule and precision. ``batch_size = 0`` means full batch."""
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.0
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    step_every: int = 1000
+    step_gamma: float = 0.1
+    steps: int = 1000
+    batch_size: int = 0
+    dtype: str = "float32"
+    eval_every: int = 100
+
+
+@dataclass(frozen=True)
+class SeedsConfig:
+    """How many models per width, and the seed everything else derives from."""
+
+    count: int = 8
+    base: int = 0
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole experiment. Build with :func:`config_from_dict` or :func:`load_config` to get it validated."""
+
+    name: str = "experiment"
+    description: str = ""
+    device: str = "auto"
+    target: TargetConfig = field(default_factory=TargetConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    seeds: SeedsConfig = field(default_factory=SeedsConfig)
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        return self.model.widths
+
+
+SECTIONS: dict[str, type] = {
+    "target": TargetConfig,
+    "data": DataConfig,
+    "model": ModelConfig,
+    "training": TrainingConfig,
+    "seeds": SeedsConfig,
+}
+
+
+def log_spaced_widths(width_min: int, width_max: int, count: int) -> tuple[int, ...]:
+    """``count`` distinct integer widths from min to max, as evenly spaced in log as rounding allows."""
+    if count == 1:
+        return (width_min,)
+    raw = np.unique(np.round(np.geomspace(width_min, width_max, count)).astype(int))
+    if len(raw) == count:
+        return tuple(int(w) for w in raw)
+    # Rounding merged neighbours at the small end: walk upward, bumping each clash to the next integer.
+    widths: list[int] = []
+    for w in np.geomspace(width_min, width_max, count):
+        candidate = max(round(float(w)), widths[-1] + 1 if widths else width_min)
+        widths.append(candidate)
+    if widths[-1] > width_max:
+        raise ConfigError(
+            "model.width_count", f"{count} distinct widths do not fit in [{width_min}, {width_max}]"
+        )
+    return tuple(widths)
+
+
+def _coerce(where: str, value: Any, annotation: str) -> Any:
+    """Check one TOML value against a field's declared type; numbers must be finite."""
+    if annotation == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(where, f"expected true or false, got {value!r}")
+        return value
+    if annotation == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer() and math.isfinite(value):
+                return int(value)
+            raise ConfigError(where, f"expected an integer, got {value!r}")
+        return value
+    if annotation == "float":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(where, f"expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(where, f"must be a finite number, got {value!r}")
+        return float(value)
+    if annotation == "str":
+        if not isinstance(value, str):
+            raise ConfigError(where, f"expected a string, got {value!r}")
+        return value
+    if annotation == "tuple[float, float]":
+        if not isinstance(value, list | tuple) or len(value) != 2:
+            raise ConfigError(where, f"expected two numbers [low, high], got {value!r}")
+        return tuple(_coerce(f"{where}[{i}]", v, "float") for i, v in enumerate(value))
+    if annotation == "tuple[int, ...]":
+        if not isinstance(value, list | tuple):
+            raise ConfigError(where, f"expected a list of integers, got {value!r}")
+        return tuple(_coerce(f"{where}[{i}]", v, "int") for i, v in enumerate(value))
+    raise AssertionError(f"unhandled annotation {annotation}")  # pragma: no cover - schema bug
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(where, f"expected a table, got {raw!r}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}", f"unknown key (known: {', '.join(known)})")
+    values = {name: _coerce(f"{where}.{name}", raw[name], str(known[name].type)) for name in raw}
+    return cls(**values)
+
+
+def _in_range(where: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ConfigError(where, f"must be between {low:g} and {high:g}, got {value:g}")
+
+
+def _one_of(where: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(where, f"must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _validate_target(t: TargetConfig) -> TargetConfig:
+    _one_of("target.kind", t.kind, TARGET_KINDS)
+    _in_range("target.input_dim", t.input_dim, 1, MAX_INPUT_DIM)
+    low, high = t.domain
+    if not low < high:
+        raise ConfigError("target.domain", f"low must be below high, got [{low:g}, {high:g}]")
+    if t.kind == "builtin":
+        from scaletui.targets import BUILTINS
+
+        _one_of("target.name", t.name, tuple(BUILTINS))
+    elif t.kind == "expression":
+        from scaletui.targets import ExpressionError, parse_expression
+
+        if not t.expression.strip():
+            raise ConfigError("target.expression", "is empty; write a formula in x, e.g. 'x**2'")
+        try:
+            parse_expression(t.expression, t.input_dim)
+        except ExpressionError as exc:
+            raise ConfigError("target.expression", str(exc)) from None
+    else:
+        _in_range("target.intrinsic_dim", t.intrinsic_dim, 1, t.input_dim)
+        if not t.teacher_hidden:
+            raise ConfigError("target.teacher_hidden", "needs at least one hidden layer width")
+        for i, w in enumerate(t.teacher_hidden):
+            _in_range(f"target.teacher_hidden[{i}]", w, 1, 100_000)
+    return t
+
+
+def _validate_model(m: ModelConfig) -> ModelConfig:
+    _one_of("model.activation", m.activation, ACTIVATIONS)
+    _one_of("model.init", m.init, INITS)
+    _in_range("model.hidden_layers", m.hidden_layers, 1, 64)
+    ranged = (m.width_min, m.width_max, m.width_count) != (0, 0, 0)
+    if m.widths and ranged:
+        raise ConfigError(
+            "model.widths", "give either widths = [...] or width_min/width_max/width_count, not both"
+        )
+    if m.widths:
+        for i, w in enumerate(m.widths):
+            _in_range(f"model.widths[{i}]", w, 1, MAX_WIDTH)
+        if len(set(m.widths)) != len(m.widths):
+            raise ConfigError("model.widths", "lists a width twice")
+        return dataclasses.replace(m, widths=tuple(sorted(m.widths)), width_min=0, width_max=0, width_count=0)
+    if not ranged:
+        raise ConfigError("model.widths", "no widths: give widths = [...] or width_min/width_max/width_count")
+    _in_range("model.width_min", m.width_min, 1, MAX_WIDTH)
+    _in_range("model.width_max", m.width_max, 1, MAX_WIDTH)
+    if m.width_max < m.width_min:
+        raise ConfigError("model.width_max", f"is below width_min ({m.width_max} < {m.width_min})")
+    _in_range("model.width_count", m.width_count, 1, 1000)
+    if m.width_count > m.width_max - m.width_min + 1:
+        raise ConfigError(
+            "model.width_count",
+            f"{m.width_count} distinct widths do not fit in [{m.width_min}, {m.width_max}]",
+        )
+    widths = log_spaced_widths(m.width_min, m.width_max, m.width_count)
+    return dataclasses.replace(m, widths=widths, width_min=0, width_max=0, width_count=0)
+
+
+def _validate_training(t: TrainingConfig) -> TrainingConfig:
+    _one_of("training.optimizer", t.optimizer, OPTIMIZERS)
+    _one_of("training.schedule", t.schedule, SCHEDULES)
+    _one_of("training.dtype", t.dtype, DTYPES)
+    if not 0 < t.lr <= 100:
+        raise ConfigError("training.lr", f"must be above 0 and at most 100, got {t.lr:g}")
+    _in_range("training.momentum", t.momentum, 0, 0.999999)
+    _in_range("training.steps", t.steps, 1, MAX_STEPS)
+    _in_range("training.warmup_steps", t.warmup_steps, 0, t.steps)
+    _in_range("training.step_every", t.step_every, 1, MAX_STEPS)
+    if not 0 < t.step_gamma <= 1:
+        raise ConfigError("training.step_gamma", f"must be in (0, 1], got {t.step_gamma:g}")
+    _in_range("training.batch_size", t.batch_size, 0, MAX_SAMPLES)
+    _in_range("training.eval_every", t.eval_every, 1, t.steps)
+    return t
+
+
+def _validate_data(d: DataConfig, training: TrainingConfig) -> DataConfig:
+    _in_range("data.n_train", d.n_train, 1, MAX_SAMPLES)
+    _in_range("data.n_test", d.n_test, 1, MAX_SAMPLES)
+    if d.noise < 0:
+        raise ConfigError("data.noise", f"is a standard deviation and cannot be negative, got {d.noise:g}")
+    if d.fresh and training.batch_size == 0:
+        raise ConfigError("training.batch_size", "fresh samples every step need a batch size above 0")
+    if not d.fresh and training.batch_size > d.n_train:
+        raise ConfigError(
+            "training.batch_size", f"is larger than data.n_train ({training.batch_size} > {d.n_train})"
+        )
+    return d
+
+
+def _validate_name(name: str) -> str:
+    if not name.strip():
+        raise ConfigError("name", "cannot be empty")
+    if len(name) > 120:
+        raise ConfigError("name", "is longer than 120 characters")
+    if any(ord(c) < 32 for c in name):
+        raise ConfigError("name", "contains control characters")
+    return name
+
+
+def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Config:
+    """Validate a parsed TOML document into a :class:`Config`; widths come back as an explicit list."""
+    try:
+        if not isinstance(raw, dict):
+            raise ConfigError("(top level)", "expected a table")
+        top = {"name", "description", "device", *SECTIONS}
+        unknown = sorted(set(raw) - top)
+        if unknown:
+            raise ConfigError(unknown[0], f"unknown key (known: {', '.join(sorted(top))})")
+        sections = {name: _build(cls, raw.get(name, {}), name) for name, cls in SECTIONS.items()}
+        training = _validate_training(sections["training"])
+        cfg = Config(
+            name=_validate_name(_coerce("name", raw.get("name", "experiment"), "str")),
+            description=_coerce("description", raw.get("description", ""), "str"),
+            device=_coerce("device", raw.get("device", "auto"), "str"),
+            target=_validate_target(sections["target"]),
+            data=_validate_data(sections["data"], training),
+            model=_validate_model(sections["model"]),
+            training=training,
+            seeds=sections["seeds"],
+        )
+        _one_of("device", cfg.device, DEVICES)
+        _in_range("seeds.count", cfg.seeds.count, 1, MAX_SEEDS)
+        _in_range("seeds.base", cfg.seeds.base, 0, 2**63 - 1)
+        return cfg
+    except ConfigError as exc:
+        if source and not exc.source:
+            raise ConfigError(exc.where, exc.problem, source) from None
+        raise
+
+
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    """Parse TOML, turning a syntax error into a ConfigError that names the file and line."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("TOML syntax", str(exc), source) from None
+
+
+def load_config(path: Path, overrides: list[str] | None = None) -> Config:
+    """Read, override and validate a preset or a saved run config."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("file", f"cannot be read ({exc.__class__.__name__}: {exc})", str(path)) from None
+    raw = parse_toml(text, str(path))
+    for override in overrides or []:
+        apply_override(raw, override)
+    return config_from_dict(raw, str(path))
+
+
+def apply_override(raw: dict[str, Any], override: str) -> None:
+    """Apply one ``section.key=value`` override in place; the value is read as TOML, else as a string."""
+    key, sep, text = override.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError("--set", f"expected section.key=value, got {override!r}")
+    parts = key.split(".")
+    if len(parts) == 1 and parts[0] in {"name", "description", "device"}:
+        table = raw
+    elif len(parts) == 2 and parts[0] in SECTIONS:
+        section = raw.setdefault(parts[0], {})
+        if not isinstance(section, dict):
+            raise ConfigError(parts[0], "is not a table")
+        if parts[1] not in {f.name for f in fields(SECTIONS[parts[0]])}:
+            raise ConfigError(key, "unknown key")
+        table = section
+    else:
+        raise ConfigError(key, "unknown key (write section.key, e.g. training.lr)")
+    try:
+        value = tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text.strip()
+    if parts[0] == "model" and parts[1] in {"widths", "width_min", "width_max", "width_count"}:
+        # A new width spec replaces the old one rather than clashing with it.
+        for name in ("widths", "width_min", "width_max", "width_count"):
+            table.pop(name, None)
+    table[parts[-1]] = value
+
+
+def config_to_dict(cfg: Config) -> dict[str, Any]:
+    """The config as plain TOML-ready data, with the resolved width list and no unused range fields."""
+    out: dict[str, Any] = {"name": cfg.name, "description": cfg.description, "device": cfg.device}
+    for name in SECTIONS:
+        section = dataclasses.asdict(getattr(cfg, name))
+        if name == "model":
+            for unused in ("width_min", "width_max", "width_count"):
+                section.pop(unused)
+        out[name] = {k: list(v) if isinstance(v, tuple) else v for k, v in section.items()}
+    return out
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        escaped = escaped.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+        return f'"{escaped}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} to TOML")
+
+
+def config_to_toml(cfg: Config) -> str:
+    """Serialise to TOML that :func:`load_config` reads back to an equal config."""
+    data = config_to_dict(cfg)
+    lines = [f"{k} = {_toml_value(data[k])}" for k in ("name", "description", "device")]
+    for section in SECTIONS:
+        lines += ["", f"[{section}]"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in data[section].items()]
+    return "\n".join(lines) + "\n"
+
+
+def parameter_count(input_dim: int, width: int, hidden_layers: int) -> int:
+    """Weights and biases of an MLP [input_dim, width x hidden_layers, 1] (SCIENCE.md's N)."""
+    return input_dim * width + width + (hidden_layers - 1) * (width * width + width) + width + 1
+
+
+def describe_target(t: TargetConfig) -> str:
+    """A short label for listings, e.g. ``square``, ``sin(3x)``, ``teacher d=2/20``."""
+    if t.kind == "teacher":
+        return f"teacher d={t.intrinsic_dim}/{t.input_dim}"
+    if t.kind == "expression":
+        return t.expression if len(t.expression) <= 24 else t.expression[:23] + "…"
+    if t.name in ("sin", "gaussian") and t.frequency != 1.0:
+        return f"{t.name}({t.frequency:g}x)"
+    return t.name if t.input_dim == 1 else f"{t.name} (d={t.input_dim})"

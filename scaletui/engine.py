@@ -1,0 +1,384 @@
+"""Batched MLP ensembles and the training loop.
+
+All seeds of one width train together as one set of batched tensors (leading dimension = model), so a
+sweep costs a handful of kernels per step instead of a Python loop over models. Every model draws its
+initialisation and its data order from generators seeded by (base seed, width, seed index) alone, so a
+model trains the same whether it is alone or one of hundreds in a batch.
+
+Training is a generator of events: the caller (the runner) decides what to store and when to stop.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from scaletui.config import Config, ConfigError
+from scaletui.targets import Target, build_target
+
+INIT_STREAM, DATA_STREAM = 0, 1
+# Random draws are made in chunks of about this many numbers per model: a constant of the config,
+# never of the batch, so that a model's stream does not depend on what it is batched with.
+CHUNK_NUMBERS = 1 << 16
+
+
+def model_seed(base: int, width: int, seed_index: int, stream: int) -> int:
+    """A 63-bit seed for one model's stream, well mixed from its coordinates in the sweep."""
+    words = np.random.SeedSequence([base, width, seed_index, stream]).generate_state(2)
+    return (int(words[0]) << 31) ^ int(words[1])
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present; asking for CUDA without it is an error, not a silent fallback."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", "cuda was requested but no CUDA device is available (use auto or cpu)")
+    return torch.device(name)
+
+
+def dtype_of(name: str) -> torch.dtype:
+    return {"float32": torch.float32, "float64": torch.float64}[name]
+
+
+@dataclass
+class Problem:
+    """The data every model of a run shares: target, training set (unless fresh) and test set."""
+
+    config: Config
+    target: Target
+    device: torch.device
+    dtype: torch.dtype
+    x_train: torch.Tensor | None
+    y_train: torch.Tensor | None
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+
+def prepare_problem(cfg: Config, device: torch.device) -> Problem:
+    """Build the target and draw the shared data sets from the run's base seed."""
+    target = build_target(cfg.target)
+    dtype = dtype_of(cfg.training.dtype)
+    x_test = target.test_inputs(cfg.data.n_test, model_seed(cfg.seeds.base, 0, 0, 7), torch.float64)
+    y_test = target(x_test)
+    x_train = y_train = None
+    if not cfg.data.fresh:
+        gen = torch.Generator().manual_seed(model_seed(cfg.seeds.base, 0, 0, 3))
+        x_train = target.sample_inputs(cfg.data.n_train, gen, torch.float64)
+        y_train = target(x_train)
+        if cfg.data.noise > 0:
+            y_train = y_train + cfg.data.noise * torch.randn(
+                y_train.shape, generator=gen, dtype=torch.float64
+            )
+        x_train, y_train = x_train.to(device, dtype), y_train.to(device, dtype)
+    return Problem(
+        cfg, target, device, dtype, x_train, y_train, x_test.to(device, dtype), y_test.to(device, dtype)
+    )
+
+
+def layer_sizes(input_dim: int, width: int, hidden_layers: int) -> list[int]:
+    return [input_dim] + [width] * hidden_layers + [1]
+
+
+def init_parameters(cfg: Config, width: int, seeds: tuple[int, ...]) -> list[torch.Tensor]:
+    """Weights and biases for the given seeds, as [W0, b0, W1, b1, ...] with a leading model dimension.
+
+    Drawn in float64 on the CPU from each model's own generator, so float32 and float64 runs, and CPU
+    and CUDA runs, start from the same point.
+    """
+    sizes = layer_sizes(cfg.target.input_dim, width, cfg.model.hidden_layers)
+    per_model: list[list[torch.Tensor]] = []
+    for s in seeds:
+        gen = torch.Generator().manual_seed(model_seed(cfg.seeds.base, width, s, INIT_STREAM))
+        tensors = []
+        for fan_in, fan_out in itertools.pairwise(sizes):
+            if cfg.model.init == "torch":  # nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for both
+                bound = 1 / math.sqrt(fan_in)
+                w = (torch.rand((fan_in, fan_out), generator=gen, dtype=torch.float64) * 2 - 1) * bound
+                b = (torch.rand((1, fan_out), generator=gen, dtype=torch.float64) * 2 - 1) * bound
+            elif cfg.model.init == "normal":
+                w = torch.randn((fan_in, fan_out), generator=gen, dtype=torch.float64) / math.sqrt(fan_in)
+                b = torch.zeros((1, fan_out), dtype=torch.float64)
+            else:  # xavier (Glorot) uniform
+                bound = math.sqrt(6 / (fan_in + fan_out))
+                w = (torch.rand((fan_in, fan_out), generator=gen, dtype=torch.float64) * 2 - 1) * bound
+                b = torch.zeros((1, fan_out), dtype=torch.float64)
+            tensors += [w, b]
+        per_model.append(tensors)
+    return [torch.stack(group) for group in zip(*per_model, strict=True)]
+
+
+ACTIVATION_FUNCTIONS = {
+    "silu": torch.nn.functional.silu,
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "gelu": torch.nn.functional.gelu,
+    "sigmoid": torch.sigmoid,
+}
+
+
+def forward(params: list[torch.Tensor], x: torch.Tensor, activation: str) -> torch.Tensor:
+    """Outputs of all models: x is (batch, d) shared or (models, batch, d); returns (models, batch)."""
+    act = ACTIVATION_FUNCTIONS[activation]
+    h = x
+    last = len(params) // 2 - 1
+    for layer in range(last + 1):
+        h = torch.matmul(h, params[2 * layer]) + params[2 * layer + 1]  # (models, batch, fan_out)
+        if layer < last:
+            h = act(h)
+    return h[..., 0]
+
+
+def learning_rate(cfg: Config, step: int) -> float:
+    """The schedule: linear warm-up, then constant, cosine to zero, or step decay."""
+    t = cfg.training
+    if step < t.warmup_steps:
+        return t.lr * (step + 1) / t.warmup_steps
+    after = step - t.warmup_steps
+    if t.schedule == "cosine":
+        span = max(1, t.steps - t.warmup_steps)
+        return t.lr * 0.5 * (1 + math.cos(math.pi * after / span))
+    if t.schedule == "step":
+        return t.lr * t.step_gamma ** (after // t.step_every)
+    return t.lr
+
+
+class BatchedOptimizer:
+    """Adam or SGD over batched parameters. Both are elementwise, so each model keeps its own state.
+
+    ``alive`` (one bool per model) freezes diverged models: their parameters are never touched again.
+    """
+
+    def __init__(self, params: list[torch.Tensor], cfg: Config) -> None:
+        self.params = params
+        self.kind = cfg.training.optimizer
+        self.momentum = cfg.training.momentum
+        self.betas = (0.9, 0.999)
+        self.eps = 1e-8
+        self.t = 0
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params] if self.kind == "adam" else []
+
+    @torch.no_grad()
+    def step(self, lr: float, alive: torch.Tensor) -> None:
+        self.t += 1
+        for i, p in enumerate(self.params):
+            grad = p.grad
+            assert grad is not None
+            keep = alive.view(-1, *([1] * (p.dim() - 1)))
+            if self.kind == "adam":
+                b1, b2 = self.betas
+                self.m[i].mul_(b1).add_(grad, alpha=1 - b1)
+                self.v[i].mul_(b2).addcmul_(grad, grad, value=1 - b2)
+                m_hat = self.m[i] / (1 - b1**self.t)
+                v_hat = self.v[i] / (1 - b2**self.t)
+                update = m_hat / (v_hat.sqrt() + self.eps)
+            elif self.momentum > 0:
+                self.m[i].mul_(self.momentum).add_(grad)
+                update = self.m[i]
+            else:
+                update = grad
+            p.sub_(torch.where(keep, update * lr, torch.zeros((), dtype=p.dtype, device=p.device)))
+            p.grad = None
+
+
+@dataclass(frozen=True)
+class Shard:
+    """A unit of work: some seeds of one width. Shards are independent and can run anywhere."""
+
+    width: int
+    seeds: tuple[int, ...]
+
+
+@dataclass
+class Evaluated:
+    """Losses of a shard's models at one step (NaN for diverged models)."""
+
+    shard: Shard
+    step: int
+    train_loss: np.ndarray
+    test_loss: np.ndarray
+
+
+@dataclass
+class Progressed:
+    """A cheap tick between evaluations, so progress and heartbeats stay current."""
+
+    shard: Shard
+    step: int
+
+
+@dataclass
+class ShardFinished:
+    """Final per-model results of a shard."""
+
+    shard: Shard
+    train_loss: np.ndarray
+    test_loss: np.ndarray
+    diverged_step: np.ndarray  # -1 where the model stayed finite
+    outputs: np.ndarray  # (models, n_test) on the test set, float64
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+
+Event = Evaluated | Progressed | ShardFinished
+
+
+class DataStream:
+    """Each model's training batches, drawn from its own generator in config-sized chunks."""
+
+    def __init__(self, problem: Problem, shard: Shard) -> None:
+        cfg = problem.config
+        self.problem = problem
+        self.batch = cfg.training.batch_size
+        self.generators = [
+            torch.Generator().manual_seed(model_seed(cfg.seeds.base, shard.width, s, DATA_STREAM))
+            for s in shard.seeds
+        ]
+        self.queue_x: torch.Tensor | None = None
+        self.queue_y: torch.Tensor | None = None
+        self.position = 0
+        if cfg.data.fresh:
+            self.chunk_steps = max(1, CHUNK_NUMBERS // (self.batch * cfg.target.input_dim))
+        else:
+            self.chunk_steps = cfg.data.n_train // self.batch  # one epoch of batches, no partial batch
+
+    def _refill(self) -> None:
+        p, cfg = self.problem, self.problem.config
+        n = self.chunk_steps * self.batch
+        if cfg.data.fresh:
+            xs, noises = [], []
+            for gen in self.generators:
+                xs.append(p.target.sample_inputs(n, gen, torch.float64))
+                if cfg.data.noise > 0:
+                    noises.append(torch.randn(n, generator=gen, dtype=torch.float64))
+            x = torch.stack(xs)  # (models, n, d)
+            y = p.target(x.reshape(-1, x.shape[-1])).reshape(x.shape[:2])
+            if noises:
+                y = y + cfg.data.noise * torch.stack(noises)
+            self.queue_x, self.queue_y = x.to(p.device, p.dtype), y.to(p.device, p.dtype)
+        else:
+            assert p.x_train is not None and p.y_train is not None
+            order = torch.stack([torch.randperm(cfg.data.n_train, generator=g)[:n] for g in self.generators])
+            order = order.to(p.device)
+            self.queue_x, self.queue_y = p.x_train[order], p.y_train[order]
+        self.position = 0
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.queue_x is None or self.position >= self.chunk_steps:
+            self._refill()
+        assert self.queue_x is not None and self.queue_y is not None
+        lo, hi = self.position * self.batch, (self.position + 1) * self.batch
+        self.position += 1
+        return self.queue_x[:, lo:hi], self.queue_y[:, lo:hi]
+
+
+def _mse(params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor, activation: str) -> torch.Tensor:
+    """Per-model mean squared error, shape (models,); x and y may be shared or per model."""
+    return ((forward(params, x, activation) - y) ** 2).mean(dim=-1)
+
+
+@torch.no_grad()
+def evaluate_outputs(params: list[torch.Tensor], x: torch.Tensor, activation: str) -> torch.Tensor:
+    """Outputs on a shared input set, in blocks so wide ensembles on big test sets fit in memory."""
+    models, width = params[0].shape[0], params[0].shape[-1]
+    block = max(1, (1 << 24) // max(1, models * width))
+    return torch.cat(
+        [forward(params, x[i : i + block], activation) for i in range(0, x.shape[0], block)], dim=1
+    )
+
+
+def _eval_losses(problem: Problem, params: list[torch.Tensor], running_train: torch.Tensor | None):
+    act = problem.config.model.activation
+    test = ((evaluate_outputs(params, problem.x_test, act) - problem.y_test) ** 2).mean(dim=-1)
+    if problem.x_train is not None:
+        train = ((evaluate_outputs(params, problem.x_train, act) - problem.y_train) ** 2).mean(dim=-1)
+    else:
+        train = running_train if running_train is not None else test
+    return train, test
+
+
+def train_shard(
+    problem: Problem,
+    shard: Shard,
+    initial: list[torch.Tensor] | None = None,
+    progress_every: int = 50,
+) -> Iterator[Event]:
+    """Train one shard to the end, yielding evaluations, progress ticks and, last, the final results.
+
+    ``initial`` overrides the seeded initialisation (tests use it to plant a diverging model).
+    The caller may stop early by closing the generator; nothing is left half-done on its side.
+    """
+    cfg = problem.config
+    started = time.perf_counter()
+    act = cfg.model.activation
+    start = initial if initial is not None else init_parameters(cfg, shard.width, shard.seeds)
+    params = [p.to(problem.device, problem.dtype).requires_grad_(True) for p in start]
+    optimizer = BatchedOptimizer(params, cfg)
+    models = len(shard.seeds)
+    alive = torch.ones(models, dtype=torch.bool, device=problem.device)
+    diverged_at = torch.full((models,), -1, dtype=torch.long, device=problem.device)
+    stream = DataStream(problem, shard) if cfg.training.batch_size > 0 else None
+    running = torch.zeros(models, dtype=problem.dtype, device=problem.device)
+    running_count = 0
+    nan = torch.full((), float("nan"), dtype=problem.dtype, device=problem.device)
+
+    def evaluated(step: int) -> Evaluated:
+        mean_batch = running / running_count if running_count else None
+        train, test = _eval_losses(problem, params, mean_batch)
+        train, test = torch.where(alive, train, nan), torch.where(alive, test, nan)
+        return Evaluated(shard, step, train.double().cpu().numpy(), test.double().cpu().numpy())
+
+    last = evaluated(0)
+    yield last
+    for step in range(cfg.training.steps):
+        if stream is None:
+            assert problem.x_train is not None and problem.y_train is not None
+            loss = _mse(params, problem.x_train, problem.y_train, act)
+        else:
+            loss = _mse(params, *stream.next_batch(), act)
+        finite = torch.isfinite(loss)
+        newly_dead = alive & ~finite
+        diverged_at = torch.where(newly_dead, step, diverged_at)
+        alive = alive & finite
+        torch.where(alive, loss, torch.zeros_like(loss)).sum().backward()
+        optimizer.step(learning_rate(cfg, step), alive)
+        running += torch.where(alive, loss.detach(), torch.zeros_like(running))
+        running_count += 1
+        done = step + 1
+        if done % cfg.training.eval_every == 0 or done == cfg.training.steps:
+            last = evaluated(done)
+            yield last
+            running.zero_()
+            running_count = 0
+        elif done % progress_every == 0:
+            yield Progressed(shard, done)
+
+    outputs = evaluate_outputs(params, problem.x_test, act)
+    outputs = torch.where(alive[:, None], outputs, nan)
+    weights = {
+        f"{'W' if i % 2 == 0 else 'b'}{i // 2}": p.detach().double().cpu().numpy()
+        for i, p in enumerate(params)
+    }
+    yield ShardFinished(
+        shard=shard,
+        train_loss=last.train_loss,
+        test_loss=last.test_loss,
+        diverged_step=diverged_at.cpu().numpy(),
+        outputs=outputs.double().cpu().numpy(),
+        weights=weights,
+        wall_seconds=time.perf_counter() - started,
+    )
+
+
+def plan_shards(cfg: Config, max_models_per_shard: int | None = None) -> list[Shard]:
+    """Split the sweep into shards: one per width, seeds split further only when asked."""
+    seeds = tuple(range(cfg.seeds.count))
+    size = max_models_per_shard or len(seeds)
+    return [Shard(w, seeds[i : i + size]) for w in cfg.model.widths for i in range(0, len(seeds), size)]

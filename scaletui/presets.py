@@ -1,0 +1,70 @@
+"""Where presets come from: the ones shipped with scaletui, and the user's own directory.
+
+Lookup order for a name: an existing file path, then the user presets directory
+(``$SCALETUI_PRESETS_DIR``, else ``~/.config/scaletui/presets``), then the shipped presets.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from scaletui.config import ConfigError
+
+
+def shipped_presets_dir() -> Path:
+    """Inside an installed wheel the presets sit in the package; in a source checkout, at the repo root."""
+    packaged = Path(__file__).parent / "presets"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "presets"
+
+
+def user_presets_dir() -> Path:
+    configured = os.environ.get("SCALETUI_PRESETS_DIR")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "scaletui" / "presets"
+
+
+@dataclass(frozen=True)
+class PresetInfo:
+    name: str
+    path: Path
+    description: str
+    origin: str  # "shipped" or "user"
+
+
+def _describe(path: Path) -> str:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return f"(unreadable: {exc.__class__.__name__})"
+    description = data.get("description", "")
+    return description if isinstance(description, str) else ""
+
+
+def list_presets() -> list[PresetInfo]:
+    """User presets shadow shipped ones of the same name."""
+    found: dict[str, PresetInfo] = {}
+    for origin, folder in (("shipped", shipped_presets_dir()), ("user", user_presets_dir())):
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.toml")):
+                found[path.stem] = PresetInfo(path.stem, path, _describe(path), origin)
+    return sorted(found.values(), key=lambda p: p.name)
+
+
+def resolve_preset(ref: str) -> Path:
+    """A preset file from a path or a preset name."""
+    path = Path(ref)
+    if path.is_file():
+        return path
+    if path.exists():
+        raise ConfigError("preset", f"{ref} is not a file")
+    name = path.stem if path.suffix == ".toml" else ref
+    for preset in list_presets():
+        if preset.name == name:
+            return preset.path
+    known = ", ".join(p.name for p in list_presets()) or "none"
+    raise ConfigError("preset", f"no file or preset named {ref!r} (presets: {known})")

@@ -1,0 +1,211 @@
+"""Runs a sweep in its own OS process, writing the run directory as it goes.
+
+The CLI and the TUI both start runs through :func:`start_runner`, which launches
+``python -m scaletui.runner RUN_DIR``; the faces then only read the store. SIGINT, SIGTERM and SIGHUP
+stop a runner gracefully: what it has is saved and the run is marked ``stopped``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from scaletui.config import Config, ConfigError, parameter_count
+from scaletui.engine import (
+    Evaluated,
+    Progressed,
+    Shard,
+    ShardFinished,
+    plan_shards,
+    prepare_problem,
+    resolve_device,
+    train_shard,
+)
+from scaletui.store import HEARTBEAT_SECONDS, Run, RunWriter, StoreError, environment_facts
+
+FLUSH_SECONDS = 1.0
+PROGRESS_SECONDS = 0.5
+
+
+def create_run(runs_dir: Path, cfg: Config) -> Path:
+    """A new run directory for the config; nothing trains until :func:`start_runner` is called."""
+    writer = RunWriter.create(runs_dir, cfg)
+    writer.close()
+    return writer.dir
+
+
+def start_runner(run_dir: Path, *, detach: bool = False, resume: bool = False) -> subprocess.Popen[bytes]:
+    """Launch the runner process for a run directory. ``detach`` puts it in a session of its own."""
+    cmd = [sys.executable, "-m", "scaletui.runner", str(run_dir)]
+    if resume:
+        cmd.append("--resume")
+    with open(run_dir / "runner.log", "ab") as log:
+        return subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=detach
+        )
+
+
+def request_stop(run: Run) -> bool:
+    """Ask a live runner on this host to stop gracefully; False when there is none to ask."""
+    import os
+    import socket
+
+    st = run.status()
+    if st.status != "running" or st.pid is None or st.host != socket.gethostname():
+        return False
+    try:
+        os.kill(st.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class _Heartbeat(threading.Thread):
+    """Beats on its own connection, so a busy training step never makes a live run look dead."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(daemon=True, name="heartbeat")
+        self.run_dir = run_dir
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        writer = RunWriter(self.run_dir)
+        try:
+            while not self.halt.wait(HEARTBEAT_SECONDS):
+                writer.heartbeat()
+        except Exception:  # a failing disk is reported by the main loop; a missed beat only looks stale
+            pass
+        finally:
+            writer.conn.close()
+
+
+def _describe_failure(exc: BaseException) -> str:
+    """One line a user can act on."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    if (isinstance(exc, OSError) and exc.errno == 28) or "disk is full" in text or "No space left" in text:
+        return f"disk full while writing the run ({text})"
+    if "out of memory" in text.lower():
+        return f"out of memory on the device ({text}); use fewer seeds or smaller widths"
+    return f"{exc.__class__.__name__}: {text}"
+
+
+def _shard_summary(result: ShardFinished) -> tuple[str, str]:
+    losses = result.test_loss
+    finite = losses[np.isfinite(losses)]
+    median = f"{np.median(finite):.3e}" if finite.size else "n/a"
+    diverged = int((result.diverged_step >= 0).sum())
+    message = f"width {result.shard.width} finished: median test loss {median} over {len(losses)} seeds"
+    if diverged:
+        return "warning", f"{message}; {diverged} diverged (NaN/inf)"
+    return "info", message
+
+
+def execute(run_dir: Path, stop: threading.Event, resume: bool = False) -> str:
+    """Train every unfinished shard of the run, recording as we go; returns the final status."""
+    writer = RunWriter(run_dir)
+    heartbeat = _Heartbeat(run_dir)
+    try:
+        cfg = Run(run_dir).config
+        device = resolve_device(cfg.device)
+        writer.mark_running(str(device))
+        heartbeat.start()
+        writer.write_environment(environment_facts(str(device), cfg.training.dtype))
+        problem = prepare_problem(cfg, device)
+        writer.write_test_set(problem.x_test.double().cpu().numpy(), problem.y_test.double().cpu().numpy())
+        done = writer.forget_unfinished() if resume else set()
+        shards = [s for s in plan_shards(cfg) if not all((s.width, seed) in done for seed in s.seeds)]
+        writer.log_event(
+            "info", f"{'resumed' if resume else 'started'} on {device}: {len(shards)} widths to train"
+        )
+        for shard in shards:
+            if stop.is_set():
+                break
+            _train_and_record(writer, problem, shard, cfg, stop)
+        status = "stopped" if stop.is_set() else "finished"
+        writer.log_event("info", f"run {status}")
+        writer.mark_ended(status)
+        return status
+    except (ConfigError, StoreError) as exc:
+        writer.mark_ended("failed", str(exc))
+        return "failed"
+    except Exception as exc:
+        traceback.print_exc()
+        message = _describe_failure(exc)
+        try:
+            writer.log_event("error", message)
+            writer.mark_ended("failed", message)
+        except Exception:
+            traceback.print_exc()  # the disk may be gone too; the stale heartbeat will tell readers
+        return "failed"
+    finally:
+        heartbeat.halt.set()
+        with contextlib.suppress(Exception):
+            writer.close()
+
+
+def _train_and_record(writer: RunWriter, problem, shard: Shard, cfg: Config, stop: threading.Event) -> None:
+    steps = cfg.training.steps
+    last_flush = last_progress = time.monotonic()
+    writer.set_progress(shard.width, shard.seeds[0], len(shard.seeds), 0, steps)
+    events = train_shard(problem, shard)
+    try:
+        for event in events:
+            now = time.monotonic()
+            if isinstance(event, Evaluated):
+                writer.add_curve_points(
+                    shard.width, shard.seeds, event.step, event.train_loss, event.test_loss
+                )
+            if isinstance(event, Evaluated | Progressed) and now - last_progress >= PROGRESS_SECONDS:
+                writer.set_progress(shard.width, shard.seeds[0], len(shard.seeds), event.step, steps)
+                last_progress = now
+            if now - last_flush >= FLUSH_SECONDS:
+                writer.flush()
+                last_flush = now
+            if isinstance(event, ShardFinished):
+                writer.add_shard_result(
+                    shard.width,
+                    list(shard.seeds),
+                    parameter_count(cfg.target.input_dim, shard.width, cfg.model.hidden_layers),
+                    event.train_loss,
+                    event.test_loss,
+                    event.diverged_step,
+                    event.wall_seconds,
+                    event.outputs,
+                    event.weights,
+                )
+                writer.set_progress(shard.width, shard.seeds[0], len(shard.seeds), steps, steps)
+                writer.log_event(*_shard_summary(event))
+            if stop.is_set():
+                writer.flush()
+                return
+    finally:
+        events.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scaletui.runner", description=__doc__)
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--resume", action="store_true", help="train only what the run does not have yet")
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    status = execute(args.run_dir, stop, resume=args.resume)
+    return {"finished": 0, "stopped": 130}.get(status, 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

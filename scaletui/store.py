@@ -1,0 +1,581 @@
+"""Run directories: the single source of truth that the runner writes and every face reads.
+
+Layout of ``runs/<run-id>/`` (schema version 1)::
+
+    config.toml      the resolved config; ``scaletui run runs/<id>/config.toml`` re-runs it
+    meta.json        schema version, id, creation time, environment facts (written once, atomically)
+    run.sqlite       status and heartbeat, loss curves, final per-model results, progress, events (WAL)
+    arrays/test_set.npz                 test inputs x (n, d) and targets y (n,), float64
+    arrays/w<width>_s<first>-<last>.npz outputs on the test set (models, n) and final weights, per shard
+    runner.log       the runner process's own output
+
+Crash safety: SQLite in WAL mode commits atomically, so a ``kill -9`` loses at most the rows buffered
+since the last flush (about a second) and a reader never sees half a record. Array files are written to a
+temporary name, fsynced and renamed; a model's row is committed only after its arrays exist.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import secrets
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scaletui.config import Config, ConfigError, config_from_dict, config_to_toml, parse_toml
+
+SCHEMA_VERSION = 1
+HEARTBEAT_SECONDS = 2.0
+STALE_AFTER_SECONDS = 15.0
+ACTIVE_STATUSES = ("created", "running")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS run (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    status TEXT NOT NULL, pid INTEGER, host TEXT, device TEXT,
+    started REAL, finished REAL, heartbeat REAL, error TEXT
+);
+CREATE TABLE IF NOT EXISTS curves (
+    width INTEGER NOT NULL, seed INTEGER NOT NULL, step INTEGER NOT NULL,
+    train_loss REAL, test_loss REAL, PRIMARY KEY (width, seed, step)
+);
+CREATE TABLE IF NOT EXISTS models (
+    width INTEGER NOT NULL, seed INTEGER NOT NULL, n_params INTEGER NOT NULL,
+    train_loss REAL, test_loss REAL, diverged_step INTEGER NOT NULL,
+    wall_seconds REAL, arrays TEXT NOT NULL, PRIMARY KEY (width, seed)
+);
+CREATE TABLE IF NOT EXISTS progress (
+    width INTEGER NOT NULL, first_seed INTEGER NOT NULL, models INTEGER NOT NULL,
+    step INTEGER NOT NULL, steps INTEGER NOT NULL, started REAL, updated REAL,
+    PRIMARY KEY (width, first_seed)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL
+);
+"""
+
+
+class StoreError(Exception):
+    """A run that cannot be found or read; the message says which and why, in one line."""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a file so that readers see the old content or the new, never a part."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _nan_to_none(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def _slug(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug[:40].strip("-") or "run"
+
+
+def new_run_id(name: str) -> str:
+    return f"{datetime.now():%Y%m%d-%H%M%S}-{_slug(name)}-{secrets.token_hex(2)}"
+
+
+def environment_facts(device: str, dtype: str) -> dict[str, Any]:
+    """What a reader needs to judge or reproduce the numbers: versions, host, device."""
+    import platform
+
+    import scipy
+    import torch
+
+    facts: dict[str, Any] = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "platform": platform.platform(),
+        "host": socket.gethostname(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": device,
+        "dtype": dtype,
+    }
+    if device.startswith("cuda") and torch.cuda.is_available():
+        facts["cuda_device"] = torch.cuda.get_device_name(0)
+        facts["cuda_version"] = torch.version.cuda
+    return facts
+
+
+class RunWriter:
+    """The one writer of a run directory (the runner process)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.dir = run_dir
+        self.conn = _connect(run_dir / "run.sqlite")
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.executescript(_SCHEMA)
+        self._pending_curves: list[tuple[Any, ...]] = []
+
+    @classmethod
+    def create(cls, runs_dir: Path, cfg: Config, run_id: str | None = None) -> RunWriter:
+        """Make a new run directory holding the config and meta; the runner fills in the rest."""
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        run_id = run_id or new_run_id(cfg.name)
+        run_dir = runs_dir / run_id
+        run_dir.mkdir()
+        (run_dir / "arrays").mkdir()
+        atomic_write_bytes(run_dir / "config.toml", config_to_toml(cfg).encode())
+        meta = {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": run_id,
+            "created": time.time(),
+            "created_iso": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        atomic_write_bytes(run_dir / "meta.json", json.dumps(meta, indent=2).encode())
+        writer = cls(run_dir)
+        writer.conn.execute("INSERT INTO run (id, status) VALUES (1, 'created')")
+        return writer
+
+    def close(self) -> None:
+        self.flush()
+        self.conn.close()
+
+    def write_environment(self, facts: dict[str, Any]) -> None:
+        meta = json.loads((self.dir / "meta.json").read_text())
+        meta["environment"] = facts
+        atomic_write_bytes(self.dir / "meta.json", json.dumps(meta, indent=2).encode())
+
+    def write_test_set(self, x: np.ndarray, y: np.ndarray) -> None:
+        atomic_write_bytes(self.dir / "arrays" / "test_set.npz", _npz_bytes({"x": x, "y": y}))
+
+    def mark_running(self, device: str) -> None:
+        now = time.time()
+        self.conn.execute(
+            "UPDATE run SET status='running', pid=?, host=?, device=?, started=?, heartbeat=?, "
+            "finished=NULL, error=NULL WHERE id=1",
+            (os.getpid(), socket.gethostname(), device, now, now),
+        )
+
+    def mark_ended(self, status: str, error: str | None = None) -> None:
+        self.flush()
+        self.conn.execute(
+            "UPDATE run SET status=?, finished=?, error=? WHERE id=1", (status, time.time(), error)
+        )
+
+    def heartbeat(self) -> None:
+        self.conn.execute("UPDATE run SET heartbeat=? WHERE id=1", (time.time(),))
+
+    def log_event(self, level: str, message: str) -> None:
+        self.conn.execute(
+            "INSERT INTO events (time, level, message) VALUES (?, ?, ?)", (time.time(), level, message)
+        )
+
+    def add_curve_points(self, width: int, seeds: Iterable[int], step: int, train, test) -> None:
+        """Buffer one evaluation's losses; :meth:`flush` commits them."""
+        self._pending_curves += [
+            (width, s, step, _nan_to_none(tr), _nan_to_none(te))
+            for s, tr, te in zip(seeds, train, test, strict=True)
+        ]
+
+    def flush(self) -> None:
+        if not self._pending_curves:
+            return
+        with self._transaction():
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO curves VALUES (?, ?, ?, ?, ?)", self._pending_curves
+            )
+        self._pending_curves = []
+
+    def set_progress(self, width: int, first_seed: int, models: int, step: int, steps: int) -> None:
+        now = time.time()
+        self.conn.execute(
+            "INSERT INTO progress VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (width, first_seed) "
+            "DO UPDATE SET step=excluded.step, updated=excluded.updated",
+            (width, first_seed, models, step, steps, now, now),
+        )
+
+    def add_shard_result(
+        self,
+        width: int,
+        seeds: list[int],
+        n_params: int,
+        train_loss: np.ndarray,
+        test_loss: np.ndarray,
+        diverged_step: np.ndarray,
+        wall_seconds: float,
+        outputs: np.ndarray,
+        weights: dict[str, np.ndarray],
+    ) -> None:
+        """Persist a finished shard: arrays first, then its model rows in one transaction."""
+        name = f"w{width:06d}_s{seeds[0]:05d}-{seeds[-1]:05d}.npz"
+        arrays = {
+            "seeds": np.asarray(seeds),
+            "outputs": outputs,
+            **{f"weight_{k}": v for k, v in weights.items()},
+        }
+        atomic_write_bytes(self.dir / "arrays" / name, _npz_bytes(arrays))
+        self.flush()
+        rows = [
+            (width, s, n_params, _nan_to_none(tr), _nan_to_none(te), int(d), wall_seconds, name)
+            for s, tr, te, d in zip(seeds, train_loss, test_loss, diverged_step, strict=True)
+        ]
+        with self._transaction():
+            self.conn.executemany("INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def forget_unfinished(self) -> set[tuple[int, int]]:
+        """Before a resume: drop curves and progress of models without a final row; return finished ones."""
+        done = {(w, s) for w, s in self.conn.execute("SELECT width, seed FROM models")}
+        with self._transaction():
+            self.conn.execute(
+                "DELETE FROM curves WHERE NOT EXISTS (SELECT 1 FROM models m "
+                "WHERE m.width = curves.width AND m.seed = curves.seed)"
+            )
+            self.conn.execute(
+                "DELETE FROM progress WHERE NOT EXISTS (SELECT 1 FROM models m "
+                "WHERE m.width = progress.width AND m.seed = progress.first_seed)"
+            )
+        return done
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """What a reader can say about a run's life: ``dead`` means the runner stopped without saying so."""
+
+    status: str
+    pid: int | None
+    host: str | None
+    device: str | None
+    started: float | None
+    finished: float | None
+    heartbeat: float | None
+    error: str | None
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None:
+            return None
+        end = self.finished or (time.time() if self.is_live else self.heartbeat)
+        return None if end is None else max(0.0, end - self.started)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class ModelTable:
+    """Final results, one entry per finished model, as parallel arrays sorted by (width, seed)."""
+
+    width: np.ndarray
+    seed: np.ndarray
+    n_params: np.ndarray
+    train_loss: np.ndarray
+    test_loss: np.ndarray
+    diverged_step: np.ndarray
+    wall_seconds: np.ndarray
+
+    @property
+    def diverged(self) -> np.ndarray:
+        return self.diverged_step >= 0
+
+    def __len__(self) -> int:
+        return len(self.width)
+
+
+@dataclass
+class CurveTable:
+    """Loss curves as parallel arrays sorted by (width, seed, step)."""
+
+    width: np.ndarray
+    seed: np.ndarray
+    step: np.ndarray
+    train_loss: np.ndarray
+    test_loss: np.ndarray
+
+
+class Run:
+    """Read access to one run directory; safe while the runner is still writing it."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.dir = run_dir
+        self.id = run_dir.name
+        self.meta = self._read_meta()
+        self.config = self._read_config()
+        db = run_dir / "run.sqlite"
+        if not db.is_file():
+            raise StoreError(f"{run_dir}: run.sqlite is missing")
+
+    def _read_meta(self) -> dict[str, Any]:
+        path = self.dir / "meta.json"
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise StoreError(f"{path}: missing") from None
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"{path}: unreadable ({exc.__class__.__name__})") from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("schema_version"), int):
+            raise StoreError(f"{path}: no schema_version")
+        if meta["schema_version"] > SCHEMA_VERSION:
+            raise StoreError(
+                f"{path}: schema version {meta['schema_version']} is newer than this scaletui "
+                f"understands ({SCHEMA_VERSION}); upgrade scaletui"
+            )
+        return meta
+
+    def _read_config(self) -> Config:
+        path = self.dir / "config.toml"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise StoreError(f"{path}: missing") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StoreError(f"{path}: unreadable ({exc.__class__.__name__})") from None
+        try:
+            return config_from_dict(parse_toml(text, str(path)), str(path))
+        except ConfigError as exc:
+            raise StoreError(str(exc)) from None
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = _connect(self.dir / "run.sqlite")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.dir / 'run.sqlite'}: cannot open ({exc})") from None
+        try:
+            with closing(conn):
+                conn.execute("PRAGMA query_only = 1")
+                yield conn
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.dir / 'run.sqlite'}: unreadable ({exc})") from None
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._db() as conn:
+            return conn.execute(sql, args).fetchall()
+
+    def status(self) -> RunStatus:
+        """The recorded status, with a live-looking run whose runner is gone reported as ``dead``."""
+        rows = self._query("SELECT status, pid, host, device, started, finished, heartbeat, error FROM run")
+        if not rows:
+            raise StoreError(f"{self.dir / 'run.sqlite'}: no status row")
+        st = RunStatus(*rows[0])
+        if st.status == "running":
+            stale = st.heartbeat is None or time.time() - st.heartbeat > STALE_AFTER_SECONDS
+            gone = st.host == socket.gethostname() and st.pid is not None and not _pid_alive(st.pid)
+            if stale or gone:
+                return RunStatus("dead", *rows[0][1:])
+        return st
+
+    def models(self) -> ModelTable:
+        rows = self._query(
+            "SELECT width, seed, n_params, train_loss, test_loss, diverged_step, wall_seconds "
+            "FROM models ORDER BY width, seed"
+        )
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 7
+        as_float = [np.array([np.nan if v is None else v for v in c], dtype=float) for c in cols[3:5]]
+        return ModelTable(
+            width=np.array(cols[0], dtype=int),
+            seed=np.array(cols[1], dtype=int),
+            n_params=np.array(cols[2], dtype=int),
+            train_loss=as_float[0],
+            test_loss=as_float[1],
+            diverged_step=np.array(cols[5], dtype=int),
+            wall_seconds=np.array([np.nan if v is None else v for v in cols[6]], dtype=float),
+        )
+
+    def curves(self, width: int | None = None) -> CurveTable:
+        where, args = ("WHERE width = ?", (width,)) if width is not None else ("", ())
+        rows = self._query(
+            f"SELECT width, seed, step, train_loss, test_loss FROM curves {where} ORDER BY width, seed, step",
+            args,
+        )
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 5
+        floats = [np.array([np.nan if v is None else v for v in c], dtype=float) for c in cols[3:]]
+        return CurveTable(
+            np.array(cols[0], dtype=int), np.array(cols[1], dtype=int), np.array(cols[2], dtype=int), *floats
+        )
+
+    def latest_test_losses(self) -> dict[int, tuple[int, np.ndarray]]:
+        """Per width, the newest evaluated step and its test losses: cheap enough to poll for live views."""
+        rows = self._query(
+            "SELECT c.width, c.step, c.test_loss FROM curves c JOIN "
+            "(SELECT width, MAX(step) AS step FROM curves GROUP BY width) m "
+            "ON c.width = m.width AND c.step = m.step ORDER BY c.width, c.seed"
+        )
+        latest: dict[int, tuple[int, list[float]]] = {}
+        for width, step, loss in rows:
+            latest.setdefault(width, (step, []))[1].append(np.nan if loss is None else loss)
+        return {w: (step, np.array(losses, dtype=float)) for w, (step, losses) in latest.items()}
+
+    def progress(self) -> list[dict[str, Any]]:
+        rows = self._query(
+            "SELECT width, first_seed, models, step, steps, started, updated FROM progress "
+            "ORDER BY width, first_seed"
+        )
+        keys = ("width", "first_seed", "models", "step", "steps", "started", "updated")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def events(self, after_id: int = 0) -> list[tuple[int, float, str, str]]:
+        return self._query(
+            "SELECT id, time, level, message FROM events WHERE id > ? ORDER BY id", (after_id,)
+        )
+
+    def _load_npz(self, name: str) -> dict[str, np.ndarray]:
+        path = self.dir / "arrays" / name
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return {k: data[k] for k in data.files}
+        except FileNotFoundError:
+            raise StoreError(f"{path}: missing") from None
+        except (OSError, ValueError, EOFError) as exc:
+            raise StoreError(f"{path}: unreadable ({exc.__class__.__name__})") from None
+
+    def test_set(self) -> tuple[np.ndarray, np.ndarray]:
+        data = self._load_npz("test_set.npz")
+        return data["x"], data["y"]
+
+    def outputs(self, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Seeds and their outputs on the test set, (seeds,) and (seeds, n_test), for finished models."""
+        rows = self._query(
+            "SELECT arrays FROM models WHERE width = ? GROUP BY arrays ORDER BY MIN(seed)", (width,)
+        )
+        names = [r[0] for r in rows]
+        seeds, outputs = [], []
+        for name in names:
+            data = self._load_npz(name)
+            seeds.append(data["seeds"])
+            outputs.append(data["outputs"])
+        if not names:
+            return np.zeros(0, dtype=int), np.zeros((0, 0))
+        return np.concatenate(seeds), np.concatenate(outputs)
+
+    def weights(self, width: int, seed: int) -> dict[str, np.ndarray]:
+        """One model's final weights, keyed W0, b0, W1, b1, ... (W0 has shape (input_dim, width))."""
+        rows = self._query("SELECT arrays FROM models WHERE width = ? AND seed = ?", (width, seed))
+        if not rows:
+            raise StoreError(f"{self.id}: no finished model at width {width}, seed {seed}")
+        data = self._load_npz(rows[0][0])
+        index = int(np.nonzero(data["seeds"] == seed)[0][0])
+        return {k.removeprefix("weight_"): v[index] for k, v in data.items() if k.startswith("weight_")}
+
+
+@dataclass(frozen=True)
+class RunListing:
+    """One line of ``scaletui ls``: a readable run, or a damaged one with the reason."""
+
+    id: str
+    path: Path
+    run: Run | None
+    status: RunStatus | None
+    finished_models: int
+    error: str | None
+
+    @property
+    def created(self) -> float:
+        if self.run is not None:
+            return float(self.run.meta.get("created", 0.0))
+        try:
+            return self.path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+
+def _is_run_dir(path: Path) -> bool:
+    return (
+        path.is_dir()
+        and not path.name.startswith(".")
+        and any((path / n).exists() for n in ("meta.json", "config.toml", "run.sqlite"))
+    )
+
+
+def list_runs(runs_dir: Path) -> list[RunListing]:
+    """Every run in the directory, oldest first; a damaged run is listed with its error, never raised."""
+    if not runs_dir.is_dir():
+        return []
+    listings = []
+    for path in runs_dir.iterdir():
+        if not _is_run_dir(path):
+            continue
+        try:
+            run = Run(path)
+            status = run.status()
+            count = run._query("SELECT COUNT(*) FROM models")[0][0]
+            listings.append(RunListing(path.name, path, run, status, count, None))
+        except StoreError as exc:
+            listings.append(RunListing(path.name, path, None, None, 0, str(exc)))
+    return sorted(listings, key=lambda r: (r.created, r.id))
+
+
+def resolve_run(runs_dir: Path, ref: str) -> Path:
+    """A run directory from an id, a unique id prefix, a path, or ``latest``."""
+    candidate = Path(ref)
+    if candidate.is_dir() and _is_run_dir(candidate):
+        return candidate
+    if ref == "latest":
+        runs = list_runs(runs_dir)
+        if not runs:
+            raise StoreError(f"no runs in {runs_dir}")
+        return runs[-1].path
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", ref):
+        raise StoreError(f"{ref!r} is not a run id, a run directory, or 'latest'")
+    if (runs_dir / ref).is_dir():
+        return runs_dir / ref
+    matches = sorted(p for p in runs_dir.glob(f"{ref}*") if _is_run_dir(p)) if runs_dir.is_dir() else []
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise StoreError(f"no run {ref!r} in {runs_dir}")
+    raise StoreError(f"{ref!r} matches {len(matches)} runs in {runs_dir}; give more of the id")
+
+
+def open_run(runs_dir: Path, ref: str) -> Run:
+    return Run(resolve_run(runs_dir, ref))
