@@ -276,7 +276,7 @@ def _validate_training(t: TrainingConfig) -> TrainingConfig:
     if not 0 < t.step_gamma <= 1:
         raise ConfigError("training.step_gamma", f"must be in (0, 1], got {t.step_gamma:g}")
     _in_range("training.batch_size", t.batch_size, 0, MAX_SAMPLES)
-    _in_range("training.eval_every", t.eval_every, 1, t.steps)
+    _in_range("training.eval_every", t.eval_every, 1, MAX_STEPS)  # above steps: evaluate at the end only
     return t
 
 
