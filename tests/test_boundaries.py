@@ -12,7 +12,8 @@ def test_core_modules_import_without_ui_libraries():
     code = (
         "import sys\n"
         + "".join(f"import scaletui.{m}\n" for m in CORE)
-        + "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'typer', 'rich', 'plotext')))"
+        + "print(sorted(m for m in sys.modules"
+        " if m.split('.')[0] in ('textual', 'typer', 'rich', 'plotext')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -80,7 +80,7 @@ def test_batched_forward_matches_a_plain_module():
 
 def test_torch_init_has_nn_linear_bounds():
     cfg = smoke_config()
-    w0, b0, w1, b1 = init_parameters(cfg, 400, (0,))
+    w0, _b0, w1, _b1 = init_parameters(cfg, 400, (0,))
     assert w0.abs().max() <= 1.0 and w0.abs().max() > 0.95  # fan_in = 1
     assert w1.abs().max() <= 1 / math.sqrt(400) and w1.abs().max() > 0.9 / math.sqrt(400)
 

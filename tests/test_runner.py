@@ -32,7 +32,7 @@ def test_a_run_stores_what_the_engine_computes(runs_dir):
     direct = list(train_shard(problem, Shard(8, (0, 1, 2, 3))))[-1]
     assert isinstance(direct, ShardFinished)
     np.testing.assert_allclose(models.test_loss[models.width == 8], direct.test_loss, rtol=1e-6)
-    seeds, outputs = run.outputs(8)
+    _seeds, outputs = run.outputs(8)
     np.testing.assert_allclose(outputs, direct.outputs, rtol=1e-6)
     curves = run.curves(width=8)
     assert sorted(set(curves.step.tolist())) == list(range(0, 301, 50))
