@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from scaletui.expressions import ExpressionError, parse_expression
+
 ACTIVATIONS = ("silu", "relu", "tanh", "gelu", "sigmoid")
 INITS = ("torch", "normal", "xavier")
 TARGET_KINDS = ("builtin", "expression", "teacher")
@@ -22,6 +24,7 @@ OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "cosine", "step")
 DTYPES = ("float32", "float64")
 DEVICES = ("auto", "cpu", "cuda")
+BUILTIN_NAMES = ("square", "cube", "sin", "abs", "exp", "gaussian", "step")  # defined in targets.py
 
 MAX_WIDTH = 1_000_000
 MAX_SEEDS = 100_000
@@ -211,12 +214,8 @@ def _validate_target(t: TargetConfig) -> TargetConfig:
     if not low < high:
         raise ConfigError("target.domain", f"low must be below high, got [{low:g}, {high:g}]")
     if t.kind == "builtin":
-        from scaletui.targets import BUILTINS
-
-        _one_of("target.name", t.name, tuple(BUILTINS))
+        _one_of("target.name", t.name, BUILTIN_NAMES)
     elif t.kind == "expression":
-        from scaletui.targets import ExpressionError, parse_expression
-
         if not t.expression.strip():
             raise ConfigError("target.expression", "is empty; write a formula in x, e.g. 'x**2'")
         try:
@@ -229,6 +228,7 @@ def _validate_target(t: TargetConfig) -> TargetConfig:
             raise ConfigError("target.teacher_hidden", "needs at least one hidden layer width")
         for i, w in enumerate(t.teacher_hidden):
             _in_range(f"target.teacher_hidden[{i}]", w, 1, 100_000)
+        _in_range("target.teacher_seed", t.teacher_seed, 0, 2**63 - 1)
     return t
 
 
@@ -373,14 +373,21 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
         table = section
     else:
         raise ConfigError(key, "unknown key (write section.key, e.g. training.lr)")
+    cls = SECTIONS.get(parts[0], Config)
+    declared = {f.name: str(f.type) for f in fields(cls)}.get(parts[-1])
     try:
         value = tomllib.loads(f"v = {text.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = text.strip()
-    if parts[0] == "model" and parts[1] in {"widths", "width_min", "width_max", "width_count"}:
-        # A new width spec replaces the old one rather than clashing with it.
-        for name in ("widths", "width_min", "width_max", "width_count"):
-            table.pop(name, None)
+    if declared == "str" and not isinstance(value, str):
+        value = text.strip()  # --set target.expression=1 means the formula "1", not the number
+    if parts[0] == "model":
+        # A new width spec replaces the other kind rather than clashing with it.
+        if parts[1] == "widths":
+            for name in ("width_min", "width_max", "width_count"):
+                table.pop(name, None)
+        elif parts[1] in ("width_min", "width_max", "width_count"):
+            table.pop("widths", None)
     table[parts[-1]] = value
 
 
@@ -396,6 +403,14 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
     return out
 
 
+_TOML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape_control(c: str) -> str:
+    """TOML basic strings may not hold raw control characters: write them as \\uXXXX."""
+    return f"\\u{ord(c):04x}" if ord(c) < 32 or ord(c) == 0x7F else c
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -404,9 +419,7 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-        escaped = escaped.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
-        return f'"{escaped}"'
+        return '"' + "".join(_TOML_ESCAPES.get(c) or _escape_control(c) for c in value) + '"'
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {value!r} to TOML")

@@ -62,6 +62,9 @@ def resolve_preset(ref: str) -> Path:
         return path
     if path.exists():
         raise ConfigError("preset", f"{ref} is not a file")
+    if len(path.parts) > 1 and path.parent.name != "presets":
+        raise ConfigError("preset", f"{ref}: no such file")
+    # "presets/smoke.toml" names the shipped preset from any working directory.
     name = path.stem if path.suffix == ".toml" else ref
     for preset in list_presets():
         if preset.name == name:

@@ -6,7 +6,6 @@ and knows how to sample its inputs so that a teacher's data lies on a d-dimensio
 
 from __future__ import annotations
 
-import ast
 import itertools
 import math
 from collections.abc import Callable
@@ -14,7 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
-from scaletui.config import ConfigError, TargetConfig
+from scaletui.config import BUILTIN_NAMES, ConfigError, TargetConfig
+from scaletui.expressions import ExpressionError, ParsedExpression
+from scaletui.expressions import parse_expression as parse_expressions
 
 Scalar = Callable[[torch.Tensor, float], torch.Tensor]
 
@@ -28,125 +29,59 @@ BUILTINS: dict[str, tuple[str, Scalar]] = {
     "gaussian": ("exp(-(k·x)²), a bump", lambda x, k: torch.exp(-((k * x) ** 2))),
     "step": ("1 if x > 0 else 0", lambda x, k: (x > 0).to(x.dtype)),
 }
+assert tuple(BUILTINS) == BUILTIN_NAMES, "config.BUILTIN_NAMES must list the same built-ins"
 
-FUNCTIONS: dict[str, tuple[int, Callable[..., torch.Tensor]]] = {
-    "sin": (1, torch.sin),
-    "cos": (1, torch.cos),
-    "tan": (1, torch.tan),
-    "asin": (1, torch.asin),
-    "acos": (1, torch.acos),
-    "atan": (1, torch.atan),
-    "sinh": (1, torch.sinh),
-    "cosh": (1, torch.cosh),
-    "tanh": (1, torch.tanh),
-    "exp": (1, torch.exp),
-    "log": (1, torch.log),
-    "sqrt": (1, torch.sqrt),
-    "abs": (1, torch.abs),
-    "sign": (1, torch.sign),
-    "floor": (1, torch.floor),
-    "sigmoid": (1, torch.sigmoid),
-    "relu": (1, torch.relu),
-    "silu": (1, torch.nn.functional.silu),
-    "min": (2, torch.minimum),
-    "max": (2, torch.maximum),
+__all__ = ["BUILTINS", "Expression", "ExpressionError", "Target", "build_target", "parse_expression"]
+
+# The array operations behind expressions.py's grammar (its names, torch's functions).
+TORCH_OPS: dict[str, Callable[..., torch.Tensor]] = {
+    "const": lambda like, value: torch.full_like(like, value),
+    "add": torch.add,
+    "sub": torch.sub,
+    "mul": torch.mul,
+    "div": torch.div,
+    "pow": torch.pow,
+    "neg": torch.neg,
+    "sin": torch.sin,
+    "cos": torch.cos,
+    "tan": torch.tan,
+    "asin": torch.asin,
+    "acos": torch.acos,
+    "atan": torch.atan,
+    "sinh": torch.sinh,
+    "cosh": torch.cosh,
+    "tanh": torch.tanh,
+    "exp": torch.exp,
+    "log": torch.log,
+    "sqrt": torch.sqrt,
+    "abs": torch.abs,
+    "sign": torch.sign,
+    "floor": torch.floor,
+    "sigmoid": torch.sigmoid,
+    "relu": torch.relu,
+    "silu": torch.nn.functional.silu,
+    "min": torch.minimum,
+    "max": torch.maximum,
 }
-CONSTANTS = {"pi": math.pi, "e": math.e}
-MAX_EXPRESSION_LENGTH = 1000
-MAX_EXPRESSION_NODES = 400
-
-_BINARY = {
-    ast.Add: torch.add,
-    ast.Sub: torch.sub,
-    ast.Mult: torch.mul,
-    ast.Div: torch.div,
-    ast.Pow: torch.pow,
-}
-_UNARY = {ast.USub: torch.neg, ast.UAdd: lambda v: v}
-
-
-class ExpressionError(ValueError):
-    """An expression that is not in the whitelisted grammar."""
-
-
-Evaluator = Callable[[dict[str, torch.Tensor]], torch.Tensor]
-
-
-def _compile(node: ast.AST, variables: frozenset[str]) -> Evaluator:
-    """Turn one whitelisted AST node into a closure over tensors; anything else is refused."""
-    if isinstance(node, ast.Constant):
-        if isinstance(node.value, bool) or not isinstance(node.value, int | float):
-            raise ExpressionError(f"only numbers are allowed as constants, not {node.value!r}")
-        value = float(node.value)
-        return lambda env: torch.full_like(env["__like__"], value)
-    if isinstance(node, ast.Name):
-        if node.id in variables:
-            name = node.id
-            return lambda env: env[name]
-        if node.id in CONSTANTS:
-            const = CONSTANTS[node.id]
-            return lambda env: torch.full_like(env["__like__"], const)
-        allowed = ", ".join(sorted(variables | set(CONSTANTS)))
-        raise ExpressionError(f"unknown name {node.id!r} (allowed: {allowed})")
-    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        op = _BINARY[type(node.op)]
-        left, right = _compile(node.left, variables), _compile(node.right, variables)
-        return lambda env: op(left(env), right(env))
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        unary = _UNARY[type(node.op)]
-        operand = _compile(node.operand, variables)
-        return lambda env: unary(operand(env))
-    if isinstance(node, ast.Call):
-        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-            shown = node.func.id if isinstance(node.func, ast.Name) else "this call"
-            raise ExpressionError(f"{shown!s} is not an allowed function (allowed: {', '.join(FUNCTIONS)})")
-        if node.keywords:
-            raise ExpressionError(f"{node.func.id}() takes no keyword arguments")
-        arity, fn = FUNCTIONS[node.func.id]
-        if len(node.args) != arity:
-            raise ExpressionError(f"{node.func.id}() takes {arity} argument(s), got {len(node.args)}")
-        args = [_compile(a, variables) for a in node.args]
-        return lambda env: fn(*(a(env) for a in args))
-    raise ExpressionError(f"{type(node).__name__} is not allowed; use numbers, x, + - * / **, and functions")
 
 
 @dataclass(frozen=True)
 class Expression:
-    """A parsed, whitelisted formula; call it with inputs of shape (n, input_dim)."""
+    """A parsed formula evaluated with torch; call it with inputs of shape (n, input_dim)."""
 
-    text: str
-    input_dim: int
-    evaluate: Evaluator
+    parsed: ParsedExpression
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        env = {f"x{i}": x[:, i] for i in range(self.input_dim)}
-        if self.input_dim == 1:
+        env = {f"x{i}": x[:, i] for i in range(self.parsed.input_dim)}
+        if self.parsed.input_dim == 1:
             env["x"] = x[:, 0]
         env["__like__"] = x[:, 0]
-        return self.evaluate(env)
+        return self.parsed.evaluate(env, TORCH_OPS)
 
 
 def parse_expression(text: str, input_dim: int) -> Expression:
-    """Parse a formula in x (1-D) or x0..x{d-1}; refuse anything outside the whitelist, without running it."""
-    if len(text) > MAX_EXPRESSION_LENGTH:
-        raise ExpressionError(f"is longer than {MAX_EXPRESSION_LENGTH} characters")
-    if any(ord(c) < 32 and c not in "\t" for c in text):
-        raise ExpressionError("contains control characters")
-    try:
-        tree = ast.parse(text.strip().replace("^", "**"), mode="eval")
-    except SyntaxError as exc:
-        raise ExpressionError(f"is not a formula ({exc.msg})") from None
-    except (RecursionError, MemoryError, ValueError):
-        raise ExpressionError("is too deeply nested or malformed") from None
-    nodes = sum(1 for _ in ast.walk(tree))
-    if nodes > MAX_EXPRESSION_NODES:
-        raise ExpressionError(f"has {nodes} parts; at most {MAX_EXPRESSION_NODES} are allowed")
-    variables = frozenset({f"x{i}" for i in range(input_dim)} | ({"x"} if input_dim == 1 else set()))
-    try:
-        evaluate = _compile(tree.body, variables)
-    except RecursionError:
-        raise ExpressionError("is too deeply nested") from None
-    return Expression(text=text, input_dim=input_dim, evaluate=evaluate)
+    """Parse a whitelisted formula (see :mod:`scaletui.expressions`) into a torch function."""
+    return Expression(parse_expressions(text, input_dim))
 
 
 @dataclass(frozen=True)
