@@ -1,0 +1,498 @@
+"""The science layer: aggregates, power-law fits with bootstrap CIs, output variance, seed spread.
+
+Pure functions over numpy arrays (numpy and scipy only), so each one is testable against synthetic
+data with a known answer. :func:`analyze_run` applies them to a stored run, finished or still running.
+Definitions follow SCIENCE.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize, stats
+
+AGGREGATES = ("median", "mean", "geomean")
+X_AXES = ("width", "params")
+HUBER_DELTA = 1e-3  # Besiroglu et al. (2024): Huber loss on log-loss residuals with delta = 1e-3
+DEFAULT_RESAMPLES = 2000
+CONVERGENCE_WINDOW = 0.10  # the last 10% of steps
+CONVERGENCE_THRESHOLD = 0.05  # a model whose loss fell by more than 5% over that window is still learning
+
+
+# --- aggregation ---------------------------------------------------------------------------------
+
+
+def aggregate(values: np.ndarray, how: str = "median", axis: int = -1) -> np.ndarray:
+    """Median (robust to a failed seed, as Liu & Tegmark report), mean, or geometric mean."""
+    if how == "median":
+        return np.median(values, axis=axis)
+    if how == "mean":
+        return np.mean(values, axis=axis)
+    if how == "geomean":
+        return np.exp(np.mean(np.log(values), axis=axis))
+    raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}; got {how!r}")
+
+
+@dataclass(frozen=True)
+class WidthStats:
+    """Final test loss over the usable seeds of one width, and why the others were left out."""
+
+    width: int
+    n_params: int
+    seeds: int  # finished models
+    used: int  # finite, converged models entering aggregates and fits
+    diverged: int
+    unconverged: int
+    median: float
+    mean: float
+    geomean: float
+    q25: float
+    q75: float
+    min: float
+    max: float
+
+    def value(self, how: str) -> float:
+        return {"median": self.median, "mean": self.mean, "geomean": self.geomean}[how]
+
+
+def width_stats(
+    width: int, n_params: int, losses: np.ndarray, diverged: np.ndarray, unconverged: np.ndarray
+) -> WidthStats:
+    """Summaries of one width's final losses; diverged and unconverged models are counted, not used."""
+    usable = losses[~diverged & ~unconverged & np.isfinite(losses) & (losses > 0)]
+    nan = float("nan")
+    if usable.size:
+        q25, median, q75 = np.quantile(usable, [0.25, 0.5, 0.75])
+        summary = (
+            float(median),
+            float(usable.mean()),
+            float(np.exp(np.log(usable).mean())),
+            float(q25),
+            float(q75),
+        )
+        extremes = (float(usable.min()), float(usable.max()))
+    else:
+        summary, extremes = (nan,) * 5, (nan, nan)
+    return WidthStats(
+        width, n_params, len(losses), int(usable.size), int(diverged.sum()), int((unconverged & ~diverged).sum()),
+        summary[0], summary[1], summary[2], summary[3], summary[4], *extremes,
+    )  # fmt: skip
+
+
+# --- power-law fits --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PowerLawFit:
+    """L ≈ k·x^(−α) (+ L∞ when ``offset``), fitted in log–log space, with a bootstrap 95% CI for α."""
+
+    alpha: float
+    k: float
+    l_inf: float  # 0 without an offset
+    r2: float  # of log L, in log space
+    ci_low: float = float("nan")
+    ci_high: float = float("nan")
+    resamples: int = 0
+    x_axis: str = "params"
+    offset: bool = False
+    robust: bool = False
+    points: int = 0
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.l_inf + self.k * np.asarray(x, dtype=float) ** (-self.alpha)
+
+
+def _ols_slopes(
+    lx: np.ndarray, ly: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted least squares of each row of ly (rows, points) on lx: (slope, intercept) per row."""
+    w = np.ones_like(ly) if weights is None else weights
+    sw = w.sum(axis=-1)
+    mx = (w * lx).sum(axis=-1) / sw
+    my = (w * ly).sum(axis=-1) / sw
+    dx = lx - mx[..., None]
+    slope = (w * dx * (ly - my[..., None])).sum(axis=-1) / (w * dx * dx).sum(axis=-1)
+    return slope, my - slope * mx
+
+
+def _huber_lines(
+    lx: np.ndarray, ly: np.ndarray, delta: float, iterations: int = 100
+) -> tuple[np.ndarray, np.ndarray]:
+    """The Huber M-estimate of a line per row, by iteratively reweighted least squares (convex: one optimum)."""
+    slope, intercept = _ols_slopes(lx, ly)
+    for _ in range(iterations):
+        residual = np.abs(ly - (intercept[..., None] + slope[..., None] * lx))
+        weights = np.where(residual <= delta, 1.0, delta / np.maximum(residual, 1e-300))
+        new_slope, new_intercept = _ols_slopes(lx, ly, weights)
+        converged = np.allclose(new_slope, slope, rtol=0, atol=1e-12)
+        slope, intercept = new_slope, new_intercept
+        if converged:
+            break
+    return slope, intercept
+
+
+def _fit_offset(lx: np.ndarray, ly: np.ndarray, robust: bool, starts: list[np.ndarray]) -> np.ndarray:
+    """(α, log k, log L∞) minimising squared or Huber log residuals of log(L∞ + k·x^−α), best of many starts.
+
+    Trust-region least squares with the analytic Jacobian; its ``huber`` loss with ``f_scale = δ`` is exactly
+    the Huber loss with threshold δ. The floor is bounded 40 e-folds below the smallest loss, so a fit with
+    no visible floor stops there instead of wandering toward L∞ = 0.
+    """
+
+    def residual(p: np.ndarray) -> np.ndarray:
+        return ly - np.logaddexp(p[2], p[1] - p[0] * lx)
+
+    def jacobian(p: np.ndarray) -> np.ndarray:
+        share = 1.0 / (1.0 + np.exp(p[2] - (p[1] - p[0] * lx)))  # the power term's share of the model
+        return -np.stack([-lx * share, share, 1.0 - share], axis=1)
+
+    lower = np.array([-5.0, -np.inf, ly.min() - 40.0])
+    upper = np.array([20.0, np.inf, ly.max()])
+    best, best_cost = starts[0], math.inf
+    for start in starts:
+        result = optimize.least_squares(
+            residual, np.clip(start, lower + 1e-9, upper - 1e-9), jac=jacobian, bounds=(lower, upper),
+            loss="huber" if robust else "linear", f_scale=HUBER_DELTA, x_scale="jac", max_nfev=200,
+        )  # fmt: skip
+        if result.cost < best_cost:
+            best, best_cost = result.x, result.cost
+    return best
+
+
+def _offset_starts(lx: np.ndarray, ly: np.ndarray) -> list[np.ndarray]:
+    """A grid of starting points (Besiroglu et al.): exponents and floors spanning the plausible range."""
+    starts = []
+    for alpha in (0.25, 0.5, 1.0, 2.0, 4.0):
+        for floor_drop in (1.0, 3.0, 8.0):
+            log_l_inf = ly.min() - floor_drop
+            log_k = ly[np.argmin(lx)] + alpha * lx.min()
+            starts.append(np.array([alpha, log_k, log_l_inf]))
+    return starts
+
+
+def _r2(ly: np.ndarray, predicted: np.ndarray) -> float:
+    total = float(((ly - ly.mean()) ** 2).sum())
+    return float("nan") if total == 0 else 1.0 - float(((ly - predicted) ** 2).sum()) / total
+
+
+def fit_power_law(x: np.ndarray, y: np.ndarray, *, offset: bool = False, robust: bool = False) -> PowerLawFit:
+    """Fit one curve of positive values; x and y are 1-D of equal length (at least 2, 3 with an offset)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(y) & (y > 0) & (x > 0)
+    x, y = x[keep], y[keep]
+    need = 3 if offset else 2
+    if len(x) < need or len(np.unique(x)) < need:
+        raise ValueError(
+            f"a power-law fit needs at least {need} widths with a usable loss; have {len(np.unique(x))}"
+        )
+    lx, ly = np.log(x), np.log(y)
+    if offset:
+        alpha, log_k, log_l_inf = _fit_offset(lx, ly, robust, _offset_starts(lx, ly))
+        predicted = np.logaddexp(log_l_inf, log_k - alpha * lx)
+        return PowerLawFit(float(alpha), math.exp(log_k), math.exp(log_l_inf), _r2(ly, predicted),
+                           offset=True, robust=robust, points=len(x))  # fmt: skip
+    slope, intercept = _huber_lines(lx, ly, HUBER_DELTA) if robust else _ols_slopes(lx, ly)
+    slope, intercept = float(slope), float(intercept)
+    return PowerLawFit(
+        -slope, math.exp(intercept), 0.0, _r2(ly, intercept + slope * lx), robust=robust, points=len(x)
+    )
+
+
+def _resampled_aggregates(
+    groups: list[np.ndarray], how: str, resamples: int, rng: np.random.Generator
+) -> np.ndarray:
+    """(resamples, groups): each group's values resampled with replacement, then aggregated."""
+    out = np.empty((resamples, len(groups)))
+    for j, values in enumerate(groups):
+        picks = rng.integers(0, len(values), size=(resamples, len(values)))
+        out[:, j] = aggregate(values[picks], how, axis=1)
+    return out
+
+
+def bootstrap_alpha(
+    x: np.ndarray,
+    groups: list[np.ndarray],
+    fit: PowerLawFit,
+    how: str = "median",
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> np.ndarray:
+    """α refitted on resampled seeds: within each width, seeds are drawn with replacement and re-aggregated."""
+    rng = np.random.default_rng(seed)
+    agg = _resampled_aggregates(groups, how, resamples, rng)
+    lx = np.broadcast_to(np.log(np.asarray(x, dtype=float)), agg.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ly = np.log(agg)
+    if not fit.offset:
+        slope, _ = _huber_lines(lx, ly, HUBER_DELTA) if fit.robust else _ols_slopes(lx, ly)
+        return -slope
+    start = [np.array([fit.alpha, math.log(fit.k), math.log(max(fit.l_inf, 1e-300))])]
+    return np.array([_fit_offset(lx[i], ly[i], fit.robust, start)[0] for i in range(resamples)])
+
+
+def fit_with_ci(
+    x: np.ndarray,
+    groups: list[np.ndarray],
+    *,
+    how: str = "median",
+    offset: bool = False,
+    robust: bool = False,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    x_axis: str = "params",
+) -> PowerLawFit:
+    """Fit the aggregate of each group (one group of seed losses per x) and attach a percentile 95% CI."""
+    x = np.asarray(x, dtype=float)
+    point = fit_power_law(x, np.array([aggregate(g, how) for g in groups]), offset=offset, robust=robust)
+    alphas = bootstrap_alpha(x, groups, point, how, resamples, seed) if resamples else np.array([])
+    alphas = alphas[np.isfinite(alphas)]
+    low, high = np.percentile(alphas, [2.5, 97.5]) if alphas.size else (float("nan"), float("nan"))
+    return PowerLawFit(point.alpha, point.k, point.l_inf, point.r2, float(low), float(high), int(alphas.size),
+                       x_axis, offset, robust, point.points)  # fmt: skip
+
+
+# --- output variance and bias -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BiasVariance:
+    """SCIENCE.md's exact decomposition at one width: mean_s L = bias² + V (population variance over seeds)."""
+
+    width: int
+    seeds: int
+    mean_loss: float  # mean over seeds of each model's test MSE
+    bias2: float  # mean_x (mean_s f − f*)²: the seed-averaged ensemble's loss
+    variance: float  # V = mean_x Var_s f
+
+
+def bias_variance(width: int, outputs: np.ndarray, target: np.ndarray) -> BiasVariance:
+    """outputs (seeds, n_test) of finite models; target (n_test,)."""
+    outputs = np.asarray(outputs, dtype=float)
+    ensemble = outputs.mean(axis=0)
+    return BiasVariance(
+        width=width,
+        seeds=outputs.shape[0],
+        mean_loss=float(((outputs - target) ** 2).mean()),
+        bias2=float(((ensemble - target) ** 2).mean()),
+        variance=float(outputs.var(axis=0).mean()),
+    )
+
+
+def bootstrap_variances(outputs: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """V recomputed on seeds resampled with replacement, via resample counts: (resamples,)."""
+    seeds = outputs.shape[0]
+    counts = rng.multinomial(seeds, np.full(seeds, 1.0 / seeds), size=resamples).astype(float) / seeds
+    first = counts @ outputs  # (resamples, n): E_s f
+    second = counts @ (outputs * outputs)  # E_s f²
+    return np.maximum(second - first * first, 0.0).mean(axis=1)
+
+
+def variance_fit(
+    x: np.ndarray, outputs_by_width: list[np.ndarray], resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+    x_axis: str = "width",
+) -> PowerLawFit:  # fmt: skip
+    """Slope of V against x (V ∝ x^−slope) with a seed-bootstrap 95% CI: 1 is the lottery-ticket prediction."""
+    x = np.asarray(x, dtype=float)
+    v = np.array([o.var(axis=0).mean() for o in outputs_by_width])
+    point = fit_power_law(x, v)
+    rng = np.random.default_rng(seed)
+    boot = np.stack([bootstrap_variances(o, resamples, rng) for o in outputs_by_width], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ly = np.log(boot)
+    keep = np.all(np.isfinite(ly), axis=1)
+    slopes, _ = _ols_slopes(np.broadcast_to(np.log(x), ly[keep].shape), ly[keep])
+    low, high = np.percentile(-slopes, [2.5, 97.5]) if keep.any() else (float("nan"), float("nan"))
+    return PowerLawFit(point.alpha, point.k, 0.0, point.r2, float(low), float(high), int(keep.sum()), x_axis,
+                       points=point.points)  # fmt: skip
+
+
+# --- seed distribution and convergence -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeedSpread:
+    """The distribution of log10 L over seeds at one width: thin-tailed or jackpot-driven?"""
+
+    width: int
+    seeds: int
+    median_log10: float
+    iqr_log10: float
+    skewness: float
+    excess_kurtosis: float
+    max_over_median: float
+
+
+def seed_spread(width: int, losses: np.ndarray) -> SeedSpread:
+    """Skewness and excess kurtosis are the bias-corrected sample estimates (NaN below 3 and 4 seeds)."""
+    losses = losses[np.isfinite(losses) & (losses > 0)]
+    nan = float("nan")
+    if losses.size == 0:
+        return SeedSpread(width, 0, nan, nan, nan, nan, nan)
+    logs = np.log10(losses)
+    q25, q75 = np.quantile(logs, [0.25, 0.75])
+    flat = np.ptp(logs) == 0
+    skew = float(stats.skew(logs, bias=False)) if logs.size >= 3 and not flat else nan
+    kurt = float(stats.kurtosis(logs, fisher=True, bias=False)) if logs.size >= 4 and not flat else nan
+    median = float(np.median(losses))
+    return SeedSpread(width, int(losses.size), float(np.median(logs)), float(q75 - q25), skew, kurt,
+                      float(losses.max() / median))  # fmt: skip
+
+
+def still_falling(
+    steps: np.ndarray, losses: np.ndarray, total_steps: int,
+    window: float = CONVERGENCE_WINDOW, threshold: float = CONVERGENCE_THRESHOLD,
+) -> bool | None:  # fmt: skip
+    """The convergence rule: True when the training loss fell by more than ``threshold`` (relative to its
+    final value) over the last ``window`` of the steps; None when no evaluation falls in a position to tell.
+    """
+    finite = np.isfinite(losses)
+    steps, losses = steps[finite], losses[finite]
+    if steps.size < 2 or steps[-1] < total_steps:
+        return None
+    before = steps <= total_steps * (1 - window)
+    if not before.any():
+        return None
+    earlier, final = losses[before][-1], losses[-1]
+    return bool((earlier - final) > threshold * final)
+
+
+def theory_slopes(intrinsic_dim: int, hidden_layers: int, x_axis: str) -> dict[str, float]:
+    """Reference exponents (SCIENCE.md), stated against N and converted to width when asked.
+
+    With one hidden layer N ∝ w, so the exponents are the same; with more, N ∝ w² and α_w = 2·α_N.
+    """
+    scale = 2.0 if x_axis == "width" and hidden_layers > 1 else 1.0
+    return {
+        f"4/d = {4 / intrinsic_dim:.3g} (resolution, piecewise linear)": scale * 4 / intrinsic_dim,
+        f"2/d = {2 / intrinsic_dim:.3g} (resolution, piecewise constant)": scale * 2 / intrinsic_dim,
+        "1 (variance-limited)": scale * 1.0,
+    }
+
+
+# --- a whole run -------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunAnalysis:
+    """Everything ``show``, ``fit``, exports and the TUI display for one run."""
+
+    widths: list[WidthStats]
+    fit: PowerLawFit | None
+    fit_error: str | None
+    variance: list[BiasVariance]
+    variance_slope: PowerLawFit | None
+    spread: list[SeedSpread]
+    theory: dict[str, float]
+    aggregate: str
+    x_axis: str
+    unconverged: dict[tuple[int, int], bool | None] = field(default_factory=dict)
+
+    def x_of(self, stats: WidthStats) -> int:
+        return stats.width if self.x_axis == "width" else stats.n_params
+
+
+def convergence_flags(curves, total_steps: int) -> dict[tuple[int, int], bool | None]:
+    """Apply :func:`still_falling` to each model's training-loss curve from a store CurveTable."""
+    flags: dict[tuple[int, int], bool | None] = {}
+    if len(curves.width) == 0:
+        return flags
+    keys = np.stack([curves.width, curves.seed], axis=1)
+    boundaries = np.nonzero(np.any(keys[1:] != keys[:-1], axis=1))[0] + 1
+    for chunk in np.split(np.arange(len(curves.width)), boundaries):
+        key = (int(curves.width[chunk[0]]), int(curves.seed[chunk[0]]))
+        flags[key] = still_falling(curves.step[chunk], curves.train_loss[chunk], total_steps)
+    return flags
+
+
+def analyze_run(
+    run,
+    *,
+    x_axis: str = "params",
+    how: str = "median",
+    min_width: int | None = None,
+    max_width: int | None = None,
+    offset: bool = False,
+    robust: bool = False,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    include_unconverged: bool = False,
+    with_outputs: bool = True,
+) -> RunAnalysis:
+    """Analyse a stored run (a :class:`scaletui.store.Run`), using whatever models have finished so far."""
+    if x_axis not in X_AXES:
+        raise ValueError(f"x must be one of {', '.join(X_AXES)}; got {x_axis!r}")
+    if how not in AGGREGATES:
+        raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}; got {how!r}")
+    cfg = run.config
+    models = run.models()
+    flags = convergence_flags(run.curves(), cfg.training.steps)
+    unconverged_all = np.array(
+        [bool(flags.get((int(w), int(s)))) for w, s in zip(models.width, models.seed, strict=True)]
+    )
+    unconverged_excluded = unconverged_all & (not include_unconverged)
+    stats_list, groups = [], []
+    for w in sorted(set(models.width.tolist())):
+        mask = models.width == w
+        st = width_stats(
+            w,
+            int(models.n_params[mask][0]),
+            models.test_loss[mask],
+            models.diverged[mask],
+            unconverged_excluded[mask],
+        )
+        # Report unconverged counts even when they are included in the fit.
+        st = WidthStats(
+            **{**st.__dict__, "unconverged": int((unconverged_all[mask] & ~models.diverged[mask]).sum())}
+        )
+        stats_list.append(st)
+    fit_error = None
+    fit = None
+    chosen = [
+        s
+        for s in stats_list
+        if (min_width is None or s.width >= min_width) and (max_width is None or s.width <= max_width)
+    ]
+    for s in chosen:
+        mask = (
+            (models.width == s.width)
+            & ~models.diverged
+            & ~unconverged_excluded
+            & np.isfinite(models.test_loss)
+        )
+        mask &= models.test_loss > 0
+        groups.append(models.test_loss[mask])
+    usable = [(s, g) for s, g in zip(chosen, groups, strict=True) if g.size]
+    try:
+        xs = np.array([s.width if x_axis == "width" else s.n_params for s, _ in usable], dtype=float)
+        fit = fit_with_ci(xs, [g for _, g in usable], how=how, offset=offset, robust=robust,
+                          resamples=resamples, seed=seed, x_axis=x_axis)  # fmt: skip
+    except ValueError as exc:
+        fit_error = str(exc)
+    variance, spread, v_outputs, v_x = [], [], [], []
+    for s in stats_list:
+        mask = models.width == s.width
+        spread.append(seed_spread(s.width, models.test_loss[mask & ~models.diverged]))
+    if with_outputs:
+        _, y = run.test_set()
+        for s in stats_list:
+            seeds, outputs = run.outputs(s.width)
+            finite = np.all(np.isfinite(outputs), axis=1)
+            if finite.sum() >= 2:
+                variance.append(bias_variance(s.width, outputs[finite], y))
+                in_range = (min_width is None or s.width >= min_width) and (
+                    max_width is None or s.width <= max_width
+                )
+                if in_range:
+                    v_outputs.append(outputs[finite])
+                    v_x.append(s.width if x_axis == "width" else s.n_params)
+    v_fit = None
+    if len(v_outputs) >= 2:
+        try:
+            v_fit = variance_fit(np.array(v_x, dtype=float), v_outputs, resamples, seed, x_axis)
+        except ValueError:
+            v_fit = None
+    d = cfg.target.intrinsic_dim if cfg.target.kind == "teacher" else cfg.target.input_dim
+    return RunAnalysis(stats_list, fit, fit_error, variance, v_fit, spread,
+                       theory_slopes(d, cfg.model.hidden_layers, x_axis), how, x_axis, flags)  # fmt: skip
