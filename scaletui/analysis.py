@@ -104,9 +104,7 @@ class PowerLawFit:
         return self.l_inf + self.k * np.asarray(x, dtype=float) ** (-self.alpha)
 
 
-def _ols_slopes(
-    lx: np.ndarray, ly: np.ndarray, weights: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def _ols_slopes(lx: np.ndarray, ly: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Weighted least squares of each row of ly (rows, points) on lx: (slope, intercept) per row."""
     w = np.ones_like(ly) if weights is None else weights
     sw = w.sum(axis=-1)
@@ -117,9 +115,7 @@ def _ols_slopes(
     return slope, my - slope * mx
 
 
-def _huber_lines(
-    lx: np.ndarray, ly: np.ndarray, delta: float, iterations: int = 100
-) -> tuple[np.ndarray, np.ndarray]:
+def _huber_lines(lx: np.ndarray, ly: np.ndarray, delta: float, iterations: int = 100) -> tuple[np.ndarray, np.ndarray]:
     """The Huber M-estimate of a line per row, by iteratively reweighted least squares (convex: one optimum)."""
     slope, intercept = _ols_slopes(lx, ly)
     for _ in range(iterations):
@@ -184,9 +180,7 @@ def fit_power_law(x: np.ndarray, y: np.ndarray, *, offset: bool = False, robust:
     x, y = x[keep], y[keep]
     need = 3 if offset else 2
     if len(x) < need or len(np.unique(x)) < need:
-        raise ValueError(
-            f"a power-law fit needs at least {need} widths with a usable loss; have {len(np.unique(x))}"
-        )
+        raise ValueError(f"a power-law fit needs at least {need} widths with a usable loss; have {len(np.unique(x))}")
     lx, ly = np.log(x), np.log(y)
     if offset:
         alpha, log_k, log_l_inf = _fit_offset(lx, ly, robust, _offset_starts(lx, ly))
@@ -195,14 +189,10 @@ def fit_power_law(x: np.ndarray, y: np.ndarray, *, offset: bool = False, robust:
                            offset=True, robust=robust, points=len(x))  # fmt: skip
     slope, intercept = _huber_lines(lx, ly, HUBER_DELTA) if robust else _ols_slopes(lx, ly)
     slope, intercept = float(slope), float(intercept)
-    return PowerLawFit(
-        -slope, math.exp(intercept), 0.0, _r2(ly, intercept + slope * lx), robust=robust, points=len(x)
-    )
+    return PowerLawFit(-slope, math.exp(intercept), 0.0, _r2(ly, intercept + slope * lx), robust=robust, points=len(x))
 
 
-def _resampled_aggregates(
-    groups: list[np.ndarray], how: str, resamples: int, rng: np.random.Generator
-) -> np.ndarray:
+def _resampled_aggregates(groups: list[np.ndarray], how: str, resamples: int, rng: np.random.Generator) -> np.ndarray:
     """(resamples, groups): each group's values resampled with replacement, then aggregated."""
     out = np.empty((resamples, len(groups)))
     for j, values in enumerate(groups):
@@ -443,9 +433,7 @@ def analyze_run(
             unconverged_excluded[mask],
         )
         # Report unconverged counts even when they are included in the fit.
-        st = WidthStats(
-            **{**st.__dict__, "unconverged": int((unconverged_all[mask] & ~models.diverged[mask]).sum())}
-        )
+        st = WidthStats(**{**st.__dict__, "unconverged": int((unconverged_all[mask] & ~models.diverged[mask]).sum())})
         stats_list.append(st)
     fit_error = None
     fit = None
@@ -455,12 +443,7 @@ def analyze_run(
         if (min_width is None or s.width >= min_width) and (max_width is None or s.width <= max_width)
     ]
     for s in chosen:
-        mask = (
-            (models.width == s.width)
-            & ~models.diverged
-            & ~unconverged_excluded
-            & np.isfinite(models.test_loss)
-        )
+        mask = (models.width == s.width) & ~models.diverged & ~unconverged_excluded & np.isfinite(models.test_loss)
         mask &= models.test_loss > 0
         groups.append(models.test_loss[mask])
     usable = [(s, g) for s, g in zip(chosen, groups, strict=True) if g.size]
@@ -470,6 +453,9 @@ def analyze_run(
                           resamples=resamples, seed=seed, x_axis=x_axis)  # fmt: skip
     except ValueError as exc:
         fit_error = str(exc)
+        left_out = sum(s.unconverged for s in chosen) if not include_unconverged else 0
+        if left_out:
+            fit_error += f" ({left_out} unconverged models left out; include them to fit anyway)"
     variance, spread, v_outputs, v_x = [], [], [], []
     for s in stats_list:
         mask = models.width == s.width
@@ -477,13 +463,11 @@ def analyze_run(
     if with_outputs:
         _, y = run.test_set()
         for s in stats_list:
-            seeds, outputs = run.outputs(s.width)
+            _seeds, outputs = run.outputs(s.width)
             finite = np.all(np.isfinite(outputs), axis=1)
             if finite.sum() >= 2:
                 variance.append(bias_variance(s.width, outputs[finite], y))
-                in_range = (min_width is None or s.width >= min_width) and (
-                    max_width is None or s.width <= max_width
-                )
+                in_range = (min_width is None or s.width >= min_width) and (max_width is None or s.width <= max_width)
                 if in_range:
                     v_outputs.append(outputs[finite])
                     v_x.append(s.width if x_axis == "width" else s.n_params)

@@ -16,9 +16,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
-from scaletui.config import DEVICES, Config, ConfigError, describe_target, load_config, parameter_count
+from scaletui.config import DEVICES, Config, ConfigError, describe_config, describe_target, load_config, parameter_count
+from scaletui.export import FORMATS, FitOptions, export_csv, export_to_file
 from scaletui.presets import list_presets, resolve_preset
+from scaletui.report import exclusions_line, fit_line, theory_line, variance_line, width_table
 from scaletui.store import Run, StoreError, list_runs, open_run
 
 app = typer.Typer(
@@ -49,6 +52,8 @@ def friendly_errors() -> Iterator[None]:
         yield
     except (ConfigError, StoreError) as exc:
         fail(str(exc))
+    except BrokenPipeError:
+        raise  # `scaletui export … | head`: click ends quietly when the reader leaves
     except OSError as exc:
         fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
 
@@ -102,8 +107,7 @@ class SweepProgress:
         total = sum(self.cost.values())
         self.overall = self.progress.add_task("[bold]all widths", total=total, info="")
         self.tasks: dict[int, TaskID] = {
-            w: self.progress.add_task(f"width {w}", total=self.steps, info="waiting")
-            for w in cfg.model.widths
+            w: self.progress.add_task(f"width {w}", total=self.steps, info="waiting") for w in cfg.model.widths
         }
 
     def update(self, run: Run) -> None:
@@ -124,32 +128,6 @@ class SweepProgress:
             self.cost[w] * min(1.0, done.get(w, 0.0) / (self.cfg.seeds.count * self.steps)) for w in self.cost
         )
         self.progress.update(self.overall, completed=overall)
-
-
-def _summary_table(run: Run) -> Table:
-    models = run.models()
-    cfg = run.config
-    table = Table(title=f"{run.id}: final test loss per width", title_justify="left")
-    for name in ("width", "params", "seeds", "median", "IQR", "diverged"):
-        table.add_column(name, justify="right")
-    for w in cfg.model.widths:
-        mask = models.width == w
-        losses = models.test_loss[mask & ~models.diverged]
-        iqr = "–"
-        median = "–"
-        if losses.size:
-            q1, med, q3 = np.quantile(losses, [0.25, 0.5, 0.75])
-            median, iqr = f"{med:.3e}", f"{q1:.2e}–{q3:.2e}"
-        diverged = int(models.diverged[mask].sum())
-        table.add_row(
-            str(w),
-            str(parameter_count(cfg.target.input_dim, w, cfg.model.hidden_layers)),
-            f"{int(mask.sum())}/{cfg.seeds.count}",
-            median,
-            iqr,
-            f"[red]{diverged}[/]" if diverged else "0",
-        )
-    return table
 
 
 def _watch(run_dir: Path, proc: subprocess.Popen[bytes]) -> int:
@@ -183,9 +161,7 @@ def run(
     ] = None,
     set_: Annotated[
         list[str] | None,
-        typer.Option(
-            "--set", "-s", help="Override a config value, e.g. --set training.lr=3e-3 (repeatable)."
-        ),
+        typer.Option("--set", "-s", help="Override a config value, e.g. --set training.lr=3e-3 (repeatable)."),
     ] = None,
     device: Annotated[str | None, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = None,
     runs_dir: RunsDir = DEFAULT_RUNS_DIR,
@@ -223,9 +199,7 @@ def run(
                     fail(f"--device: must be one of {', '.join(DEVICES)}; got {device!r}")
                 overrides.append(f"device={device}")
             cfg = load_config(resolve_preset(preset), overrides)
-            build_target(
-                cfg.target
-            )  # a formula that is not finite on its domain fails here, not in the runner
+            build_target(cfg.target)  # a formula that is not finite on its domain fails here, not in the runner
             resolve_device(cfg.device)
             run_dir = create_run(runs_dir, cfg)
         proc = start_runner(run_dir, detach=detach, resume=resume is not None)
@@ -237,15 +211,15 @@ def run(
         returncode = _watch(run_dir, proc)
         finished = Run(run_dir)
         status = finished.status()
-        out.print(_summary_table(finished))
+        analysis = FitOptions().analyze(finished)
+        out.print(width_table(analysis, compact=out.width < 120, title=f"{finished.id}: final test loss per width"))
+        out.print(fit_line(analysis.fit, analysis.fit_error, analysis.aggregate))
         duration = _format_duration(status.duration)
         if status.status == "finished":
             out.print(f"[cyan]finished[/] in {duration}: {run_dir}", highlight=False)
             return
         if status.status == "stopped":
-            err.print(
-                f"[yellow]stopped[/] after {duration}; resume with `scaletui run --resume {run_dir.name}`"
-            )
+            err.print(f"[yellow]stopped[/] after {duration}; resume with `scaletui run --resume {run_dir.name}`")
             raise typer.Exit(130)
         reason = status.error or f"runner exited with code {returncode}; see {run_dir / 'runner.log'}"
         fail(f"run {run_dir.name} {status.status}: {reason}", code=1)
@@ -291,6 +265,208 @@ def presets() -> None:
     for info in list_presets():
         table.add_row(info.name, info.origin, info.description)
     out.print(table)
+
+
+XAxis = Annotated[str, typer.Option("--x", help="Fit against width or parameter count N.")]
+Aggregate = Annotated[str, typer.Option("--aggregate", help="Per-width aggregate: median, mean or geomean.")]
+MinWidth = Annotated[int | None, typer.Option("--min-width", help="Fit only widths at or above this.")]
+MaxWidth = Annotated[int | None, typer.Option("--max-width", help="Fit only widths at or below this.")]
+Offset = Annotated[bool, typer.Option("--offset", help="Fit L = L∞ + k·x^-α instead of L = k·x^-α.")]
+Robust = Annotated[bool, typer.Option("--robust", help="Huber loss (δ = 1e-3) on log residuals.")]
+Resamples = Annotated[int, typer.Option("--resamples", min=0, help="Bootstrap resamples for the 95% CI.")]
+Seed = Annotated[int, typer.Option("--seed", help="Bootstrap random seed.")]
+Unconverged = Annotated[
+    bool,
+    typer.Option("--include-unconverged", help="Fit models whose loss was still falling at the end (flagged)."),
+]
+
+
+def _fit_options(
+    x: str, aggregate: str, min_width, max_width, offset, robust, resamples, seed, unconverged
+) -> FitOptions:
+    from scaletui.analysis import AGGREGATES, X_AXES
+
+    if x not in X_AXES:
+        fail(f"--x: must be one of {', '.join(X_AXES)}; got {x!r}")
+    if aggregate not in AGGREGATES:
+        fail(f"--aggregate: must be one of {', '.join(AGGREGATES)}; got {aggregate!r}")
+    if min_width is not None and max_width is not None and min_width > max_width:
+        fail(f"--min-width {min_width} is above --max-width {max_width}")
+    return FitOptions(x, aggregate, min_width, max_width, offset, robust, resamples, seed, unconverged)
+
+
+def _header(run: Run) -> list[object]:
+    st = run.status()
+    lines: list[object] = [
+        Text.assemble(
+            (run.id, "bold"),
+            "  ",
+            (st.status, STATUS_STYLE.get(st.status, "")),
+            f"  device {st.device or '–'}  duration {_format_duration(st.duration)}",
+        ),
+        Text(describe_config(run.config), style="dim"),
+    ]
+    if st.error:
+        lines.append(Text(f"error: {st.error}", style="red"))
+    if st.status == "dead":
+        lines.append(Text(f"the runner stopped without saying why; finish it with `scaletui run --resume {run.id}`",
+                          style="red"))  # fmt: skip
+    return lines
+
+
+@app.command()
+def show(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique prefix, path, or 'latest'.")],
+    runs_dir: RunsDir = DEFAULT_RUNS_DIR,
+    x: XAxis = "params",
+    aggregate: Aggregate = "median",
+    include_unconverged: Unconverged = False,
+    plots: Annotated[bool, typer.Option(help="Draw the log-log plots.")] = True,
+) -> None:
+    """Summarise a run (finished or still running): per-width table, fitted α ± CI, variance, plots."""
+    from rich.columns import Columns
+
+    from scaletui.plots import loss_plot, variance_plot
+
+    with friendly_errors():
+        found = open_run(runs_dir, run_ref)
+        options = _fit_options(x, aggregate, None, None, False, False, 2000, 0, include_unconverged)
+        analysis = options.analyze(found)
+        other = FitOptions(**{**options.__dict__, "x_axis": "width" if x == "params" else "params"}).analyze(
+            found, with_outputs=False
+        )
+        for line in _header(found):
+            out.print(line)
+        out.print()
+        out.print(width_table(analysis, compact=out.width < 110))
+        out.print()
+        out.print(fit_line(analysis.fit, analysis.fit_error, aggregate))
+        out.print(fit_line(other.fit, other.fit_error, aggregate))
+        out.print(variance_line(analysis.variance_slope))
+        out.print(theory_line(analysis))
+        excluded = exclusions_line(analysis)
+        if excluded is not None:
+            out.print(excluded)
+        if not plots:
+            return
+        side_by_side = out.width >= 160
+        plot_width = out.width // 2 - 1 if side_by_side else out.width
+        plot_height = max(12, min(40, (out.height or 24) // (1 if side_by_side else 2)))
+        color = out.is_terminal and not out.no_color
+        models = found.models()
+        pictures = [
+            Text.from_ansi(loss_plot(analysis, models, plot_width, plot_height, color)),
+            Text.from_ansi(variance_plot(analysis, plot_width, plot_height, color)),
+        ]
+        out.print(Columns(pictures) if side_by_side else pictures[0])
+        if not side_by_side:
+            out.print(pictures[1])
+
+
+@app.command()
+def fit(
+    run_refs: Annotated[
+        list[str], typer.Argument(metavar="RUN...", help="One or more runs (id, prefix, path, latest).")
+    ],
+    runs_dir: RunsDir = DEFAULT_RUNS_DIR,
+    x: XAxis = "params",
+    aggregate: Aggregate = "median",
+    min_width: MinWidth = None,
+    max_width: MaxWidth = None,
+    offset: Offset = False,
+    robust: Robust = False,
+    resamples: Resamples = 2000,
+    seed: Seed = 0,
+    include_unconverged: Unconverged = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per run.")] = False,
+) -> None:
+    """Fit the scaling law L ≈ k·x^-α (+ L∞) of one or more runs, with a seed-bootstrap 95% CI for α."""
+    import json
+
+    with friendly_errors():
+        options = _fit_options(x, aggregate, min_width, max_width, offset, robust, resamples, seed, include_unconverged)
+        results = []
+        for ref in run_refs:
+            found = open_run(runs_dir, ref)
+            analysis = options.analyze(found)
+            if as_json:
+                results.append(_fit_json(found, analysis, options))
+            else:
+                out.print(Text(found.id, style="bold"))
+                out.print(fit_line(analysis.fit, analysis.fit_error, aggregate))
+                out.print(variance_line(analysis.variance_slope))
+        if as_json:
+            print(json.dumps(results, indent=2))
+
+
+def _fit_json(run: Run, analysis, options: FitOptions) -> dict[str, object]:
+    def fit_dict(f):
+        if f is None:
+            return None
+        return {"alpha": f.alpha, "ci_low": f.ci_low, "ci_high": f.ci_high, "k": f.k, "l_inf": f.l_inf,
+                "r2": f.r2, "points": f.points, "resamples": f.resamples}  # fmt: skip
+
+    def clean(value):
+        return None if isinstance(value, float) and not np.isfinite(value) else value
+
+    used = [s for s in analysis.widths if s.used and (options.min_width is None or s.width >= options.min_width)
+            and (options.max_width is None or s.width <= options.max_width)]  # fmt: skip
+    loss = fit_dict(analysis.fit)
+    variance = fit_dict(analysis.variance_slope)
+    return {
+        "run": run.id,
+        "x_axis": options.x_axis,
+        "aggregate": options.how,
+        "offset": options.offset,
+        "robust": options.robust,
+        "min_width": options.min_width,
+        "max_width": options.max_width,
+        "bootstrap_seed": options.seed,
+        "include_unconverged": options.include_unconverged,
+        "fit": {k: clean(v) for k, v in loss.items()} if loss else None,
+        "fit_error": analysis.fit_error,
+        "variance_slope": {k: clean(v) for k, v in variance.items()} if variance else None,
+        "widths": [s.width for s in used],
+        "x": [s.width if options.x_axis == "width" else s.n_params for s in used],
+        "aggregate_loss": [s.value(options.how) for s in used],
+        "diverged": sum(s.diverged for s in analysis.widths),
+        "unconverged": sum(s.unconverged for s in analysis.widths),
+    }
+
+
+@app.command()
+def export(
+    run_refs: Annotated[
+        list[str], typer.Argument(metavar="RUN...", help="One or more runs (id, prefix, path, latest).")
+    ],
+    runs_dir: RunsDir = DEFAULT_RUNS_DIR,
+    what: Annotated[str, typer.Option("--what", help=f"Which table: {', '.join(FORMATS)}.")] = "per-width",
+    out_path: Annotated[Path | None, typer.Option("--out", help="Write to this file (default: stdout).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
+    x: XAxis = "params",
+    aggregate: Aggregate = "median",
+    min_width: MinWidth = None,
+    max_width: MaxWidth = None,
+    offset: Offset = False,
+    robust: Robust = False,
+    resamples: Resamples = 2000,
+    seed: Seed = 0,
+    include_unconverged: Unconverged = False,
+) -> None:
+    """Export runs as CSV: per-seed results, per-width summaries, loss curves, or fits (one header row)."""
+    with friendly_errors():
+        if what not in FORMATS:
+            fail(f"--what: must be one of {', '.join(FORMATS)}; got {what!r}")
+        options = _fit_options(x, aggregate, min_width, max_width, offset, robust, resamples, seed, include_unconverged)
+        runs = [open_run(runs_dir, ref) for ref in run_refs]
+        if out_path is None:
+            export_csv(runs, what, sys.stdout, options)
+            return
+        try:
+            count = export_to_file(runs, what, out_path, options, force=force)
+        except FileExistsError as exc:
+            fail(str(exc))
+        err.print(f"wrote {count} rows to {out_path}")
 
 
 def main() -> None:

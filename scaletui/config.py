@@ -147,9 +147,7 @@ def log_spaced_widths(width_min: int, width_max: int, count: int) -> tuple[int, 
         candidate = max(round(float(w)), widths[-1] + 1 if widths else width_min)
         widths.append(candidate)
     if widths[-1] > width_max:
-        raise ConfigError(
-            "model.width_count", f"{count} distinct widths do not fit in [{width_min}, {width_max}]"
-        )
+        raise ConfigError("model.width_count", f"{count} distinct widths do not fit in [{width_min}, {width_max}]")
     return tuple(widths)
 
 
@@ -238,9 +236,7 @@ def _validate_model(m: ModelConfig) -> ModelConfig:
     _in_range("model.hidden_layers", m.hidden_layers, 1, 64)
     ranged = (m.width_min, m.width_max, m.width_count) != (0, 0, 0)
     if m.widths and ranged:
-        raise ConfigError(
-            "model.widths", "give either widths = [...] or width_min/width_max/width_count, not both"
-        )
+        raise ConfigError("model.widths", "give either widths = [...] or width_min/width_max/width_count, not both")
     if m.widths:
         for i, w in enumerate(m.widths):
             _in_range(f"model.widths[{i}]", w, 1, MAX_WIDTH)
@@ -288,9 +284,7 @@ def _validate_data(d: DataConfig, training: TrainingConfig) -> DataConfig:
     if d.fresh and training.batch_size == 0:
         raise ConfigError("training.batch_size", "fresh samples every step need a batch size above 0")
     if not d.fresh and training.batch_size > d.n_train:
-        raise ConfigError(
-            "training.batch_size", f"is larger than data.n_train ({training.batch_size} > {d.n_train})"
-        )
+        raise ConfigError("training.batch_size", f"is larger than data.n_train ({training.batch_size} > {d.n_train})")
     return d
 
 
@@ -449,3 +443,21 @@ def describe_target(t: TargetConfig) -> str:
     if t.name in ("sin", "gaussian") and t.frequency != 1.0:
         return f"{t.name}({t.frequency:g}x)"
     return t.name if t.input_dim == 1 else f"{t.name} (d={t.input_dim})"
+
+
+def describe_config(cfg: Config) -> str:
+    """The experiment in one line, for headers and listings."""
+    low, high = cfg.target.domain
+    t, m = cfg.training, cfg.model
+    widths = f"{m.widths[0]}–{m.widths[-1]} ({len(m.widths)})" if len(m.widths) > 1 else str(m.widths[0])
+    if cfg.data.fresh:
+        data = f"fresh batches of {t.batch_size}"
+    else:
+        data = f"{'full batch' if t.batch_size == 0 else f'batches of {t.batch_size} from'} {cfg.data.n_train} samples"
+    schedule = t.schedule + (f"+{t.warmup_steps} warm-up" if t.warmup_steps else "")
+    noise = f" · noise {cfg.data.noise:g}" if cfg.data.noise else ""
+    return (
+        f"{describe_target(cfg.target)} on [{low:g}, {high:g}]^{cfg.target.input_dim} · {m.activation} · "
+        f"{m.hidden_layers}×width {widths} · {cfg.seeds.count} seeds · {t.optimizer} lr {t.lr:g} {schedule} · "
+        f"{t.steps} steps · {t.dtype} · {data}{noise}"
+    ).replace("^1 ", " ")

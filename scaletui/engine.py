@@ -73,13 +73,9 @@ def prepare_problem(cfg: Config, device: torch.device) -> Problem:
         x_train = target.sample_inputs(cfg.data.n_train, gen, torch.float64)
         y_train = target(x_train)
         if cfg.data.noise > 0:
-            y_train = y_train + cfg.data.noise * torch.randn(
-                y_train.shape, generator=gen, dtype=torch.float64
-            )
+            y_train = y_train + cfg.data.noise * torch.randn(y_train.shape, generator=gen, dtype=torch.float64)
         x_train, y_train = x_train.to(device, dtype), y_train.to(device, dtype)
-    return Problem(
-        cfg, target, device, dtype, x_train, y_train, x_test.to(device, dtype), y_test.to(device, dtype)
-    )
+    return Problem(cfg, target, device, dtype, x_train, y_train, x_test.to(device, dtype), y_test.to(device, dtype))
 
 
 def layer_sizes(input_dim: int, width: int, hidden_layers: int) -> list[int]:
@@ -238,8 +234,7 @@ class DataStream:
         self.problem = problem
         self.batch = cfg.training.batch_size
         self.generators = [
-            torch.Generator().manual_seed(model_seed(cfg.seeds.base, shard.width, s, DATA_STREAM))
-            for s in shard.seeds
+            torch.Generator().manual_seed(model_seed(cfg.seeds.base, shard.width, s, DATA_STREAM)) for s in shard.seeds
         ]
         self.queue_x: torch.Tensor | None = None
         self.queue_y: torch.Tensor | None = None
@@ -289,9 +284,7 @@ def evaluate_outputs(params: list[torch.Tensor], x: torch.Tensor, activation: st
     """Outputs on a shared input set, in blocks so wide ensembles on big test sets fit in memory."""
     models, width = params[0].shape[0], params[0].shape[-1]
     block = max(1, (1 << 24) // max(1, models * width))
-    return torch.cat(
-        [forward(params, x[i : i + block], activation) for i in range(0, x.shape[0], block)], dim=1
-    )
+    return torch.cat([forward(params, x[i : i + block], activation) for i in range(0, x.shape[0], block)], dim=1)
 
 
 def _eval_losses(problem: Problem, params: list[torch.Tensor], running_train: torch.Tensor | None):
@@ -362,10 +355,7 @@ def train_shard(
 
     outputs = evaluate_outputs(params, problem.x_test, act)
     outputs = torch.where(alive[:, None], outputs, nan)
-    weights = {
-        f"{'W' if i % 2 == 0 else 'b'}{i // 2}": p.detach().double().cpu().numpy()
-        for i, p in enumerate(params)
-    }
+    weights = {f"{'W' if i % 2 == 0 else 'b'}{i // 2}": p.detach().double().cpu().numpy() for i, p in enumerate(params)}
     yield ShardFinished(
         shard=shard,
         train_loss=last.train_loss,

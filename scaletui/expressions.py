@@ -96,9 +96,7 @@ def _compile(node: ast.AST, variables: frozenset[str]) -> Evaluator:
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTION_ARITY:
             shown = node.func.id if isinstance(node.func, ast.Name) else "this call"
-            raise ExpressionError(
-                f"{shown} is not an allowed function (allowed: {', '.join(FUNCTION_ARITY)})"
-            )
+            raise ExpressionError(f"{shown} is not an allowed function (allowed: {', '.join(FUNCTION_ARITY)})")
         name = node.func.id
         if node.keywords:
             raise ExpressionError(f"{name}() takes no keyword arguments")

@@ -123,9 +123,7 @@ def execute(run_dir: Path, stop: threading.Event, resume: bool = False) -> str:
         writer.write_test_set(problem.x_test.double().cpu().numpy(), problem.y_test.double().cpu().numpy())
         done = writer.forget_unfinished() if resume else set()
         shards = [s for s in plan_shards(cfg) if not all((s.width, seed) in done for seed in s.seeds)]
-        writer.log_event(
-            "info", f"{'resumed' if resume else 'started'} on {device}: {len(shards)} widths to train"
-        )
+        writer.log_event("info", f"{'resumed' if resume else 'started'} on {device}: {len(shards)} widths to train")
         for shard in shards:
             if stop.is_set():
                 break
@@ -161,9 +159,7 @@ def _train_and_record(writer: RunWriter, problem, shard: Shard, cfg: Config, sto
         for event in events:
             now = time.monotonic()
             if isinstance(event, Evaluated):
-                writer.add_curve_points(
-                    shard.width, shard.seeds, event.step, event.train_loss, event.test_loss
-                )
+                writer.add_curve_points(shard.width, shard.seeds, event.step, event.train_loss, event.test_loss)
             if isinstance(event, Evaluated | Progressed) and now - last_progress >= PROGRESS_SECONDS:
                 writer.set_progress(shard.width, shard.seeds[0], len(shard.seeds), event.step, steps)
                 last_progress = now

@@ -188,32 +188,25 @@ class RunWriter:
 
     def mark_ended(self, status: str, error: str | None = None) -> None:
         self.flush()
-        self.conn.execute(
-            "UPDATE run SET status=?, finished=?, error=? WHERE id=1", (status, time.time(), error)
-        )
+        self.conn.execute("UPDATE run SET status=?, finished=?, error=? WHERE id=1", (status, time.time(), error))
 
     def heartbeat(self) -> None:
         self.conn.execute("UPDATE run SET heartbeat=? WHERE id=1", (time.time(),))
 
     def log_event(self, level: str, message: str) -> None:
-        self.conn.execute(
-            "INSERT INTO events (time, level, message) VALUES (?, ?, ?)", (time.time(), level, message)
-        )
+        self.conn.execute("INSERT INTO events (time, level, message) VALUES (?, ?, ?)", (time.time(), level, message))
 
     def add_curve_points(self, width: int, seeds: Iterable[int], step: int, train, test) -> None:
         """Buffer one evaluation's losses; :meth:`flush` commits them."""
         self._pending_curves += [
-            (width, s, step, _nan_to_none(tr), _nan_to_none(te))
-            for s, tr, te in zip(seeds, train, test, strict=True)
+            (width, s, step, _nan_to_none(tr), _nan_to_none(te)) for s, tr, te in zip(seeds, train, test, strict=True)
         ]
 
     def flush(self) -> None:
         if not self._pending_curves:
             return
         with self._transaction():
-            self.conn.executemany(
-                "INSERT OR REPLACE INTO curves VALUES (?, ?, ?, ?, ?)", self._pending_curves
-            )
+            self.conn.executemany("INSERT OR REPLACE INTO curves VALUES (?, ?, ?, ?, ?)", self._pending_curves)
         self._pending_curves = []
 
     def set_progress(self, width: int, first_seed: int, models: int, step: int, steps: int) -> None:
@@ -458,16 +451,13 @@ class Run:
 
     def progress(self) -> list[dict[str, Any]]:
         rows = self._query(
-            "SELECT width, first_seed, models, step, steps, started, updated FROM progress "
-            "ORDER BY width, first_seed"
+            "SELECT width, first_seed, models, step, steps, started, updated FROM progress ORDER BY width, first_seed"
         )
         keys = ("width", "first_seed", "models", "step", "steps", "started", "updated")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def events(self, after_id: int = 0) -> list[tuple[int, float, str, str]]:
-        return self._query(
-            "SELECT id, time, level, message FROM events WHERE id > ? ORDER BY id", (after_id,)
-        )
+        return self._query("SELECT id, time, level, message FROM events WHERE id > ? ORDER BY id", (after_id,))
 
     def _load_npz(self, name: str) -> dict[str, np.ndarray]:
         path = self.dir / "arrays" / name
@@ -485,9 +475,7 @@ class Run:
 
     def outputs(self, width: int) -> tuple[np.ndarray, np.ndarray]:
         """Seeds and their outputs on the test set, (seeds,) and (seeds, n_test), for finished models."""
-        rows = self._query(
-            "SELECT arrays FROM models WHERE width = ? GROUP BY arrays ORDER BY MIN(seed)", (width,)
-        )
+        rows = self._query("SELECT arrays FROM models WHERE width = ? GROUP BY arrays ORDER BY MIN(seed)", (width,))
         names = [r[0] for r in rows]
         seeds, outputs = [], []
         for name in names:

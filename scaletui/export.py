@@ -1,0 +1,136 @@
+"""CSV exports: one code path for the CLI and the TUI.
+
+Every format has one header row and one record per row, numbers at full precision (Python's shortest
+round-trip repr; ``nan`` where a value is undefined), and a leading ``run`` column so several runs can be
+exported into one file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from scaletui.analysis import DEFAULT_RESAMPLES, RunAnalysis, analyze_run
+from scaletui.store import Run, atomic_write_bytes
+
+FORMATS = ("per-seed", "per-width", "curves", "fit")
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """The choices behind a fit, recorded in the ``fit`` export so the numbers can be reproduced."""
+
+    x_axis: str = "params"
+    how: str = "median"
+    min_width: int | None = None
+    max_width: int | None = None
+    offset: bool = False
+    robust: bool = False
+    resamples: int = DEFAULT_RESAMPLES
+    seed: int = 0
+    include_unconverged: bool = False
+
+    def analyze(self, run: Run, with_outputs: bool = True) -> RunAnalysis:
+        return analyze_run(
+            run, x_axis=self.x_axis, how=self.how, min_width=self.min_width, max_width=self.max_width,
+            offset=self.offset, robust=self.robust, resamples=self.resamples, seed=self.seed,
+            include_unconverged=self.include_unconverged, with_outputs=with_outputs,
+        )  # fmt: skip
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, float | np.floating):
+        return repr(float(value))
+    return str(value)
+
+
+def _per_seed(run: Run, options: FitOptions) -> Iterator[list[Any]]:
+    models = run.models()
+    flags = options.analyze(run, with_outputs=False).unconverged
+    for i in range(len(models)):
+        w, s = int(models.width[i]), int(models.seed[i])
+        yield [run.id, w, int(models.n_params[i]), s, models.train_loss[i], models.test_loss[i],
+               bool(models.diverged[i]), int(models.diverged_step[i]), flags.get((w, s)),
+               models.wall_seconds[i]]  # fmt: skip
+
+
+def _per_width(run: Run, options: FitOptions) -> Iterator[list[Any]]:
+    analysis = options.analyze(run)
+    variance = {v.width: v for v in analysis.variance}
+    spread = {s.width: s for s in analysis.spread}
+    nan = float("nan")
+    for st in analysis.widths:
+        v, sp = variance.get(st.width), spread[st.width]
+        yield [run.id, st.width, st.n_params, st.seeds, st.used, st.diverged, st.unconverged,
+               st.median, st.mean, st.geomean, st.q25, st.q75, st.min, st.max,
+               v.variance if v else nan, v.bias2 if v else nan, v.mean_loss if v else nan,
+               sp.median_log10, sp.iqr_log10, sp.skewness, sp.excess_kurtosis, sp.max_over_median]  # fmt: skip
+
+
+def _curves(run: Run, options: FitOptions) -> Iterator[list[Any]]:
+    c = run.curves()
+    for i in range(len(c.step)):
+        yield [run.id, int(c.width[i]), int(c.seed[i]), int(c.step[i]), c.train_loss[i], c.test_loss[i]]
+
+
+def _fit(run: Run, options: FitOptions) -> Iterator[list[Any]]:
+    analysis = options.analyze(run)
+    for quantity, fit in (("loss", analysis.fit), ("output_variance", analysis.variance_slope)):
+        if fit is None:
+            continue
+        yield [run.id, quantity, fit.x_axis, options.how if quantity == "loss" else "",
+               fit.offset, fit.robust, fit.alpha, fit.ci_low, fit.ci_high, fit.k, fit.l_inf, fit.r2,
+               fit.points, fit.resamples, options.seed, options.min_width, options.max_width,
+               options.include_unconverged]  # fmt: skip
+
+
+HEADERS = {
+    "per-seed": ["run", "width", "n_params", "seed", "train_loss", "test_loss", "diverged", "diverged_step",
+                 "unconverged", "wall_seconds"],
+    "per-width": ["run", "width", "n_params", "seeds", "used", "diverged", "unconverged", "median", "mean",
+                  "geomean", "q25", "q75", "min", "max", "output_variance", "bias2", "mean_loss",
+                  "median_log10", "iqr_log10", "skewness", "excess_kurtosis", "max_over_median"],
+    "curves": ["run", "width", "seed", "step", "train_loss", "test_loss"],
+    "fit": ["run", "quantity", "x_axis", "aggregate", "offset", "robust", "alpha", "ci_low", "ci_high", "k",
+            "l_inf", "r2", "points", "resamples", "bootstrap_seed", "min_width", "max_width", "include_unconverged"],
+}  # fmt: skip
+_ROWS = {"per-seed": _per_seed, "per-width": _per_width, "curves": _curves, "fit": _fit}
+
+
+def export_csv(runs: Iterable[Run], what: str, out: TextIO, options: FitOptions | None = None) -> int:
+    """Write one CSV of the given format for the runs; returns the number of records."""
+    if what not in FORMATS:
+        raise ValueError(f"export format must be one of {', '.join(FORMATS)}; got {what!r}")
+    options = options or FitOptions()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HEADERS[what])
+    count = 0
+    for run in runs:
+        for row in _ROWS[what](run, options):
+            writer.writerow([_cell(v) for v in row])
+            count += 1
+    return count
+
+
+def export_to_file(
+    runs: list[Run], what: str, path: Path, options: FitOptions | None = None, force: bool = False
+) -> int:
+    """Export to a file, atomically, refusing to replace an existing one unless ``force``."""
+    if path.exists() and not force:
+        raise FileExistsError(f"{path} exists; pass --force to replace it")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory")
+    buffer = io.StringIO()
+    count = export_csv(runs, what, buffer, options)
+    atomic_write_bytes(path, buffer.getvalue().encode())
+    return count

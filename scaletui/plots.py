@@ -1,0 +1,108 @@
+"""Log–log plots as text, shared by ``scaletui show`` and the TUI.
+
+plotext's own log scales misbehave on repeated redraws, so every plot here draws log10 values on
+linear axes and writes its own tick labels (1e-3, 10, 1k…). plotext keeps global state: call these
+from one thread at a time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotext as plt
+
+from scaletui.analysis import RunAnalysis
+from scaletui.store import ModelTable
+
+
+def _si(value: float) -> str:
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
+
+
+def log_ticks(low: float, high: float, large_numbers: bool = False) -> tuple[list[float], list[str]]:
+    """Tick positions (log10 values) and labels for a log axis spanning [low, high] in log10 units."""
+    first, last = math.floor(low), math.ceil(high)
+    step = max(1, math.ceil((last - first) / 6))
+    decades = list(range(first, last + 1, step))
+    ticks: list[float] = [float(d) for d in decades if low - 1e-9 <= d <= high + 1e-9]
+    if len(ticks) < 2:  # less than a decade in view: add 2× and 5× ticks
+        ticks = [
+            math.log10(m * 10.0**d) for d in range(first - 1, last + 1) for m in (1, 2, 5)
+            if low - 1e-9 <= math.log10(m * 10.0**d) <= high + 1e-9
+        ]  # fmt: skip
+    labels = [_si(10**t) if large_numbers else f"{10**t:.0e}".replace("e-0", "e-").replace("e+0", "e") for t in ticks]
+    return ticks, labels
+
+
+def _start(width: int, height: int, color: bool, title: str) -> None:
+    plt.clf()
+    plt.plotsize(width, height)
+    plt.theme("pro" if color else "clear")
+    plt.title(title)
+
+
+def _finish(xs: list[float], ys: list[float], xlabel: str) -> str:
+    if xs and ys:
+        xt, xl = log_ticks(min(xs), max(xs), large_numbers=True)
+        yt, yl = log_ticks(min(ys), max(ys))
+        plt.xticks(xt, xl)
+        plt.yticks(yt, yl)
+    plt.xlabel(xlabel)
+    return plt.build()
+
+
+def loss_plot(analysis: RunAnalysis, models: ModelTable, width: int, height: int, color: bool = True) -> str:
+    """Test loss vs width or N: each seed, the median, the fitted law, and theory slopes from its start."""
+    by_params = analysis.x_axis == "params"
+    _start(width, height, color, f"test loss vs {'parameters N' if by_params else 'width'} (log-log)")
+    ok = np.isfinite(models.test_loss) & (models.test_loss > 0) & ~models.diverged
+    x_of = models.n_params if by_params else models.width
+    xs = np.log10(x_of[ok].astype(float))
+    ys = np.log10(models.test_loss[ok])
+    all_x, all_y = list(xs), list(ys)
+    if xs.size:
+        plt.scatter(xs.tolist(), ys.tolist(), marker="dot", color="gray", label="seeds")
+    usable = [s for s in analysis.widths if s.used and s.value(analysis.aggregate) > 0]
+    if usable:
+        mx = [math.log10(analysis.x_of(s)) for s in usable]
+        my = [math.log10(s.value(analysis.aggregate)) for s in usable]
+        plt.plot(mx, my, marker="braille", color="cyan", label=analysis.aggregate)
+        fit = analysis.fit
+        if fit is not None and fit.points:
+            xr = np.linspace(min(mx), max(mx), 40)
+            fy = np.log10(fit.predict(10**xr))
+            plt.plot(xr.tolist(), fy.tolist(), marker="braille", color="red", label=f"fit α={fit.alpha:.2f}")
+            anchor_x, anchor_y = float(xr[0]), float(fy[0])
+            floor = min(all_y)
+            for slope, marker in zip(sorted(set(analysis.theory.values())), ("-", "·", "+"), strict=False):
+                x_end, y_end = max(mx), anchor_y - slope * (max(mx) - anchor_x)
+                if y_end < floor:  # stop the reference line at the bottom of the data
+                    x_end, y_end = anchor_x + (anchor_y - floor) / slope, floor
+                plt.plot([anchor_x, x_end], [anchor_y, y_end], marker=marker, color="yellow", label=f"α={slope:g}")
+    return _finish(all_x, all_y, "N" if by_params else "width")
+
+
+def variance_plot(analysis: RunAnalysis, width: int, height: int, color: bool = True) -> str:
+    """Output variance V and bias² vs width (or N), with the fitted variance slope."""
+    by_params = analysis.x_axis == "params"
+    _start(width, height, color, "output variance V and bias² (log-log)")
+    n_params = {s.width: s.n_params for s in analysis.widths}
+    rows = [v for v in analysis.variance if v.variance > 0]
+    xs = [math.log10(n_params[v.width] if by_params else v.width) for v in rows]
+    vs = [math.log10(v.variance) for v in rows]
+    bs = [math.log10(v.bias2) for v in rows if v.bias2 > 0]
+    bx = [x for x, v in zip(xs, rows, strict=True) if v.bias2 > 0]
+    if xs:
+        plt.plot(xs, vs, marker="braille", color="green", label="V (across seeds)")
+    if bx:
+        plt.plot(bx, bs, marker="braille", color="magenta", label="bias²")
+    fit = analysis.variance_slope
+    if fit is not None and xs:
+        xr = np.linspace(min(xs), max(xs), 40)
+        plt.plot(xr.tolist(), np.log10(fit.predict(10**xr)).tolist(), marker="·", color="red",
+                 label=f"V ∝ x^-{fit.alpha:.2f}")  # fmt: skip
+    return _finish(xs + bx, vs + bs, "N" if by_params else "width")

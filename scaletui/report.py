@@ -1,0 +1,94 @@
+"""Rich renderables for the CLI's summaries: the per-width table and the fitted-law lines."""
+
+from __future__ import annotations
+
+import math
+
+from rich.table import Table
+from rich.text import Text
+
+from scaletui.analysis import CONVERGENCE_THRESHOLD, CONVERGENCE_WINDOW, PowerLawFit, RunAnalysis
+
+
+def fmt(value: float, digits: int = 3) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits - 1}e}"
+
+
+def width_table(analysis: RunAnalysis, compact: bool, title: str | None = None) -> Table:
+    """Per width: the aggregate and spread of final test loss, V, bias², exclusions, tail shape."""
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
+    columns = ["width", "N", "seeds", analysis.aggregate, "IQR", "V", "bias²", "div", "unconv", "skew", "max/med"]
+    if compact:
+        columns = ["width", "N", "seeds", analysis.aggregate, "V", "bias²", "div", "unconv", "skew"]
+    for name in columns:
+        table.add_column(name, justify="right", no_wrap=True)
+    variance = {v.width: v for v in analysis.variance}
+    spread = {s.width: s for s in analysis.spread}
+    for st in analysis.widths:
+        v, sp = variance.get(st.width), spread[st.width]
+        cells = {
+            "width": str(st.width),
+            "N": str(st.n_params),
+            "seeds": f"{st.used}/{st.seeds}",
+            analysis.aggregate: fmt(st.value(analysis.aggregate)),
+            "IQR": f"{fmt(st.q25, 2)}–{fmt(st.q75, 2)}",
+            "V": fmt(v.variance, 2) if v else "–",
+            "bias²": fmt(v.bias2, 2) if v else "–",
+            "div": f"[red]{st.diverged}[/]" if st.diverged else "0",
+            "unconv": f"[yellow]{st.unconverged}[/]" if st.unconverged else "0",
+            "skew": "–" if not math.isfinite(sp.skewness) else f"{sp.skewness:+.2f}",
+            "max/med": "–" if not math.isfinite(sp.max_over_median) else f"{sp.max_over_median:.3g}",
+        }
+        table.add_row(*(cells[c] for c in columns))
+    return table
+
+
+def _ci(fit: PowerLawFit) -> str:
+    if not math.isfinite(fit.ci_low):
+        return "95% CI –"
+    return f"95% CI [{fit.ci_low:.3f}, {fit.ci_high:.3f}]"
+
+
+def fit_line(fit: PowerLawFit | None, error: str | None, aggregate: str) -> Text:
+    """'α vs N = 1.02  95% CI [0.95, 1.10]  R² 0.998 …', or why there is no fit yet."""
+    axis = "N" if (fit.x_axis if fit else "params") == "params" else "width"
+    if fit is None:
+        return Text.assemble(("α: ", "bold"), (error or "no fit", "yellow"))
+    extras = []
+    if fit.offset:
+        extras.append(f"L∞ = {fit.l_inf:.3g}")
+    if fit.robust:
+        extras.append("Huber")
+    return Text.assemble(
+        (f"α vs {axis} = {fit.alpha:.3f}", "bold cyan"),
+        f"  {_ci(fit)}  R² {fit.r2:.4f}  ",
+        (f"({aggregate} of seeds, {fit.points} widths, {fit.resamples} resamples{', ' if extras else ''}"
+         f"{', '.join(extras)})", "dim"),
+    )  # fmt: skip
+
+
+def variance_line(fit: PowerLawFit | None) -> Text:
+    if fit is None:
+        return Text("V slope: needs 2+ widths with 2+ finite seeds", style="yellow")
+    axis = "N" if fit.x_axis == "params" else "width"
+    return Text.assemble(
+        (f"V ∝ {axis}^-{fit.alpha:.3f}", "bold green"),
+        f"  {_ci(fit)}  R² {fit.r2:.4f}  ",
+        ("(output variance across seeds; lottery-ticket ensembling predicts 1)", "dim"),
+    )
+
+
+def theory_line(analysis: RunAnalysis) -> Text:
+    return Text("theory: " + " · ".join(analysis.theory), style="dim")
+
+
+def exclusions_line(analysis: RunAnalysis) -> Text | None:
+    diverged = sum(s.diverged for s in analysis.widths)
+    unconverged = sum(s.unconverged for s in analysis.widths)
+    if not diverged and not unconverged:
+        return None
+    return Text(
+        f"excluded from fits: {diverged} diverged (NaN/inf), {unconverged} unconverged "
+        f"(training loss fell > {CONVERGENCE_THRESHOLD:.0%} over the last {CONVERGENCE_WINDOW:.0%} of steps)",
+        style="yellow",
+    )
