@@ -19,9 +19,11 @@ def smoke_config(*overrides: str) -> Config:
     return load_config(resolve_preset("smoke"), list(overrides))
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """The real console entry point in a fresh interpreter, as a user would run it."""
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
     env.pop("SCALETUI_RUNS_DIR", None)
     return subprocess.run(
         [sys.executable, "-m", "scaletui", *args],

@@ -46,7 +46,9 @@ def test_offset_fit_recovers_exponent_and_floor():
     assert plain.alpha < 1.2  # ignoring the floor flattens the slope: the offset is what recovers the truth
 
 
-@pytest.mark.parametrize(("how", "band"), [("mean", (0.90, 0.99)), ("geomean", (0.90, 0.99)), ("median", (0.90, 0.995))])
+@pytest.mark.parametrize(
+    ("how", "band"), [("mean", (0.90, 0.99)), ("geomean", (0.90, 0.99)), ("median", (0.90, 0.995))]
+)
 def test_bootstrap_ci_covers_the_true_exponent_about_95_percent_of_the_time(how, band):
     # The percentile bootstrap of a median is known to run slightly conservative with few seeds.
     rng = np.random.default_rng(2)

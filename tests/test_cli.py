@@ -30,9 +30,7 @@ def test_run_smoke_end_to_end_then_ls(runs_dir):
     assert "width 16" in result.stderr  # the live per-width progress
     ls = run_cli("ls", "--runs-dir", str(runs_dir))
     assert ls.returncode == 0
-    assert (
-        run.id in ls.stdout and "finished" in ls.stdout and "square" in ls.stdout and "2–16 (4)" in ls.stdout
-    )
+    assert run.id in ls.stdout and "finished" in ls.stdout and "square" in ls.stdout and "2–16 (4)" in ls.stdout
 
 
 def test_detach_prints_the_id_and_the_run_finishes_on_its_own(runs_dir):

@@ -418,9 +418,7 @@ def test_override_float() -> None:
 
 def test_override_through_load_config(tmp_path: Path) -> None:
     path = write(tmp_path, toml_text())
-    cfg = load_config(
-        path, overrides=["training.lr=3e-3", "target.name=sin", "seeds.count = 5", "name=other"]
-    )
+    cfg = load_config(path, overrides=["training.lr=3e-3", "target.name=sin", "seeds.count = 5", "name=other"])
     assert cfg.training.lr == 3e-3
     assert cfg.target.name == "sin"  # a bare word that is not TOML is read as a string
     assert cfg.seeds.count == 5

@@ -251,9 +251,7 @@ def test_expression_not_finite_on_domain_refused(text: str) -> None:
 
 def test_pole_hit_by_test_grid_refused() -> None:
     cfg = TargetConfig(kind="expression", expression="1/x", domain=(-1.0, 1.0))
-    target_grid = build_target(TargetConfig(kind="builtin", domain=(-1.0, 1.0))).test_inputs(
-        257, 0, torch.float64
-    )
+    target_grid = build_target(TargetConfig(kind="builtin", domain=(-1.0, 1.0))).test_inputs(257, 0, torch.float64)
     assert (target_grid[:, 0] == 0).any(), "premise: the probe grid contains x = 0"
     with pytest.raises(ConfigError) as exc:
         build_target(cfg)
