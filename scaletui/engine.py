@@ -145,43 +145,69 @@ def learning_rate(cfg: Config, step: int) -> float:
     return t.lr
 
 
+class FlatParameters:
+    """All of a shard's weights in one contiguous leaf tensor, handed to the model as shaped views.
+
+    One flat buffer lets the optimiser update every layer of every model in a few kernels per step,
+    which is most of what a step costs for small nets.
+    """
+
+    def __init__(self, tensors: list[torch.Tensor]) -> None:
+        self.shapes = [t.shape for t in tensors]
+        self.flat = torch.cat([t.reshape(-1) for t in tensors]).requires_grad_(True)
+        models = tensors[0].shape[0]
+        device = tensors[0].device
+        # Which model each element belongs to: every tensor is laid out model-major.
+        self.model_of = torch.cat(
+            [torch.arange(models, device=device).repeat_interleave(t[0].numel()) for t in tensors]
+        )
+
+    def views(self) -> list[torch.Tensor]:
+        out, offset = [], 0
+        for shape in self.shapes:
+            n = shape.numel()
+            out.append(self.flat[offset : offset + n].view(shape))
+            offset += n
+        return out
+
+
 class BatchedOptimizer:
-    """Adam or SGD over batched parameters. Both are elementwise, so each model keeps its own state.
+    """Adam or SGD over the flat parameters. Both are elementwise, so each model keeps its own state.
 
     ``alive`` (one bool per model) freezes diverged models: their parameters are never touched again.
     """
 
-    def __init__(self, params: list[torch.Tensor], cfg: Config) -> None:
+    def __init__(self, params: FlatParameters, cfg: Config) -> None:
         self.params = params
         self.kind = cfg.training.optimizer
         self.momentum = cfg.training.momentum
         self.betas = (0.9, 0.999)
         self.eps = 1e-8
         self.t = 0
-        self.m = [torch.zeros_like(p) for p in params]
-        self.v = [torch.zeros_like(p) for p in params] if self.kind == "adam" else []
+        self.m = torch.zeros_like(params.flat)
+        self.v = torch.zeros_like(params.flat) if self.kind == "adam" else self.m
 
     @torch.no_grad()
     def step(self, lr: float, alive: torch.Tensor) -> None:
         self.t += 1
-        for i, p in enumerate(self.params):
-            grad = p.grad
-            assert grad is not None
-            keep = alive.view(-1, *([1] * (p.dim() - 1)))
-            if self.kind == "adam":
-                b1, b2 = self.betas
-                self.m[i].mul_(b1).add_(grad, alpha=1 - b1)
-                self.v[i].mul_(b2).addcmul_(grad, grad, value=1 - b2)
-                m_hat = self.m[i] / (1 - b1**self.t)
-                v_hat = self.v[i] / (1 - b2**self.t)
-                update = m_hat / (v_hat.sqrt() + self.eps)
-            elif self.momentum > 0:
-                self.m[i].mul_(self.momentum).add_(grad)
-                update = self.m[i]
-            else:
-                update = grad
-            p.sub_(torch.where(keep, update * lr, torch.zeros((), dtype=p.dtype, device=p.device)))
-            p.grad = None
+        flat = self.params.flat
+        grad = flat.grad
+        assert grad is not None
+        if self.kind == "adam":
+            b1, b2 = self.betas
+            self.m.mul_(b1).add_(grad, alpha=1 - b1)
+            self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+            denominator = (self.v / (1 - b2**self.t)).sqrt_().add_(self.eps)
+            update = (self.m / denominator).mul_(lr / (1 - b1**self.t))
+        elif self.momentum > 0:
+            self.m.mul_(self.momentum).add_(grad)
+            update = self.m * lr
+        else:
+            update = grad * lr
+        flat.sub_(
+            torch.where(alive[self.params.model_of], update, torch.zeros((), dtype=flat.dtype, device=flat.device))
+        )
+        flat.grad = None
 
 
 @dataclass(frozen=True)
@@ -312,19 +338,20 @@ def train_shard(
     started = time.perf_counter()
     act = cfg.model.activation
     start = initial if initial is not None else init_parameters(cfg, shard.width, shard.seeds)
-    params = [p.to(problem.device, problem.dtype).requires_grad_(True) for p in start]
-    optimizer = BatchedOptimizer(params, cfg)
+    flat = FlatParameters([p.to(problem.device, problem.dtype) for p in start])
+    optimizer = BatchedOptimizer(flat, cfg)
     models = len(shard.seeds)
     alive = torch.ones(models, dtype=torch.bool, device=problem.device)
     diverged_at = torch.full((models,), -1, dtype=torch.long, device=problem.device)
     stream = DataStream(problem, shard) if cfg.training.batch_size > 0 else None
+    fresh = problem.x_train is None
     running = torch.zeros(models, dtype=problem.dtype, device=problem.device)
     running_count = 0
     nan = torch.full((), float("nan"), dtype=problem.dtype, device=problem.device)
 
     def evaluated(step: int) -> Evaluated:
         mean_batch = running / running_count if running_count else None
-        train, test = _eval_losses(problem, params, mean_batch)
+        train, test = _eval_losses(problem, flat.views(), mean_batch)
         train, test = torch.where(alive, train, nan), torch.where(alive, test, nan)
         return Evaluated(shard, step, train.double().cpu().numpy(), test.double().cpu().numpy())
 
@@ -333,17 +360,19 @@ def train_shard(
     for step in range(cfg.training.steps):
         if stream is None:
             assert problem.x_train is not None and problem.y_train is not None
-            loss = _mse(params, problem.x_train, problem.y_train, act)
+            loss = _mse(flat.views(), problem.x_train, problem.y_train, act)
         else:
-            loss = _mse(params, *stream.next_batch(), act)
+            loss = _mse(flat.views(), *stream.next_batch(), act)
+        # Freeze models whose loss is no longer finite, without a device sync: all of it stays on device.
         finite = torch.isfinite(loss)
-        newly_dead = alive & ~finite
-        diverged_at = torch.where(newly_dead, step, diverged_at)
+        diverged_at = torch.where(alive & ~finite, step, diverged_at)
         alive = alive & finite
-        torch.where(alive, loss, torch.zeros_like(loss)).sum().backward()
+        kept = torch.where(alive, loss, torch.zeros_like(loss))
+        kept.sum().backward()
         optimizer.step(learning_rate(cfg, step), alive)
-        running += torch.where(alive, loss.detach(), torch.zeros_like(running))
-        running_count += 1
+        if fresh:  # with infinite data the training loss is the mean of the batches since the last evaluation
+            running += kept.detach()
+            running_count += 1
         done = step + 1
         if done % cfg.training.eval_every == 0 or done == cfg.training.steps:
             last = evaluated(done)
@@ -353,6 +382,7 @@ def train_shard(
         elif done % progress_every == 0:
             yield Progressed(shard, done)
 
+    params = flat.views()
     outputs = evaluate_outputs(params, problem.x_test, act)
     outputs = torch.where(alive[:, None], outputs, nan)
     weights = {f"{'W' if i % 2 == 0 else 'b'}{i // 2}": p.detach().double().cpu().numpy() for i, p in enumerate(params)}
