@@ -232,27 +232,41 @@ def list_command(runs_dir: RunsDir = DEFAULT_RUNS_DIR) -> None:
     if not runs:
         err.print(f"no runs in {runs_dir}")
         return
-    table = Table(show_edge=False, pad_edge=False)
-    for name in ("id", "name", "status", "target", "act", "widths", "seeds", "started", "duration"):
-        table.add_column(name, no_wrap=name in ("id", "status", "started"), overflow="fold")
+    # Least useful columns go first when the terminal is narrow.
+    columns = ["id", "status", "name", "target", "widths", "seeds", "started", "act", "duration"]
+    if out.width < 100:
+        columns = [c for c in columns if c not in ("act", "duration", "target", "seeds")]
+    elif out.width < 120:
+        columns = [c for c in columns if c not in ("act", "duration")]
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    damaged: list[str] = []
+    for name in columns:
+        wraps = name in ("name", "target")
+        table.add_column(
+            name, no_wrap=True, overflow="ellipsis", max_width=(14 if out.width < 100 else 20) if wraps else None
+        )
     for item in runs:
         if item.run is None or item.status is None:
-            table.add_row(item.id, "", "[bold magenta]damaged[/]", item.error or "", "", "", "", "", "")
+            cells = {"id": item.id, "status": "[bold magenta]damaged[/]"}
+            table.add_row(*(cells.get(c, "") for c in columns))
+            damaged.append(f"{item.id}: {item.error}")
             continue
         cfg, st = item.run.config, item.status
-        started = datetime.fromtimestamp(st.started).strftime("%Y-%m-%d %H:%M") if st.started else "–"
-        table.add_row(
-            item.id,
-            cfg.name,
-            f"[{STATUS_STYLE.get(st.status, '')}]{st.status}[/]",
-            describe_target(cfg.target),
-            cfg.model.activation,
-            _widths_label(cfg.model.widths),
-            str(cfg.seeds.count),
-            started,
-            _format_duration(st.duration),
-        )
+        cells = {
+            "id": item.id,
+            "status": f"[{STATUS_STYLE.get(st.status, '')}]{st.status}[/]",
+            "name": cfg.name,
+            "target": describe_target(cfg.target),
+            "act": cfg.model.activation,
+            "widths": _widths_label(cfg.model.widths),
+            "seeds": str(cfg.seeds.count),
+            "started": datetime.fromtimestamp(st.started).strftime("%m-%d %H:%M") if st.started else "–",
+            "duration": _format_duration(st.duration),
+        }
+        table.add_row(*(cells[c] for c in columns))
     out.print(table)
+    for line in damaged:
+        out.print(f"[magenta]damaged[/] {line}", highlight=False, soft_wrap=True)
 
 
 @app.command()
