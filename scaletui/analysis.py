@@ -419,7 +419,7 @@ def analyze_run(
     models = run.models()
     flags = convergence_flags(run.curves(), cfg.training.steps)
     unconverged_all = np.array(
-        [bool(flags.get((int(w), int(s)))) for w, s in zip(models.width, models.seed, strict=True)]
+        [bool(flags.get((int(w), int(s)))) for w, s in zip(models.width, models.seed, strict=True)], dtype=bool
     )
     unconverged_excluded = unconverged_all & (not include_unconverged)
     stats_list, groups = [], []
@@ -460,7 +460,7 @@ def analyze_run(
     for s in stats_list:
         mask = models.width == s.width
         spread.append(seed_spread(s.width, models.test_loss[mask & ~models.diverged]))
-    if with_outputs:
+    if with_outputs and len(models):  # the test set is written before any model can finish
         _, y = run.test_set()
         for s in stats_list:
             _seeds, outputs = run.outputs(s.width)

@@ -173,8 +173,8 @@ def run(
     ] = None,
 ) -> None:
     """Run a sweep: train every (width, seed) model of a preset and save it as a run directory."""
-    from scaletui.engine import resolve_device
-    from scaletui.runner import create_run, start_runner
+    from scaletui.engine import available_memory, plan_shards, resolve_device
+    from scaletui.runner import MEMORY_SHARE, create_run, start_runner
     from scaletui.targets import build_target
 
     with friendly_errors():
@@ -200,7 +200,8 @@ def run(
                 overrides.append(f"device={device}")
             cfg = load_config(resolve_preset(preset), overrides)
             build_target(cfg.target)  # a formula that is not finite on its domain fails here, not in the runner
-            resolve_device(cfg.device)
+            device_used = resolve_device(cfg.device)
+            plan_shards(cfg, int(MEMORY_SHARE * available_memory(device_used)))  # refuse what cannot fit, up front
             run_dir = create_run(runs_dir, cfg)
         proc = start_runner(run_dir, detach=detach, resume=resume is not None)
         if detach:
@@ -267,6 +268,30 @@ def list_command(runs_dir: RunsDir = DEFAULT_RUNS_DIR) -> None:
     out.print(table)
     for line in damaged:
         out.print(f"[magenta]damaged[/] {line}", highlight=False, soft_wrap=True)
+
+
+@app.command("rm")
+def remove(
+    run_refs: Annotated[list[str], typer.Argument(metavar="RUN...", help="Runs to delete (id, prefix or path).")],
+    runs_dir: RunsDir = DEFAULT_RUNS_DIR,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete runs. A run that is still running is refused: stop it first."""
+    from scaletui.store import delete_run, resolve_run
+
+    with friendly_errors():
+        if any(ref == "latest" for ref in run_refs):
+            fail("name the run to delete; 'latest' is too easy to get wrong here")
+        targets = [resolve_run(runs_dir, ref) for ref in run_refs]
+        if not yes:
+            if not sys.stdin.isatty():
+                fail("refusing to delete without confirmation; pass --yes")
+            names = ", ".join(t.name for t in targets)
+            if not typer.confirm(f"delete {names}?", default=False):
+                raise typer.Exit(1)
+        for target in targets:
+            delete_run(target)
+            out.print(f"deleted {target.name}", highlight=False)
 
 
 @app.command()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from scaletui.config import Config, ConfigError
+from scaletui.config import Config, ConfigError, parameter_count
 from scaletui.targets import Target, build_target
 
 INIT_STREAM, DATA_STREAM = 0, 1
@@ -397,8 +398,62 @@ def train_shard(
     )
 
 
-def plan_shards(cfg: Config, max_models_per_shard: int | None = None) -> list[Shard]:
-    """Split the sweep into shards: one per width, seeds split further only when asked."""
+def estimate_shard_bytes(cfg: Config, width: int, models: int) -> int:
+    """A generous estimate of the memory one shard of ``models`` models at ``width`` needs while training."""
+    itemsize = 8 if cfg.training.dtype == "float64" else 4
+    d, layers = cfg.target.input_dim, cfg.model.hidden_layers
+    state = 6 * models * parameter_count(d, width, layers)  # weights, grads, Adam's m and v, two temporaries
+    batch = cfg.training.batch_size or cfg.data.n_train
+    activations = 6 * models * batch * width * layers  # pre-activations, activations, their gradients
+    evaluation = 3 * (1 << 24)  # evaluate_outputs works in blocks of about 2^24 numbers
+    stream = 0
+    if cfg.data.fresh:
+        stream = 2 * models * max(1, CHUNK_NUMBERS // (batch * d)) * batch * (d + 1)
+    elif cfg.training.batch_size:
+        stream = 2 * models * cfg.data.n_train * (d + 1)
+    data = 2 * (cfg.data.n_test + (0 if cfg.data.fresh else cfg.data.n_train)) * (d + 1)
+    return itemsize * (state + activations + evaluation + stream + data)
+
+
+def available_memory(device: torch.device) -> int:
+    """Bytes the device can give us now: free CUDA memory, or the kernel's MemAvailable on the CPU."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def plan_shards(cfg: Config, memory_budget: int | None = None) -> list[Shard]:
+    """Split the sweep into shards: a width with all its seeds, or with fewer when that would not fit.
+
+    Results do not depend on the split (each model has its own generators), so shrinking is safe;
+    a width where even one model would not fit is refused with the estimate.
+    """
     seeds = tuple(range(cfg.seeds.count))
-    size = max_models_per_shard or len(seeds)
-    return [Shard(w, seeds[i : i + size]) for w in cfg.model.widths for i in range(0, len(seeds), size)]
+    shards = []
+    for w in cfg.model.widths:
+        size = len(seeds)
+        if memory_budget is not None:
+            one = estimate_shard_bytes(cfg, w, 1)
+            if one > memory_budget:
+                raise ConfigError(
+                    "model.widths",
+                    f"width {w} needs about {_gib(one)} for a single model; {_gib(memory_budget)} is available "
+                    "(use smaller widths, a batch size, or fewer test points)",
+                )
+            size = len(seeds)
+            while size > 1 and estimate_shard_bytes(cfg, w, size) > memory_budget:
+                size = (size + 1) // 2
+        shards += [Shard(w, seeds[i : i + size]) for i in range(0, len(seeds), size)]
+    return shards

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from scaletui.engine import (
     Progressed,
     Shard,
     ShardFinished,
+    available_memory,
     plan_shards,
     prepare_problem,
     resolve_device,
@@ -34,6 +36,7 @@ from scaletui.store import HEARTBEAT_SECONDS, Run, RunWriter, StoreError, enviro
 
 FLUSH_SECONDS = 1.0
 PROGRESS_SECONDS = 0.5
+MEMORY_SHARE = 0.8  # of what the device has free when the run starts
 
 
 def create_run(runs_dir: Path, cfg: Config) -> Path:
@@ -49,9 +52,15 @@ def start_runner(run_dir: Path, *, detach: bool = False, resume: bool = False) -
     if resume:
         cmd.append("--resume")
     with open(run_dir / "runner.log", "ab") as log:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=detach
         )
+    writer = RunWriter(run_dir)
+    try:
+        writer.record_launch(proc.pid)
+    finally:
+        writer.conn.close()
+    return proc
 
 
 def request_stop(run: Run) -> bool:
@@ -91,8 +100,11 @@ class _Heartbeat(threading.Thread):
 def _describe_failure(exc: BaseException) -> str:
     """One line a user can act on."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-    if (isinstance(exc, OSError) and exc.errno == 28) or "disk is full" in text or "No space left" in text:
-        return f"disk full while writing the run ({text})"
+    full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+    if full or "disk is full" in text or "No space left" in text:
+        return f"disk full (or file size limit reached) while writing the run ({text})"
+    if "disk I/O error" in text:  # how SQLite reports a write refused for space or by the disk
+        return f"disk full or failing while writing the run ({text})"
     if "out of memory" in text.lower():
         return f"out of memory on the device ({text}); use fewer seeds or smaller widths"
     return f"{exc.__class__.__name__}: {text}"
@@ -122,7 +134,8 @@ def execute(run_dir: Path, stop: threading.Event, resume: bool = False) -> str:
         problem = prepare_problem(cfg, device)
         writer.write_test_set(problem.x_test.double().cpu().numpy(), problem.y_test.double().cpu().numpy())
         done = writer.forget_unfinished() if resume else set()
-        shards = [s for s in plan_shards(cfg) if not all((s.width, seed) in done for seed in s.seeds)]
+        budget = int(MEMORY_SHARE * available_memory(device))
+        shards = [s for s in plan_shards(cfg, budget) if not all((s.width, seed) in done for seed in s.seeds)]
         writer.log_event("info", f"{'resumed' if resume else 'started'} on {device}: {len(shards)} widths to train")
         for shard in shards:
             if stop.is_set():
@@ -138,11 +151,16 @@ def execute(run_dir: Path, stop: threading.Event, resume: bool = False) -> str:
     except Exception as exc:
         traceback.print_exc()
         message = _describe_failure(exc)
+        writer.discard_pending()  # rows that could not be written must not block the status update
         try:
             writer.log_event("error", message)
             writer.mark_ended("failed", message)
         except Exception:
-            traceback.print_exc()  # the disk may be gone too; the stale heartbeat will tell readers
+            traceback.print_exc()
+            try:  # the database cannot take a write: leave the reason in a small file readers look for
+                writer.write_failure_note(message)
+            except Exception:
+                traceback.print_exc()  # nothing can be written; readers will see the runner is gone ('dead')
         return "failed"
     finally:
         heartbeat.halt.set()
@@ -199,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
+    # Past a file-size limit the kernel would kill us with SIGXFSZ; as an error we can record the failure.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     status = execute(args.run_dir, stop, resume=args.resume)
     return {"finished": 0, "stopped": 130}.get(status, 1)
 

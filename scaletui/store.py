@@ -24,6 +24,7 @@ import secrets
 import socket
 import sqlite3
 import time
+import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ import numpy as np
 from scaletui.config import Config, ConfigError, config_from_dict, config_to_toml, parse_toml
 
 SCHEMA_VERSION = 1
+FAILURE_NOTE = "failure.txt"  # written only when a failure could not be recorded in run.sqlite
 HEARTBEAT_SECONDS = 2.0
 STALE_AFTER_SECONDS = 15.0
 ACTIVE_STATUSES = ("created", "running")
@@ -178,7 +180,12 @@ class RunWriter:
     def write_test_set(self, x: np.ndarray, y: np.ndarray) -> None:
         atomic_write_bytes(self.dir / "arrays" / "test_set.npz", _npz_bytes({"x": x, "y": y}))
 
+    def record_launch(self, pid: int) -> None:
+        """The launcher's note of the runner's pid, so a runner killed while starting is seen as dead."""
+        self.conn.execute("UPDATE run SET pid=?, host=? WHERE id=1 AND status='created'", (pid, socket.gethostname()))
+
     def mark_running(self, device: str) -> None:
+        (self.dir / FAILURE_NOTE).unlink(missing_ok=True)
         now = time.time()
         self.conn.execute(
             "UPDATE run SET status='running', pid=?, host=?, device=?, started=?, heartbeat=?, "
@@ -189,6 +196,12 @@ class RunWriter:
     def mark_ended(self, status: str, error: str | None = None) -> None:
         self.flush()
         self.conn.execute("UPDATE run SET status=?, finished=?, error=? WHERE id=1", (status, time.time(), error))
+
+    def discard_pending(self) -> None:
+        self._pending_curves = []
+
+    def write_failure_note(self, message: str) -> None:
+        atomic_write_bytes(self.dir / FAILURE_NOTE, message.encode())
 
     def heartbeat(self) -> None:
         self.conn.execute("UPDATE run SET heartbeat=? WHERE id=1", (time.time(),))
@@ -401,9 +414,16 @@ class Run:
         if not rows:
             raise StoreError(f"{self.dir / 'run.sqlite'}: no status row")
         st = RunStatus(*rows[0])
-        if st.status == "running":
-            stale = st.heartbeat is None or time.time() - st.heartbeat > STALE_AFTER_SECONDS
+        note = self.dir / FAILURE_NOTE
+        if st.is_live and note.is_file():
+            error = note.read_text(encoding="utf-8", errors="replace").strip()
+            return RunStatus("failed", *rows[0][1:7], error or "the runner failed (no reason recorded)")
+        if st.is_live:
             gone = st.host == socket.gethostname() and st.pid is not None and not _pid_alive(st.pid)
+            if st.status == "running":
+                stale = st.heartbeat is None or time.time() - st.heartbeat > STALE_AFTER_SECONDS
+            else:  # created: launched (or about to be) but not yet training
+                stale = st.pid is None and time.time() - float(self.meta.get("created", 0)) > STALE_AFTER_SECONDS
             if stale or gone:
                 return RunStatus("dead", *rows[0][1:])
         return st
@@ -466,7 +486,7 @@ class Run:
                 return {k: data[k] for k in data.files}
         except FileNotFoundError:
             raise StoreError(f"{path}: missing") from None
-        except (OSError, ValueError, EOFError) as exc:
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
             raise StoreError(f"{path}: unreadable ({exc.__class__.__name__})") from None
 
     def test_set(self) -> tuple[np.ndarray, np.ndarray]:
@@ -563,6 +583,22 @@ def resolve_run(runs_dir: Path, ref: str) -> Path:
     if not matches:
         raise StoreError(f"no run {ref!r} in {runs_dir}")
     raise StoreError(f"{ref!r} matches {len(matches)} runs in {runs_dir}; give more of the id")
+
+
+def delete_run(run_dir: Path) -> None:
+    """Remove a run directory; a run whose runner is still alive is refused (stop it first)."""
+    import shutil
+
+    if not _is_run_dir(run_dir):
+        raise StoreError(f"{run_dir} is not a run directory")
+    try:
+        status = Run(run_dir).status().status
+    except StoreError:
+        status = "damaged"  # a damaged run can always be removed
+    starting = status == "created" and time.time() - run_dir.stat().st_mtime < STALE_AFTER_SECONDS
+    if status == "running" or starting:
+        raise StoreError(f"run {run_dir.name} is {'starting' if starting else 'running'}; stop it before deleting it")
+    shutil.rmtree(run_dir)
 
 
 def open_run(runs_dir: Path, ref: str) -> Run:

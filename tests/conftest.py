@@ -51,3 +51,23 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05):
             return value
         time.sleep(interval)
     pytest.fail(f"condition not met within {timeout} s")
+
+
+# Rows for the reliability table that the fault and fuzz suites print at the end of the run
+# (docs/RELIABILITY.md quotes it).
+RELIABILITY_ROWS: dict[str, tuple[str, str, str, str]] = {}
+
+
+def report_reliability(what: str, trials: str, outcome: str, lost: str) -> None:
+    """Record a row once a test has shown it (a test that reports from many examples records it once)."""
+    RELIABILITY_ROWS[what] = (what, trials, outcome, lost)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not RELIABILITY_ROWS:
+        return
+    terminalreporter.section("reliability")
+    terminalreporter.write_line("| fault or input | trials | outcome | lost or unreadable |")
+    terminalreporter.write_line("| --- | --- | --- | --- |")
+    for row in RELIABILITY_ROWS.values():
+        terminalreporter.write_line("| " + " | ".join(row) + " |")

@@ -13,6 +13,7 @@ from scaletui.engine import (
     Evaluated,
     Shard,
     ShardFinished,
+    estimate_shard_bytes,
     forward,
     init_parameters,
     learning_rate,
@@ -125,11 +126,29 @@ def test_learning_rate_schedules():
     )
 
 
-def test_shards_cover_every_width_and_seed_once():
+def test_shards_cover_every_width_and_seed_once_and_shrink_to_fit_memory():
     cfg = smoke_config("seeds.count=5")
-    shards = plan_shards(cfg, max_models_per_shard=2)
+    assert [len(s.seeds) for s in plan_shards(cfg)] == [5, 5, 5, 5]
+    budget = estimate_shard_bytes(cfg, 16, 2)  # room for two models of the widest net
+    shards = plan_shards(cfg, memory_budget=budget)
     covered = sorted((s.width, seed) for s in shards for seed in s.seeds)
     assert covered == sorted((w, s) for w in cfg.model.widths for s in range(5))
+    assert all(estimate_shard_bytes(cfg, s.width, len(s.seeds)) <= budget for s in shards)
+    assert max(len(s.seeds) for s in shards if s.width == 16) == 2
+
+
+def test_a_width_that_cannot_fit_is_refused_with_the_estimate():
+    cfg = smoke_config("model.widths=[4, 100000]", "data.n_train=100000")
+    with pytest.raises(ConfigError, match=r"width 100000 needs about \d+\.\d GiB for a single model"):
+        plan_shards(cfg, memory_budget=8 * 2**30)
+
+
+def test_split_shards_give_the_same_models():
+    cfg = smoke_config("training.steps=30", 'training.dtype="float64"')
+    problem = prepare_problem(cfg, CPU)
+    whole = finish(problem, Shard(8, (0, 1, 2, 3)))
+    halves = [finish(problem, Shard(8, seeds)) for seeds in ((0, 1), (2, 3))]
+    np.testing.assert_allclose(np.concatenate([h.test_loss for h in halves]), whole.test_loss, rtol=1e-10)
 
 
 def test_device_resolution():
