@@ -21,7 +21,7 @@ from scaletui.store import Run, StoreError, list_runs
 from tests.conftest import report_reliability, run_cli, smoke_config, wait_for
 
 # Frequent evaluations keep the runner writing, so many kills land mid-write.
-FAULT_CONFIG = ("training.steps=200", "training.eval_every=1", "model.widths=[2, 4, 8]", "seeds.count=3")
+FAULT_CONFIG = ("training.steps=400", "training.eval_every=1", "model.widths=[2, 4, 8]", "seeds.count=3")
 KILL_TRIALS = int(os.environ.get("SCALETUI_KILL_TRIALS", "30"))
 cli = CliRunner()
 
@@ -66,7 +66,7 @@ def test_sigkill_at_random_moments_loses_nothing_committed_and_resume_matches(tm
             time.sleep(rng.uniform(0.0, 2.5))
         else:  # mid-training, while curves are being written
             wait_for(lambda d=run_dir: snapshot(d)[1] > 0, timeout=60, interval=0.01)
-            time.sleep(rng.uniform(0.0, 1.0))
+            time.sleep(rng.uniform(0.0, 0.6))
         before = snapshot(run_dir)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
