@@ -201,6 +201,7 @@ def test_two_runners_share_a_runs_directory(tmp_path):
     assert [r.status().status for r in runs] == ["finished", "finished"]
     assert all(len(r.models()) == 16 for r in runs)
     assert runs[0].models().test_loss.tolist() != runs[1].models().test_loss.tolist()
+    report_reliability("two runners writing one runs directory at once", "2 runs", "both finish, complete", "0")
 
 
 def test_a_live_run_cannot_be_deleted(tmp_path):
@@ -218,6 +219,9 @@ def test_a_live_run_cannot_be_deleted(tmp_path):
         proc.kill()
     done = cli.invoke(app, ["rm", run_dir.name, "--yes", "--runs-dir", str(runs_dir)])
     assert done.exit_code == 0 and not run_dir.exists()
+    report_reliability(
+        "deleting a live run", "1 run", "refused while running; deleted after a graceful stop", "0 (while live)"
+    )
 
 
 def test_a_sweep_too_big_for_memory_is_refused_up_front(tmp_path):
@@ -227,6 +231,12 @@ def test_a_sweep_too_big_for_memory_is_refused_up_front(tmp_path):
     )  # fmt: skip
     assert result.returncode == 2 and "width 200000 needs about" in result.stderr and "GiB" in result.stderr
     assert not (tmp_path / "runs").exists()
+    report_reliability(
+        "a sweep too big for memory (width 200000 on 200000 samples)",
+        "1",
+        "refused before anything starts, with the estimate in GiB (smaller overshoots are split into shards)",
+        "–",
+    )
 
 
 def test_export_writes_only_where_asked(tmp_path, finished_run):
@@ -235,3 +245,9 @@ def test_export_writes_only_where_asked(tmp_path, finished_run):
     result = cli.invoke(app, ["export", finished_run.name, "--runs-dir", str(runs_dir), "--out", str(missing_dir)])
     assert result.exit_code == 2 and "error:" in result.output
     assert not (tmp_path / "no").exists()
+    report_reliability(
+        "export to a missing directory; over an existing file (tests/test_reports.py)",
+        "2",
+        "one-line error, nothing written; replacing a file needs --force",
+        "–",
+    )
