@@ -18,15 +18,18 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 from rich.text import Text
 
-from scaletui.config import DEVICES, Config, ConfigError, describe_config, describe_target, load_config, parameter_count
+from scaletui.config import DEVICES, Config, ConfigError, describe_config, describe_target, load_config
 from scaletui.export import FORMATS, FitOptions, export_csv, export_to_file
 from scaletui.presets import list_presets, resolve_preset
 from scaletui.report import exclusions_line, fit_line, theory_line, variance_line, width_table
 from scaletui.store import Run, StoreError, list_runs, open_run
 
 app = typer.Typer(
-    help="scaletui: run neural scaling-law sweeps (width × seed), watch the law form, fit and export it.",
-    no_args_is_help=True,
+    help=(
+        "scaletui: run neural scaling-law sweeps (width × seed), watch the law form, fit and export it. "
+        "With no command, opens the terminal app on the runs directory."
+    ),
+    invoke_without_command=True,
     add_completion=False,
     rich_markup_mode="rich",
 )
@@ -38,6 +41,14 @@ RunsDir = Annotated[
     typer.Option("--runs-dir", envvar="SCALETUI_RUNS_DIR", help="Directory holding run directories."),
 ]
 DEFAULT_RUNS_DIR = Path("runs")
+
+
+def _run_tui(runs_dir: Path, open_run: Path | None = None) -> None:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        fail("the terminal app needs an interactive terminal; see `scaletui --help` for the headless commands")
+    from scaletui.tui.app import ScaletuiApp
+
+    ScaletuiApp(runs_dir, open_run).run()
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -88,7 +99,6 @@ class SweepProgress:
     """Rich progress bars fed from the store: overall and per width (step, median loss, ETA)."""
 
     def __init__(self, cfg: Config) -> None:
-        self.cfg = cfg
         self.steps = cfg.training.steps
         self.progress = Progress(
             TextColumn("{task.description}", justify="right"),
@@ -99,35 +109,22 @@ class SweepProgress:
             console=err,
             expand=True,
         )
-        # Wide nets cost more per step; weight the overall bar by a rough per-width cost so its ETA is sane.
-        self.cost = {
-            w: cfg.seeds.count * (2000 + parameter_count(cfg.target.input_dim, w, cfg.model.hidden_layers))
-            for w in cfg.model.widths
-        }
-        total = sum(self.cost.values())
-        self.overall = self.progress.add_task("[bold]all widths", total=total, info="")
+        self.overall = self.progress.add_task("[bold]all widths", total=1.0, info="")
         self.tasks: dict[int, TaskID] = {
             w: self.progress.add_task(f"width {w}", total=self.steps, info="waiting") for w in cfg.model.widths
         }
 
     def update(self, run: Run) -> None:
-        done: dict[int, float] = {}
-        for row in run.progress():
-            done[row["width"]] = done.get(row["width"], 0.0) + row["step"] * row["models"]
+        fraction, steps = run.progress_fraction()
         latest = run.latest_test_losses()
         for w, task in self.tasks.items():
-            step = done.get(w, 0.0) / self.cfg.seeds.count
             info = "waiting"
             if w in latest:
-                losses = latest[w][1]
-                finite = losses[np.isfinite(losses)]
+                finite = latest[w][1][np.isfinite(latest[w][1])]
                 median = f"{np.median(finite):.2e}" if finite.size else "NaN"
-                info = f"step {int(step):>{len(str(self.steps))}}/{self.steps}  median {median}"
-            self.progress.update(task, completed=step, info=info)
-        overall = sum(
-            self.cost[w] * min(1.0, done.get(w, 0.0) / (self.cfg.seeds.count * self.steps)) for w in self.cost
-        )
-        self.progress.update(self.overall, completed=overall)
+                info = f"step {steps[w]:>{len(str(self.steps))}}/{self.steps}  median {median}"
+            self.progress.update(task, completed=steps[w], info=info)
+        self.progress.update(self.overall, completed=fraction)
 
 
 def _watch(run_dir: Path, proc: subprocess.Popen[bytes]) -> int:
@@ -153,6 +150,24 @@ def _watch(run_dir: Path, proc: subprocess.Popen[bytes]) -> int:
     return proc.returncode
 
 
+@app.callback()
+def main_callback(ctx: typer.Context, runs_dir: RunsDir = DEFAULT_RUNS_DIR) -> None:
+    """Open the terminal app when no command is given."""
+    if ctx.invoked_subcommand is None:
+        _run_tui(runs_dir)
+
+
+@app.command("open")
+def open_command(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique prefix, path, or 'latest'.")],
+    runs_dir: RunsDir = DEFAULT_RUNS_DIR,
+) -> None:
+    """Open the terminal app straight into one run (live if it is still running)."""
+    with friendly_errors():
+        found = open_run(runs_dir, run_ref)
+    _run_tui(runs_dir, found.dir)
+
+
 @app.command()
 def run(
     preset: Annotated[
@@ -173,9 +188,7 @@ def run(
     ] = None,
 ) -> None:
     """Run a sweep: train every (width, seed) model of a preset and save it as a run directory."""
-    from scaletui.engine import available_memory, plan_shards, resolve_device
-    from scaletui.runner import MEMORY_SHARE, create_run, start_runner
-    from scaletui.targets import build_target
+    from scaletui.runner import launch, start_runner
 
     with friendly_errors():
         if resume is not None:
@@ -199,11 +212,10 @@ def run(
                     fail(f"--device: must be one of {', '.join(DEVICES)}; got {device!r}")
                 overrides.append(f"device={device}")
             cfg = load_config(resolve_preset(preset), overrides)
-            build_target(cfg.target)  # a formula that is not finite on its domain fails here, not in the runner
-            device_used = resolve_device(cfg.device)
-            plan_shards(cfg, int(MEMORY_SHARE * available_memory(device_used)))  # refuse what cannot fit, up front
-            run_dir = create_run(runs_dir, cfg)
-        proc = start_runner(run_dir, detach=detach, resume=resume is not None)
+        if resume is None:
+            run_dir, proc = launch(cfg, runs_dir, detach=detach)
+        else:
+            proc = start_runner(run_dir, detach=detach, resume=True)
         if detach:
             out.print(run_dir.name)
             err.print(f"running in the background (pid {proc.pid}); follow with `scaletui ls` or the TUI")

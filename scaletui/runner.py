@@ -63,6 +63,22 @@ def start_runner(run_dir: Path, *, detach: bool = False, resume: bool = False) -
     return proc
 
 
+def preflight(cfg: Config) -> None:
+    """What can be checked before a runner starts: a formula finite on its domain, the device, memory."""
+    from scaletui.targets import build_target
+
+    build_target(cfg.target)
+    device = resolve_device(cfg.device)
+    plan_shards(cfg, int(MEMORY_SHARE * available_memory(device)))
+
+
+def launch(cfg: Config, runs_dir: Path, *, detach: bool = False) -> tuple[Path, subprocess.Popen[bytes]]:
+    """The one way a face starts a sweep: check it, create its run directory, start its runner."""
+    preflight(cfg)
+    run_dir = create_run(runs_dir, cfg)
+    return run_dir, start_runner(run_dir, detach=detach)
+
+
 def request_stop(run: Run) -> bool:
     """Ask a live runner on this host to stop gracefully; False when there is none to ask."""
     import os

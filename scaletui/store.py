@@ -34,7 +34,15 @@ from typing import Any
 
 import numpy as np
 
-from scaletui.config import Config, ConfigError, config_from_dict, config_to_toml, parse_toml
+from scaletui.config import (
+    Config,
+    ConfigError,
+    config_from_dict,
+    config_to_dict,
+    config_to_toml,
+    parameter_count,
+    parse_toml,
+)
 
 SCHEMA_VERSION = 1
 FAILURE_NOTE = "failure.txt"  # written only when a failure could not be recorded in run.sqlite
@@ -476,14 +484,27 @@ class Run:
         keys = ("width", "first_seed", "models", "step", "steps", "started", "updated")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
+    def progress_fraction(self) -> tuple[float, dict[int, int]]:
+        """Overall fraction of the sweep's work done (wide nets weighted by their cost) and each width's step."""
+        cfg = self.config
+        steps = cfg.training.steps
+        done: dict[int, float] = {}
+        for row in self.progress():
+            done[row["width"]] = done.get(row["width"], 0.0) + row["step"] * row["models"]
+        cost = {w: 2000 + parameter_count(cfg.target.input_dim, w, cfg.model.hidden_layers) for w in cfg.model.widths}
+        total = sum(cost.values())
+        fraction = sum(cost[w] * min(1.0, done.get(w, 0.0) / (cfg.seeds.count * steps)) for w in cost) / total
+        return fraction, {w: int(done.get(w, 0.0) / cfg.seeds.count) for w in cfg.model.widths}
+
     def events(self, after_id: int = 0) -> list[tuple[int, float, str, str]]:
         return self._query("SELECT id, time, level, message FROM events WHERE id > ? ORDER BY id", (after_id,))
 
-    def _load_npz(self, name: str) -> dict[str, np.ndarray]:
+    def _load_npz(self, name: str, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+        """Read some (or all) arrays of an .npz; members are read lazily, so skipping weights is cheap."""
         path = self.dir / "arrays" / name
         try:
             with np.load(path, allow_pickle=False) as data:
-                return {k: data[k] for k in data.files}
+                return {k: data[k] for k in (keys or data.files)}
         except FileNotFoundError:
             raise StoreError(f"{path}: missing") from None
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
@@ -499,7 +520,7 @@ class Run:
         names = [r[0] for r in rows]
         seeds, outputs = [], []
         for name in names:
-            data = self._load_npz(name)
+            data = self._load_npz(name, ("seeds", "outputs"))
             seeds.append(data["seeds"])
             outputs.append(data["outputs"])
         if not names:
@@ -599,6 +620,17 @@ def delete_run(run_dir: Path) -> None:
     if status == "running" or starting:
         raise StoreError(f"run {run_dir.name} is {'starting' if starting else 'running'}; stop it before deleting it")
     shutil.rmtree(run_dir)
+
+
+def rename_run(run_dir: Path, name: str) -> None:
+    """Give a run a new display name (its config's ``name``); the id and directory stay as they are."""
+    import dataclasses
+
+    run = Run(run_dir)
+    renamed = config_from_dict({**config_to_dict(run.config), "name": name}, "new name")
+    atomic_write_bytes(
+        run_dir / "config.toml", config_to_toml(dataclasses.replace(run.config, name=renamed.name)).encode()
+    )
 
 
 def open_run(runs_dir: Path, ref: str) -> Run:

@@ -1,0 +1,366 @@
+"""The explorer: a config form on the left, the run it started (or opened) live on the right.
+
+The screen never trains and never blocks: starting a run launches a runner process through the same
+code path as ``scaletui run``; a thread worker reads the run's store a few times a second and posts a
+``SnapshotTaken`` message; plots are redrawn only when what they show has changed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import (
+    Button,
+    DataTable,
+    Footer,
+    Header,
+    RichLog,
+    Select,
+    Static,
+    TabbedContent,
+    TabPane,
+)
+from textual.worker import Worker, WorkerState
+
+from scaletui.config import Config, ConfigError, load_config
+from scaletui.plots import curves_plot, loss_plot, variance_plot
+from scaletui.presets import list_presets
+from scaletui.store import Run, StoreError
+from scaletui.tui.form import ConfigForm
+from scaletui.tui.watch import RunSnapshot, RunWatcher
+
+REFRESH_SECONDS = 0.4
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits - 1}e}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class Plot(Static):
+    """A plotext picture sized to the widget; redrawn by the screen when its data or size changes."""
+
+    DEFAULT_CSS = "Plot { height: 1fr; width: 1fr; }"
+
+    def on_resize(self) -> None:
+        self.screen.post_message(PlotResized())
+
+
+class PlotResized(Message):
+    """A plot's size changed, so the pictures must be redrawn to fit."""
+
+
+class SnapshotTaken(Message):
+    """A worker read the followed run."""
+
+    def __init__(self, snapshot: RunSnapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+
+class ExplorerScreen(Screen):
+    """Configure and launch a sweep, or follow and inspect an existing run."""
+
+    BINDINGS = [
+        Binding("ctrl+r", "start", "Run"),
+        Binding("ctrl+t", "stop", "Stop"),
+        Binding("ctrl+x", "toggle_x", "Width/N"),
+        Binding("ctrl+f", "toggle_form", "Form"),
+        Binding("ctrl+s", "save_preset", "Save preset"),
+        Binding("escape", "back", "Runs"),
+        Binding("f1", "tab('loss')", "Loss", show=False),
+        Binding("f2", "tab('variance')", "Variance", show=False),
+        Binding("f3", "tab('curves')", "Curves", show=False),
+        Binding("f4", "tab('table')", "Table", show=False),
+        Binding("f5", "tab('events')", "Events", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    ExplorerScreen #form-pane { width: 38; border-right: solid $primary-darken-2; }
+    ExplorerScreen #form-pane.hidden { display: none; }
+    ExplorerScreen #preset-bar { height: auto; padding: 0 1; }
+    ExplorerScreen #buttons { height: auto; padding: 0 1; }
+    ExplorerScreen #buttons Button { margin-right: 1; min-width: 10; }
+    ExplorerScreen #alpha { height: auto; padding: 0 1; text-style: bold; }
+    ExplorerScreen #progress { height: auto; padding: 0 1; color: $text-muted; }
+    ExplorerScreen #live { width: 1fr; }
+    ExplorerScreen DataTable { height: 1fr; }
+    """
+
+    def __init__(self, runs_dir: Path, run_dir: Path | None = None, config: Config | None = None) -> None:
+        super().__init__()
+        self.runs_dir = runs_dir
+        self.initial = config
+        self.watcher = RunWatcher(run_dir) if run_dir else None
+        self.x_axis = "params"
+        self.snapshot: RunSnapshot | None = None
+        self.drawn_key: tuple[object, ...] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            with Vertical(id="form-pane"):
+                with Horizontal(id="preset-bar"):
+                    presets = [(p.name, str(p.path)) for p in list_presets()]
+                    yield Select(presets, prompt="load preset…", id="preset", compact=True)
+                yield ConfigForm(id="form")
+                with Horizontal(id="buttons"):
+                    yield Button("Run ▶", id="run", variant="success")
+                    yield Button("Stop ■", id="stop", variant="error")
+            with Vertical(id="live"):
+                yield Static("α: no run yet — fill the form and press Run (ctrl+r)", id="alpha")
+                yield Static("", id="progress")
+                with TabbedContent(initial="loss", id="tabs"):
+                    with TabPane("Loss (F1)", id="loss"):
+                        yield Plot(id="loss-plot")
+                    with TabPane("Variance (F2)", id="variance"):
+                        yield Plot(id="variance-plot")
+                    with TabPane("Curves (F3)", id="curves"):
+                        yield Plot(id="curves-plot")
+                    with TabPane("Table (F4)", id="table"):
+                        yield DataTable(id="widths", cursor_type="row", zebra_stripes=True)
+                    with TabPane("Events (F5)", id="events"):
+                        yield RichLog(id="log", wrap=True, markup=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        form = self.query_one(ConfigForm)
+        if self.initial is not None:
+            form.load(self.initial)
+        elif self.watcher is not None:
+            try:
+                form.load(Run(self.watcher.run_dir).config)
+            except StoreError as exc:
+                self.notify(str(exc), severity="error")
+        else:
+            form.load(load_config(next(p.path for p in list_presets() if p.name == "smoke")))
+        if self.watcher is not None:
+            self.query_one("#alpha", Static).update("reading the run…")
+        if self.watcher is not None and self.app.size.width < 120:
+            self.query_one("#form-pane").add_class("hidden")  # an opened run needs the room; ctrl+f shows it
+        table = self.query_one("#widths", DataTable)
+        table.add_columns("width", "N", "seeds", "median", "IQR", "V", "bias²", "diverged", "unconv")
+        self.set_interval(REFRESH_SECONDS, self.refresh_snapshot)
+        self.refresh_snapshot()
+
+    # --- following a run ---------------------------------------------------------------------------
+
+    def follow(self, run_dir: Path) -> None:
+        self.watcher = RunWatcher(run_dir)
+        self.snapshot = None
+        self.drawn_key = None
+        self.query_one("#log", RichLog).clear()
+        self.refresh_snapshot()
+
+    def refresh_snapshot(self) -> None:
+        if self.watcher is not None:
+            self.take_snapshot(self.watcher, self.x_axis)
+
+    @work(thread=True, exclusive=True, group="snapshot", exit_on_error=False)
+    def take_snapshot(self, watcher: RunWatcher, x_axis: str) -> None:
+        self.post_message(SnapshotTaken(watcher.snapshot(x_axis)))
+
+    @on(Worker.StateChanged)
+    def worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.group == "snapshot":
+            error = event.worker.error
+            message = str(error) if isinstance(error, StoreError | ConfigError) else f"{type(error).__name__}: {error}"
+            self.query_one("#alpha", Static).update(Text(f"cannot read the run: {message}", style="bold red"))
+
+    @on(SnapshotTaken)
+    def show_snapshot(self, message: SnapshotTaken) -> None:
+        snap = message.snapshot
+        if self.watcher is None or snap.run_dir != self.watcher.run_dir:
+            return  # a late answer about a run we no longer follow
+        self.snapshot = snap
+        self.sub_title = f"{snap.run_id} · {snap.status.status}"
+        self.query_one("#alpha", Static).update(self.alpha_text(snap))
+        self.query_one("#progress", Static).update(self.progress_text(snap))
+        log = self.query_one("#log", RichLog)
+        for _, t, level, text in snap.events:
+            style = {"warning": "yellow", "error": "bold red"}.get(level, "")
+            log.write(Text.assemble((time.strftime("%H:%M:%S ", time.localtime(t)), "dim"), (text, style)))
+        key = (*snap.key, snap.analysis.x_axis)
+        if key != self.drawn_key:
+            self.drawn_key = key
+            self.fill_table(snap)
+            self.draw_plots()
+
+    def alpha_text(self, snap: RunSnapshot) -> Text:
+        analysis = snap.analysis
+        axis = "N" if analysis.x_axis == "params" else "width"
+        fit = analysis.fit
+        if fit is None:
+            return Text.assemble((f"α vs {axis}: ", "bold"), (analysis.fit_error or "waiting for widths", "yellow"))
+        ci = f"[{fit.ci_low:.3f}, {fit.ci_high:.3f}]" if math.isfinite(fit.ci_low) else "[–]"
+        v = analysis.variance_slope
+        v_text = f"   V ∝ {axis}^-{v.alpha:.2f} [{v.ci_low:.2f}, {v.ci_high:.2f}]" if v is not None else ""
+        return Text.assemble(
+            (f"α vs {axis} = {fit.alpha:.3f}", "bold cyan"),
+            (f"  95% CI {ci}", "cyan"),
+            f"  R² {fit.r2:.4f}  ({fit.points} widths, {analysis.aggregate})",
+            (v_text, "green"),
+        )
+
+    def progress_text(self, snap: RunSnapshot) -> Text:
+        st = snap.status
+        elapsed = st.duration or 0.0
+        eta = ""
+        if st.status == "running" and 0 < snap.fraction < 1:
+            eta = f" · ETA {_duration(elapsed * (1 - snap.fraction) / snap.fraction)}"
+        current = [w for w, s in snap.steps_done.items() if 0 < s < snap.config.training.steps]
+        width = (
+            f" · width {current[0]}: step {snap.steps_done[current[0]]}/{snap.config.training.steps}" if current else ""
+        )
+        excluded = sum(s.diverged for s in snap.analysis.widths), sum(s.unconverged for s in snap.analysis.widths)
+        flags = f" · {excluded[0]} diverged, {excluded[1]} unconverged" if any(excluded) else ""
+        style = {"failed": "red", "dead": "red", "running": "green"}.get(st.status, "")
+        error = f" · {st.error}" if st.error else ""
+        return Text.assemble(
+            (st.status, style), f" · {snap.fraction:.0%} done{width}{eta} · {_duration(elapsed)}{flags}{error}"
+        )
+
+    def fill_table(self, snap: RunSnapshot) -> None:
+        table = self.query_one("#widths", DataTable)
+        table.clear()
+        variance = {v.width: v for v in snap.analysis.variance}
+        for st in snap.analysis.widths:
+            v = variance.get(st.width)
+            table.add_row(
+                str(st.width), str(st.n_params), f"{st.used}/{st.seeds}", _fmt(st.median),
+                f"{_fmt(st.q25, 2)}–{_fmt(st.q75, 2)}", _fmt(v.variance, 2) if v else "–",
+                _fmt(v.bias2, 2) if v else "–", str(st.diverged), str(st.unconverged),
+            )  # fmt: skip
+
+    @on(PlotResized)
+    def draw_plots(self) -> None:
+        snap = self.snapshot
+        if snap is None:
+            return
+        pictures = {
+            "#loss-plot": lambda w, h: loss_plot(snap.analysis, snap.models, w, h),
+            "#variance-plot": lambda w, h: variance_plot(snap.analysis, w, h),
+            "#curves-plot": lambda w, h: curves_plot(snap.curves, w, h),
+        }
+        for selector, draw in pictures.items():
+            plot = self.query_one(selector, Plot)
+            w, h = plot.size
+            if w >= 20 and h >= 6:
+                plot.update(Text.from_ansi(draw(w, h)))
+
+    # --- actions -------------------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#run")
+    def action_start(self) -> None:
+        cfg = self.query_one(ConfigForm).validated()
+        if cfg is not None:
+            self.launch(cfg)
+
+    @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
+    def launch(self, cfg: Config) -> None:
+        """The same code path as ``scaletui run --detach``; the runner outlives this app if asked to."""
+        from scaletui.runner import launch
+
+        try:
+            run_dir, _ = launch(cfg, self.runs_dir, detach=True)
+        except ConfigError as exc:
+            self.app.call_from_thread(self.query_one(ConfigForm).show_error, exc.where, exc.problem)
+            return
+        self.app.call_from_thread(self.launched, run_dir)
+
+    def launched(self, run_dir: Path) -> None:
+        self.app.post_message(RunLaunched(run_dir))
+        self.notify(f"started {run_dir.name}")
+        self.follow(run_dir)
+
+    @on(Button.Pressed, "#stop")
+    def action_stop(self) -> None:
+        from scaletui.runner import request_stop
+
+        if self.watcher is None:
+            self.notify("no run to stop", severity="warning")
+            return
+        try:
+            stopped = request_stop(Run(self.watcher.run_dir))
+        except StoreError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.notify("stopping: the runner saves what it has" if stopped else "this run is not running")
+
+    def action_toggle_x(self) -> None:
+        self.x_axis = "width" if self.x_axis == "params" else "params"
+        self.refresh_snapshot()
+
+    def action_toggle_form(self) -> None:
+        self.query_one("#form-pane").toggle_class("hidden")
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    @on(Select.Changed, "#preset")
+    def preset_chosen(self, event: Select.Changed) -> None:
+        if event.value is Select.BLANK:
+            return
+        try:
+            self.query_one(ConfigForm).load(load_config(Path(str(event.value))))
+        except ConfigError as exc:
+            self.notify(str(exc), severity="error")
+
+    def action_save_preset(self) -> None:
+        from scaletui.tui.dialogs import PromptDialog
+
+        cfg = self.query_one(ConfigForm).validated()
+        if cfg is None:
+            return
+
+        def save(name: str | None) -> None:
+            if name:
+                self.save_preset(cfg, name)
+
+        self.app.push_screen(PromptDialog("Save the form as preset named:", cfg.name), save)
+
+    def save_preset(self, cfg: Config, name: str) -> None:
+        import dataclasses
+        import re
+
+        from scaletui.config import config_to_toml
+        from scaletui.presets import user_presets_dir
+        from scaletui.store import atomic_write_bytes
+
+        slug = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")
+        if not slug:
+            self.notify("a preset name needs letters or digits", severity="error")
+            return
+        folder = user_presets_dir()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(folder / f"{slug}.toml", config_to_toml(dataclasses.replace(cfg, name=slug)).encode())
+        except OSError as exc:
+            self.notify(f"cannot save preset: {exc}", severity="error")
+            return
+        self.notify(f"saved preset {slug} in {folder}")
+        self.query_one("#preset", Select).set_options([(p.name, str(p.path)) for p in list_presets()])
+
+
+class RunLaunched(Message):
+    """The explorer started a runner process (the app remembers it for the quit question)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__()
+        self.run_dir = run_dir

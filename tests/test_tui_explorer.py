@@ -1,0 +1,137 @@
+"""The explorer screen driven by Textual's pilot: the form, launching, live panels, opening runs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from textual.app import App
+from textual.widgets import DataTable, Input, Static
+
+from scaletui.analysis import analyze_run
+from scaletui.config import load_config
+from scaletui.runner import create_run, execute
+from scaletui.store import Run, list_runs
+from scaletui.tui.explorer import ExplorerScreen
+from scaletui.tui.form import ConfigForm, widget_id
+from scaletui.tui.watch import LIVE_RESAMPLES
+from tests.conftest import run_cli, smoke_config
+
+
+class ExplorerApp(App[None]):
+    def __init__(self, runs_dir: Path, run_dir: Path | None = None) -> None:
+        super().__init__()
+        self.runs_dir, self.run_dir = runs_dir, run_dir
+
+    def on_mount(self) -> None:
+        self.push_screen(ExplorerScreen(self.runs_dir, run_dir=self.run_dir))
+
+
+async def until(pilot, condition, timeout: float = 90.0) -> None:
+    """Let the app run until the condition holds; fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail("condition not met in time")
+        await pilot.pause(0.1)
+
+
+def alpha_text(app) -> str:
+    return str(app.screen.query_one("#alpha", Static).render())
+
+
+def expected_alpha(run_dir: Path, x_axis: str = "params") -> str:
+    fit = analyze_run(Run(run_dir), x_axis=x_axis, resamples=LIVE_RESAMPLES).fit
+    return f"= {fit.alpha:.3f}  95% CI [{fit.ci_low:.3f}, {fit.ci_high:.3f}]"
+
+
+async def set_input(pilot, path: str, value: str) -> None:
+    widget = pilot.app.screen.query_one(f"#{widget_id(path)}", Input)
+    widget.value = value
+    await pilot.pause()
+
+
+async def test_fill_the_form_run_smoke_and_see_the_stores_numbers(tmp_path):
+    runs_dir = tmp_path / "runs"
+    app = ExplorerApp(runs_dir)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await set_input(pilot, "name", "from-the-form")
+        await set_input(pilot, "training.steps", "150")
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: runs_dir.is_dir() and any(runs_dir.iterdir()))
+        [listing] = list_runs(runs_dir)
+        assert listing.run.config.name == "from-the-form" and listing.run.config.training.steps == 150
+        await until(pilot, lambda: Run(listing.path).status().status == "finished")
+        await until(pilot, lambda: "α vs N = " in alpha_text(app) and "finished" in str(app.screen.sub_title))
+        await until(pilot, lambda: expected_alpha(listing.path) in alpha_text(app))
+        table = app.screen.query_one("#widths", DataTable)
+        rows = [table.get_row_at(i) for i in range(table.row_count)]
+        stats = analyze_run(Run(listing.path), resamples=0).widths
+        assert [r[0] for r in rows] == ["2", "4", "8", "16"]
+        assert [r[2] for r in rows] == [f"{s.used}/{s.seeds}" for s in stats]
+        assert [r[3] for r in rows] == [f"{s.median:.2e}" if s.used else "–" for s in stats]
+
+
+async def test_a_bad_form_value_is_shown_on_its_field_and_starts_nothing(tmp_path):
+    runs_dir = tmp_path / "runs"
+    app = ExplorerApp(runs_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await set_input(pilot, "training.lr", "-1")
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        error = app.screen.query_one(f"#{widget_id('training.lr')}-error", Static)
+        assert error.has_class("shown") and "must be above 0" in str(error.render())
+        await set_input(pilot, "training.lr", "0.01")
+        await set_input(pilot, "model.widths", "[4, 0]")
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert app.screen.query_one(f"#{widget_id('training.lr')}-error", Static).has_class("shown") is False
+        assert app.screen.query_one(f"#{widget_id('model.widths')}-error", Static).has_class("shown")
+    assert not runs_dir.exists()
+
+
+async def test_open_a_saved_run_and_switch_the_axis(tmp_path):
+    runs_dir = tmp_path / "runs"
+    run_dir = create_run(runs_dir, smoke_config("training.steps=60"))
+    assert execute(run_dir, threading.Event()) == "finished"
+    app = ExplorerApp(runs_dir, run_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: expected_alpha(run_dir) in alpha_text(app))
+        form = app.screen.query_one(ConfigForm)
+        assert form.validated() == Run(run_dir).config  # the form shows the run's own config
+        await pilot.press("ctrl+x")
+        await until(pilot, lambda: "α vs width = " in alpha_text(app))
+        assert expected_alpha(run_dir, "width") in alpha_text(app)
+
+
+async def test_the_live_view_follows_a_run_started_by_the_cli(tmp_path):
+    runs_dir = tmp_path / "runs"
+    result = run_cli("run", "smoke", "--detach", "--runs-dir", str(runs_dir), "--set", "training.steps=400")
+    assert result.returncode == 0, result.stderr
+    run_dir = runs_dir / result.stdout.strip()
+    app = ExplorerApp(runs_dir, run_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        seen = set()
+        await until(pilot, lambda: seen.add(str(app.screen.sub_title)) or "finished" in str(app.screen.sub_title))
+        assert any("running" in s for s in seen) or Run(run_dir).status().duration < 2
+        await until(pilot, lambda: expected_alpha(run_dir) in alpha_text(app))
+        await pilot.press("f5")  # the event log tab
+        events = app.screen.query_one("#log")
+        await until(pilot, lambda: any("width 16 finished" in line.text for line in events.lines), timeout=10)
+
+
+async def test_save_the_form_as_a_preset(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCALETUI_PRESETS_DIR", str(tmp_path / "presets"))
+    app = ExplorerApp(tmp_path / "runs")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await set_input(pilot, "training.steps", "123")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        dialog_input = app.screen.query_one(Input)
+        dialog_input.value = "my sweep"
+        await pilot.press("enter")
+        await until(pilot, lambda: (tmp_path / "presets" / "my-sweep.toml").exists(), timeout=10)
+    saved = load_config(tmp_path / "presets" / "my-sweep.toml")
+    assert saved.training.steps == 123 and saved.name == "my-sweep"
