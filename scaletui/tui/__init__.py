@@ -1,0 +1,1 @@
+"""The Textual face of scaletui: screens over the same store the CLI reads."""
