@@ -18,10 +18,10 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 from rich.text import Text
 
-from scaletui.config import DEVICES, Config, ConfigError, describe_config, describe_target, load_config
+from scaletui.config import DEVICES, Config, ConfigError, describe_config, describe_target, load_config, widths_label
 from scaletui.export import FORMATS, FitOptions, export_csv, export_to_file
 from scaletui.presets import list_presets, resolve_preset
-from scaletui.report import exclusions_line, fit_line, theory_line, variance_line, width_table
+from scaletui.report import STATUS_STYLE, exclusions_line, fit_line, theory_line, variance_line, width_table
 from scaletui.store import Run, StoreError, list_runs, open_run
 
 app = typer.Typer(
@@ -78,21 +78,6 @@ def _format_duration(seconds: float | None) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-
-
-def _widths_label(widths: tuple[int, ...]) -> str:
-    return f"{widths[0]}–{widths[-1]} ({len(widths)})" if len(widths) > 1 else str(widths[0])
-
-
-STATUS_STYLE = {
-    "running": "bold green",
-    "finished": "cyan",
-    "stopped": "yellow",
-    "failed": "bold red",
-    "dead": "bold red",
-    "created": "dim",
-    "damaged": "bold magenta",
-}
 
 
 class SweepProgress:
@@ -271,7 +256,7 @@ def list_command(runs_dir: RunsDir = DEFAULT_RUNS_DIR) -> None:
             "name": cfg.name,
             "target": describe_target(cfg.target),
             "act": cfg.model.activation,
-            "widths": _widths_label(cfg.model.widths),
+            "widths": widths_label(cfg.model.widths),
             "seeds": str(cfg.seeds.count),
             "started": datetime.fromtimestamp(st.started).strftime("%m-%d %H:%M") if st.started else "–",
             "duration": _format_duration(st.duration),

@@ -445,11 +445,16 @@ def describe_target(t: TargetConfig) -> str:
     return t.name if t.input_dim == 1 else f"{t.name} (d={t.input_dim})"
 
 
+def widths_label(widths: tuple[int, ...]) -> str:
+    """``2–256 (8)``: the range and count of a width list."""
+    return f"{widths[0]}–{widths[-1]} ({len(widths)})" if len(widths) > 1 else str(widths[0])
+
+
 def describe_config(cfg: Config) -> str:
     """The experiment in one line, for headers and listings."""
     low, high = cfg.target.domain
     t, m = cfg.training, cfg.model
-    widths = f"{m.widths[0]}–{m.widths[-1]} ({len(m.widths)})" if len(m.widths) > 1 else str(m.widths[0])
+    widths = widths_label(m.widths)
     if cfg.data.fresh:
         data = f"fresh batches of {t.batch_size}"
     else:

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import plotext as plt
 
-from scaletui.analysis import RunAnalysis
+from scaletui.analysis import PowerLawFit, RunAnalysis
 from scaletui.store import ModelTable
 
 
@@ -126,3 +126,31 @@ def curves_plot(curves: dict[int, tuple[np.ndarray, np.ndarray]], width: int, he
         plt.yticks(yt, yl)
     plt.xlabel("step")
     return plt.build()
+
+
+COLORS = ("cyan", "red", "green", "yellow", "magenta", "blue")
+
+
+def compare_plot(
+    series: list[tuple[str, tuple[int, ...], tuple[float, ...], PowerLawFit | None]],
+    width: int,
+    height: int,
+    color: bool = True,
+) -> str:
+    """Several runs' median loss vs N, each in its colour with its fitted law dotted; series = (label, N, L, fit)."""
+    _start(width, height, color, "median test loss vs parameters N (log-log)")
+    all_x: list[float] = []
+    all_y: list[float] = []
+    for i, (label, n_params, medians, fit) in enumerate(series):
+        if not n_params:
+            continue
+        hue = COLORS[i % len(COLORS)]
+        xs = [math.log10(n) for n in n_params]
+        ys = [math.log10(m) for m in medians]
+        plt.plot(xs, ys, marker="braille", color=hue, label=label)
+        if fit is not None:
+            xr = np.linspace(min(xs), max(xs), 40)
+            plt.plot(xr.tolist(), np.log10(fit.predict(10**xr)).tolist(), marker="·", color=hue)
+        all_x += xs
+        all_y += ys
+    return _finish(all_x, all_y, "N")

@@ -9,6 +9,16 @@ from rich.text import Text
 
 from scaletui.analysis import CONVERGENCE_THRESHOLD, CONVERGENCE_WINDOW, PowerLawFit, RunAnalysis
 
+STATUS_STYLE = {
+    "running": "bold green",
+    "finished": "cyan",
+    "stopped": "yellow",
+    "failed": "bold red",
+    "dead": "bold red",
+    "created": "dim",
+    "damaged": "bold magenta",
+}
+
 
 def fmt(value: float, digits: int = 3) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:.{digits - 1}e}"

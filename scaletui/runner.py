@@ -180,6 +180,8 @@ def execute(run_dir: Path, stop: threading.Event, resume: bool = False) -> str:
         return "failed"
     finally:
         heartbeat.halt.set()
+        if heartbeat.is_alive():
+            heartbeat.join()
         with contextlib.suppress(Exception):
             writer.close()
 

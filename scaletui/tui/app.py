@@ -1,0 +1,125 @@
+"""The scaletui app: the runs screen first, the explorer for one run or a new experiment.
+
+Screens live in their own modules; the app only routes between them and asks, on quit, what to do
+with runs it started that are still going (they run in their own sessions and can be left running).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from scaletui.store import Run, StoreError
+from scaletui.tui.explorer import ExplorerScreen, RunLaunched
+from scaletui.tui.runs import RunsScreen
+
+
+class QuitDialog(ModalScreen[str]):
+    """Runs started here are still going: stop them, leave them running, or stay."""
+
+    BINDINGS = [Binding("escape", "dismiss('cancel')", "Cancel")]
+    DEFAULT_CSS = """
+    QuitDialog { align: center middle; }
+    QuitDialog > Vertical { width: 64; height: auto; border: thick $warning; background: $surface; padding: 1 2; }
+    QuitDialog Horizontal { height: auto; margin-top: 1; }
+    QuitDialog Button { margin-right: 1; }
+    """
+
+    def __init__(self, live: list[str]) -> None:
+        super().__init__()
+        self.live = live
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(
+                f"{len(self.live)} run(s) started here are still running:\n  " + "\n  ".join(self.live) + "\n\n"
+                "Leave them running and they go on after you quit; `scaletui` finds them again."
+            )
+            with Horizontal():
+                yield Button("Leave running (l)", id="leave", variant="primary")
+                yield Button("Stop them (s)", id="stop", variant="error")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_key(self, event) -> None:
+        if event.key in ("l", "s"):
+            self.dismiss({"l": "leave", "s": "stop"}[event.key])
+
+    @on(Button.Pressed)
+    def chosen(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id or "cancel")
+
+
+class ScaletuiApp(App[None]):
+    """Browse, launch, watch and compare scaling-law sweeps."""
+
+    TITLE = "scaletui"
+    CSS_PATH = "scaletui.tcss"
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("question_mark", "help", "Help"),
+    ]
+
+    def __init__(self, runs_dir: Path, open_run: Path | None = None) -> None:
+        super().__init__()
+        self.runs_dir = runs_dir
+        self.open_at_start = open_run
+        self.launched: list[Path] = []
+
+    def on_mount(self) -> None:
+        self.push_screen(RunsScreen(self.runs_dir))
+        if self.open_at_start is not None:
+            self.push_screen(ExplorerScreen(self.runs_dir, run_dir=self.open_at_start))
+
+    @on(RunsScreen.RunChosen)
+    def open_chosen(self, message: RunsScreen.RunChosen) -> None:
+        self.push_screen(ExplorerScreen(self.runs_dir, run_dir=message.run_dir))
+
+    @on(RunsScreen.NewExperimentRequested)
+    def new_experiment(self) -> None:
+        self.push_screen(ExplorerScreen(self.runs_dir))
+
+    @on(RunLaunched)
+    def remember_launch(self, message: RunLaunched) -> None:
+        self.launched.append(message.run_dir)
+
+    def action_help(self) -> None:
+        from scaletui.tui.dialogs import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def live_launched(self) -> list[Path]:
+        live = []
+        for run_dir in self.launched:
+            try:
+                if Run(run_dir).status().is_live:
+                    live.append(run_dir)
+            except StoreError:
+                continue
+        return live
+
+    async def action_quit(self) -> None:
+        live = self.live_launched()
+        if not live:
+            self.exit()
+            return
+
+        def decide(choice: str | None) -> None:
+            if choice == "stop":
+                from scaletui.runner import request_stop
+
+                for run_dir in live:
+                    try:
+                        request_stop(Run(run_dir))
+                    except StoreError:
+                        continue
+            if choice in ("stop", "leave"):
+                self.exit()
+
+        self.push_screen(QuitDialog([p.name for p in live]), decide)

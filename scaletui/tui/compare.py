@@ -1,0 +1,173 @@
+"""Compare runs: their median test loss vs N on one log–log plot, and each fit's α, CI and R² in a table.
+
+The fits (with a bootstrap CI) are computed in a thread worker that only reads the store. plotext keeps
+global state, so the picture is drawn on the UI thread, and drawn again whenever the plot is resized.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker, WorkerState
+
+from scaletui import plots
+from scaletui.analysis import PowerLawFit, analyze_run
+from scaletui.config import widths_label
+from scaletui.store import Run, StoreError
+
+COMPARE_RESAMPLES = 500
+
+
+@dataclass(frozen=True)
+class RunFit:
+    """One run's per-width medians and loss fit, as plain data for the UI thread."""
+
+    id: str
+    name: str
+    widths: str
+    n_params: tuple[int, ...]
+    medians: tuple[float, ...]
+    fit: PowerLawFit | None
+    error: str | None  # why there is no fit, or why the run cannot be read
+
+
+def read_fit(run_dir: Path) -> RunFit:
+    """Fit one run against N; a run that cannot be read comes back with its reason instead of raising."""
+    try:
+        run = Run(run_dir)
+        analysis = analyze_run(run, x_axis="params", resamples=COMPARE_RESAMPLES, with_outputs=False)
+    except StoreError as exc:
+        return RunFit(run_dir.name, "", "", (), (), None, str(exc))
+    points = [s for s in analysis.widths if s.used and math.isfinite(s.median) and s.median > 0]
+    return RunFit(
+        id=run.id,
+        name=run.config.name,
+        widths=widths_label(run.config.model.widths),
+        n_params=tuple(s.n_params for s in points),
+        medians=tuple(s.median for s in points),
+        fit=analysis.fit,
+        error=analysis.fit_error,
+    )
+
+
+def legend_titles(fits: list[RunFit]) -> list[str]:
+    """Each run's name, or its id where runs share a name, so that every legend entry is distinct."""
+    names = [f.name for f in fits]
+    return [f.name if f.name and names.count(f.name) == 1 else f.id for f in fits]
+
+
+def fit_label(title: str, fit: PowerLawFit | None) -> str:
+    """``"name: α=1.02 [0.95, 1.10]"``, the CI left out when there is none, or ``"name: no fit"``."""
+    if fit is None:
+        return f"{title}: no fit"
+    ci = f" [{fit.ci_low:.2f}, {fit.ci_high:.2f}]" if math.isfinite(fit.ci_low) else ""
+    return f"{title}: α={fit.alpha:.2f}{ci}"
+
+
+def compare_plot(fits: list[RunFit], width: int, height: int) -> str:
+    """Median test loss vs N for each run in its own colour, with its fitted law dotted beside it."""
+    titles = legend_titles(fits)
+    return plots.compare_plot(
+        [(fit_label(t, f.fit), f.n_params, f.medians, f.fit) for f, t in zip(fits, titles, strict=True)], width, height
+    )
+
+
+class FitsComputed(Message, bubble=False):
+    """The worker fitted every compared run."""
+
+    def __init__(self, fits: list[RunFit]) -> None:
+        super().__init__()
+        self.fits = fits
+
+
+class ComparePlot(Static):
+    """The comparison picture, sized to the widget and redrawn when the widget is resized."""
+
+    DEFAULT_CSS = """
+    ComparePlot {
+        height: 1fr;
+        min-height: 8;
+    }
+    """
+
+    fits: list[RunFit] | None = None
+
+    def show(self, fits: list[RunFit]) -> None:
+        self.fits = fits
+        self.redraw()
+
+    def on_resize(self) -> None:
+        self.redraw()
+
+    def redraw(self) -> None:
+        width, height = self.content_size
+        if self.fits is not None and width >= 20 and height >= 6:
+            self.update(Text.from_ansi(compare_plot(self.fits, width, height)))
+
+
+class CompareScreen(Screen[None]):
+    """Several runs' scaling laws side by side: one plot, one table row per run."""
+
+    BINDINGS = [Binding("escape", "back", "Back")]
+
+    DEFAULT_CSS = """
+    CompareScreen #fits {
+        height: auto;
+        max-height: 40%;
+    }
+    """
+
+    def __init__(self, runs: list[Path]) -> None:
+        super().__init__()
+        self.runs = runs
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield ComparePlot(f"fitting {len(self.runs)} runs ({COMPARE_RESAMPLES} bootstrap resamples)…", id="plot")
+        table: DataTable[str | Text] = DataTable(cursor_type="row", id="fits")
+        table.add_columns("name", "α", "95% CI", "R²", "widths", "id", "note")  # the long id after the numbers
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"comparing {len(self.runs)} runs"
+        self.compute_fits()
+
+    @work(thread=True, exclusive=True, group="compare-fits", exit_on_error=False)
+    def compute_fits(self) -> None:
+        self.post_message(FitsComputed([read_fit(path) for path in self.runs]))
+
+    @on(FitsComputed)
+    def show_fits(self, message: FitsComputed) -> None:
+        self.query_one(ComparePlot).show(message.fits)
+        table = self.query_one("#fits", DataTable)
+        table.clear()
+        for run_fit in message.fits:
+            fit = run_fit.fit
+            ci = f"[{fit.ci_low:.3f}, {fit.ci_high:.3f}]" if fit and math.isfinite(fit.ci_low) else "–"
+            table.add_row(
+                run_fit.name,
+                Text(f"{fit.alpha:.3f}" if fit else "–", justify="right"),
+                ci,
+                f"{fit.r2:.4f}" if fit else "–",
+                run_fit.widths,
+                run_fit.id,
+                Text(run_fit.error or "", style="yellow"),
+            )
+
+    @on(Worker.StateChanged)
+    def worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.notify(f"compare failed: {event.worker.error}", severity="error", markup=False)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

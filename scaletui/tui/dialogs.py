@@ -1,0 +1,222 @@
+"""Small modal dialogs shared by the screens: confirm, prompt, choose-and-prompt, and the help overlay.
+
+Every dialog is keyboard-first: the first field (or the OK button) has focus, enter answers, escape
+cancels. Titles are shown as plain text, so run names with brackets are never read as markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
+from textual.widgets import Button, Input, Select, Static
+
+ResultType = TypeVar("ResultType")
+
+
+class Dialog(ModalScreen[ResultType]):
+    """The frame all dialogs share: a small centred box with a heading, fields, and OK/Cancel buttons."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    DEFAULT_CSS = """
+    Dialog {
+        align: center middle;
+    }
+    Dialog #box {
+        width: 64;
+        max-width: 95%;
+        height: auto;
+        max-height: 90%;
+        border: round $accent;
+        background: $panel;
+        padding: 0 1;
+    }
+    Dialog #heading {
+        margin: 0 0 1 0;
+    }
+    Dialog Input, Dialog Select {
+        margin: 0 0 1 0;
+    }
+    Dialog #buttons {
+        height: auto;
+        align-horizontal: right;
+    }
+    Dialog #buttons Button {
+        margin-left: 1;
+        min-width: 10;
+    }
+    """
+
+    def __init__(self, heading: str, cancelled: ResultType, confirm_label: str = "OK") -> None:
+        super().__init__()
+        self.heading = heading
+        self.cancelled = cancelled
+        self.confirm_label = confirm_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="box"):
+            yield Static(Text(self.heading), id="heading")
+            yield from self.fields()
+            with Horizontal(id="buttons"):
+                yield Button(self.confirm_label, variant="primary", id="ok")
+                yield Button("Cancel", id="cancel")
+
+    def fields(self) -> Iterable[Widget]:
+        """The widgets between the heading and the buttons; none by default."""
+        return ()
+
+    def answer(self) -> ResultType:
+        """The result of confirming the dialog."""
+        raise NotImplementedError
+
+    def on_mount(self) -> None:
+        inputs = self.query(Input)
+        (inputs.first() if inputs else self.query_one("#ok", Button)).focus()
+
+    @on(Button.Pressed, "#ok")
+    @on(Input.Submitted)
+    def action_confirm(self) -> None:
+        self.dismiss(self.answer())
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(self.cancelled)
+
+
+class ConfirmDialog(Dialog[bool]):
+    """Ask a yes/no question before something that cannot be undone; enter or y confirms."""
+
+    BINDINGS = [Binding("y", "confirm", "Yes", show=False), Binding("n", "cancel", "No", show=False)]
+
+    def __init__(self, question: str, confirm_label: str = "OK") -> None:
+        super().__init__(question, cancelled=False, confirm_label=confirm_label)
+
+    def answer(self) -> bool:
+        return True
+
+
+class PromptDialog(Dialog[str | None]):
+    """Ask for one line of text (a name, a path); None when cancelled."""
+
+    def __init__(self, heading: str, value: str = "", confirm_label: str = "OK") -> None:
+        super().__init__(heading, cancelled=None, confirm_label=confirm_label)
+        self.value = value
+
+    def fields(self) -> Iterable[Input]:
+        yield Input(self.value, select_on_focus=False, id="text")
+
+    def answer(self) -> str | None:
+        return self.query_one("#text", Input).value
+
+
+class ChoiceDialog(Dialog[tuple[str, str] | None]):
+    """Pick one of a few options and give a line of text, e.g. an export format and a file path.
+
+    ``suggest`` proposes the text for an option; picking another option replaces the text only while the
+    user has not edited it, so a typed path is never lost. After a pick, focus returns to the text so
+    that enter confirms.
+    """
+
+    def __init__(
+        self,
+        heading: str,
+        choices: Sequence[str],
+        choice: str,
+        suggest: Callable[[str], str],
+        confirm_label: str = "OK",
+    ) -> None:
+        super().__init__(heading, cancelled=None, confirm_label=confirm_label)
+        self.choices = choices
+        self.choice = choice
+        self.suggest = suggest
+        self.suggested = suggest(choice)
+
+    def fields(self) -> Iterable[Select[str] | Input]:
+        yield Select([(c, c) for c in self.choices], value=self.choice, allow_blank=False, id="choice")
+        yield Input(self.suggested, select_on_focus=False, id="text")
+
+    @on(Select.Changed, "#choice")
+    def choice_changed(self, event: Select.Changed) -> None:
+        text = self.query_one("#text", Input)
+        if text.value == self.suggested:
+            text.value = self.suggested = self.suggest(str(event.value))
+        text.focus()
+
+    def answer(self) -> tuple[str, str] | None:
+        return str(self.query_one("#choice", Select).value), self.query_one("#text", Input).value
+
+
+PANELS = """\
+Runs: every run directory in the runs folder, re-read from disk every second, so a run started from \
+the CLI or another terminal appears by itself. Mark runs with space to compare or export several.
+Explorer: one run. The experiment form on the left; on the right the sweep as it trains: test loss \
+vs N with the fitted law, output variance across seeds, loss curves, and the per-width table.
+Compare: the median test loss vs N of several runs on one log–log plot, each with its fitted α and \
+95% bootstrap CI."""
+
+
+class HelpScreen(ModalScreen[None]):
+    """The keys of the screen beneath and what each of scaletui's screens shows; escape, q or ? closes."""
+
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
+
+    DEFAULT_CSS = """
+    HelpScreen {
+        align: center middle;
+    }
+    HelpScreen #box {
+        width: 76;
+        max-width: 95%;
+        height: auto;
+        max-height: 90%;
+        border: round $accent;
+        background: $panel;
+        padding: 0 1;
+    }
+    HelpScreen Static {
+        margin: 0 0 1 0;
+    }
+    HelpScreen #hint {
+        color: $text-muted;
+        margin: 0;
+    }
+    """
+
+    def __init__(self, keys: Sequence[tuple[str, str]] | None = None) -> None:
+        """``keys`` as (key, description) pairs; by default the bindings shown by the screen beneath."""
+        super().__init__()
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        keys = self.keys if self.keys is not None else self._keys_of(self._screen_beneath())
+        width = max((len(key) for key, _ in keys), default=0)
+        lines = Text("\n").join(Text.assemble((key.ljust(width), "bold"), "  ", text) for key, text in keys)
+        with VerticalScroll(id="box"):
+            yield Static(Text("Keys", style="bold"))
+            yield Static(lines)
+            yield Static(Text(PANELS))
+            yield Static("escape, q or ? closes this help", id="hint")
+
+    def _screen_beneath(self) -> Screen[object]:
+        stack = self.app.screen_stack
+        return stack[stack.index(self) - 1]
+
+    def _keys_of(self, screen: Screen[object]) -> list[tuple[str, str]]:
+        """Shown bindings, keys of the same action joined ("escape/q"), in the order they are defined."""
+        grouped: dict[tuple[str, str], list[str]] = {}
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if binding.show and binding.description:
+                grouped.setdefault((binding.action, binding.description), []).append(self.app.get_key_display(binding))
+        return [("/".join(keys), description) for (_, description), keys in grouped.items()]
+
+    def action_close(self) -> None:
+        self.dismiss(None)

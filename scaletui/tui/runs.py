@@ -1,0 +1,414 @@
+"""The runs screen: every run in the runs directory, live from disk; open, start, compare, export, rename, delete.
+
+The directory is the source of truth, so the list is simply re-read about once a second: a thread worker
+lists the runs, fits each one without a bootstrap (only when its count of finished models changed) and
+posts ``RunsListed`` with plain rows; the UI thread patches the table in place, keeping the cursor on the
+same run. Renaming and deleting go through the store on the UI thread; workers only ever read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from scaletui.analysis import analyze_run
+from scaletui.config import ConfigError, describe_config, describe_target, widths_label
+from scaletui.export import FORMATS, export_to_file
+from scaletui.report import STATUS_STYLE
+from scaletui.store import Run, RunListing, StoreError, delete_run, list_runs, rename_run
+from scaletui.tui.compare import CompareScreen
+from scaletui.tui.dialogs import ChoiceDialog, ConfirmDialog, PromptDialog
+
+REFRESH_SECONDS = 1.0
+MARK = "✓"
+NAME_WIDTH = 24
+# (key, header), most telling first: at 80 columns the table scrolls sideways to reach the rest, and the
+# long id (also shown in the line under the table) comes last.
+COLUMNS = (
+    ("mark", " "),
+    ("name", "name"),
+    ("status", "status"),
+    ("alpha", "α vs N"),
+    ("widths", "widths"),
+    ("seeds", "seeds"),
+    ("target", "target"),
+    ("act", "act"),
+    ("started", "started"),
+    ("id", "id"),
+)
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One run as the table shows it, in plain strings, so that it can be built off the UI thread."""
+
+    id: str
+    path: Path
+    status: str
+    detail: str  # the experiment in one line, or why the run failed or cannot be read
+    name: str = ""
+    target: str = ""
+    activation: str = ""
+    widths: str = ""
+    seeds: str = ""
+    alpha: str = "–"
+    started: str = "–"
+
+    @property
+    def damaged(self) -> bool:
+        return self.status == "damaged"
+
+
+class RunLister:
+    """Reads the runs directory into rows. Fitting is the slow part, so α is kept per (run, finished models)."""
+
+    def __init__(self, runs_dir: Path) -> None:
+        self.runs_dir = runs_dir
+        self.alphas: dict[tuple[str, int], str] = {}
+
+    def rows(self) -> list[RunRow]:
+        listings = list_runs(self.runs_dir)
+        current = {(item.id, item.finished_models) for item in listings}
+        self.alphas = {key: alpha for key, alpha in self.alphas.items() if key in current}
+        return [self._row(item) for item in listings]
+
+    def _row(self, item: RunListing) -> RunRow:
+        if item.run is None or item.status is None:
+            return RunRow(item.id, item.path, "damaged", item.error or "unreadable")
+        cfg, st = item.run.config, item.status
+        if st.error:
+            detail = f"{st.status}: {st.error}"
+        elif st.status == "dead":
+            detail = f"dead: the runner stopped without saying why; finish it with `scaletui run --resume {item.id}`"
+        else:
+            detail = describe_config(cfg)
+        return RunRow(
+            id=item.id,
+            path=item.path,
+            status=st.status,
+            detail=detail,
+            name=cfg.name,
+            target=describe_target(cfg.target),
+            activation=cfg.model.activation,
+            widths=widths_label(cfg.model.widths),
+            seeds=str(cfg.seeds.count),
+            alpha=self._alpha(item, item.run),
+            started=datetime.fromtimestamp(st.started).strftime("%m-%d %H:%M") if st.started else "–",
+        )
+
+    def _alpha(self, item: RunListing, run: Run) -> str:
+        key = (item.id, item.finished_models)
+        if key not in self.alphas:
+            try:
+                fit = analyze_run(run, x_axis="params", resamples=0, with_outputs=False).fit
+            except StoreError:  # deleted or rewritten while we read it; the next pass tries again
+                return "–"
+            self.alphas[key] = "–" if fit is None else f"{fit.alpha:.3f}"
+        return self.alphas[key]
+
+
+class RunsListed(Message, bubble=False):
+    """The worker read the runs directory; ``problem`` says why it could not, if it could not."""
+
+    def __init__(self, rows: list[RunRow], problem: str | None = None) -> None:
+        super().__init__()
+        self.rows = rows
+        self.problem = problem
+
+
+class RunsExported(Message, bubble=False):
+    """An export wrote ``count`` records to ``path``."""
+
+    def __init__(self, path: Path, count: int) -> None:
+        super().__init__()
+        self.path = path
+        self.count = count
+
+
+class RunsScreen(Screen[None]):
+    """All runs in the runs directory, refreshed from disk; the home screen of the app."""
+
+    BINDINGS = [
+        # A priority binding, or the table would take enter for its own "select" and the footer hide it.
+        Binding("enter", "open", "Open", priority=True),
+        Binding("n", "new", "New"),
+        Binding("space", "mark", "Mark"),
+        Binding("c", "compare", "Compare"),
+        Binding("e", "export", "Export"),
+        Binding("r", "rename", "Rename"),
+        Binding("d", "delete", "Delete"),
+    ]
+
+    DEFAULT_CSS = """
+    RunsScreen #runs {
+        height: 1fr;
+    }
+    RunsScreen #detail {
+        height: auto;
+        max-height: 3;
+        padding: 0 1;
+        border-top: solid $primary;
+        color: $text-muted;
+    }
+    """
+
+    class RunChosen(Message):
+        """The user asked to open a run (the app shows it in the explorer)."""
+
+        def __init__(self, run_dir: Path) -> None:
+            super().__init__()
+            self.run_dir = run_dir
+
+    class NewExperimentRequested(Message):
+        """The user asked to set up a new experiment."""
+
+    def __init__(self, runs_dir: Path) -> None:
+        super().__init__()
+        self.runs_dir = runs_dir
+        self.lister = RunLister(runs_dir)
+        self.rows: dict[str, RunRow] = {}
+        self.marked: set[str] = set()
+        self.problem: str | None = None
+        self.refresher: Worker[None] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        table: DataTable[str | Text] = DataTable(cursor_type="row", id="runs")
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+        yield table
+        yield Static(id="detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = str(self.runs_dir)
+        self.set_interval(REFRESH_SECONDS, self.tick)
+
+    def on_screen_resume(self) -> None:
+        self.refresh_runs()
+
+    def tick(self) -> None:
+        """Re-read only while visible, and never pile reads up behind a slow one."""
+        if self.is_current and (self.refresher is None or self.refresher.is_finished):
+            self.refresh_runs()
+
+    def refresh_runs(self) -> None:
+        """Read the directory now, replacing a read in flight (which may predate a rename or delete)."""
+        self.refresher = self._read_runs()
+
+    @work(thread=True, exclusive=True, group="runs-refresh", exit_on_error=False)
+    def _read_runs(self) -> None:
+        try:
+            rows, problem = self.lister.rows(), None
+        except OSError as exc:
+            rows, problem = [], f"cannot read {self.runs_dir}: {exc.strerror or exc}"
+        if not get_current_worker().is_cancelled:
+            self.post_message(RunsListed(rows, problem))
+
+    @on(RunsListed)
+    def show_runs(self, message: RunsListed) -> None:
+        self.rows = {row.id: row for row in message.rows}
+        self.marked.intersection_update(self.rows)
+        self.problem = message.problem
+        self._patch_table(message.rows)
+        self._show_detail()
+
+    def _cells(self, row: RunRow) -> tuple[str | Text, ...]:
+        return (
+            MARK if row.id in self.marked else "",
+            row.name if len(row.name) <= NAME_WIDTH else row.name[: NAME_WIDTH - 1] + "…",
+            Text(row.status, style=STATUS_STYLE.get(row.status, "")),
+            Text(row.alpha, justify="right"),
+            row.widths,
+            Text(row.seeds, justify="right"),
+            row.target,
+            row.activation,
+            row.started,
+            row.id,
+        )
+
+    def _patch_table(self, rows: list[RunRow]) -> None:
+        """Change only what changed; rebuild only when runs appeared out of order. The cursor follows its run."""
+        table = self.query_one("#runs", DataTable)
+        old_index = table.cursor_row
+        cursor_id = self._highlighted_id()
+        wanted = [row.id for row in rows]
+        for gone in set(self._table_order()) - self.rows.keys():
+            table.remove_row(gone)
+        kept = [run_id for run_id in self._table_order() if run_id in self.rows]
+        if kept != wanted[: len(kept)]:
+            table.clear()
+            kept = []
+        for row in rows:
+            cells = self._cells(row)
+            if row.id not in kept:
+                table.add_row(*cells, key=row.id)
+                continue
+            for (column, _), value in zip(COLUMNS, cells, strict=True):
+                if table.get_cell(row.id, column) != value:
+                    table.update_cell(row.id, column, value, update_width=True)
+        if wanted:
+            target = wanted.index(cursor_id) if cursor_id in self.rows else min(max(old_index, 0), len(wanted) - 1)
+            if target != table.cursor_row:
+                table.move_cursor(row=target)
+
+    def _table_order(self) -> list[str]:
+        return [str(row.key.value) for row in self.query_one("#runs", DataTable).ordered_rows]
+
+    def _highlighted_id(self) -> str | None:
+        table = self.query_one("#runs", DataTable)
+        order = self._table_order()
+        return order[table.cursor_row] if 0 <= table.cursor_row < len(order) else None
+
+    def _highlighted(self) -> RunRow | None:
+        run_id = self._highlighted_id()
+        return self.rows.get(run_id) if run_id is not None else None
+
+    @on(DataTable.RowHighlighted)
+    def _show_detail(self) -> None:
+        row = self._highlighted()
+        detail = self.query_one("#detail", Static)
+        if self.problem:
+            detail.update(Text(self.problem, style="bold red"))
+        elif row is None:
+            detail.update(Text(f"No runs in {self.runs_dir} yet: press n to set up an experiment."))
+        elif row.damaged:
+            detail.update(Text.assemble((row.id, "bold"), f" is damaged: {row.detail}", style="magenta"))
+        else:
+            style = "red" if row.status in ("failed", "dead") else ""
+            detail.update(Text.assemble((row.id, "bold"), "  ", (row.detail, style)))
+
+    def _openable(self) -> RunRow | None:
+        """The highlighted run, unless it is damaged (which only delete can act on)."""
+        row = self._highlighted()
+        if row is not None and row.damaged:
+            self.notify(f"{row.id} is damaged: {row.detail}", severity="error", markup=False)
+            return None
+        return row
+
+    def _readable(self, ids: set[str]) -> list[RunRow]:
+        """The runs with these ids in list order, leaving damaged ones out (and saying so)."""
+        chosen = [row for row in self.rows.values() if row.id in ids]
+        damaged = [row.id for row in chosen if row.damaged]
+        if damaged:
+            self.notify(f"leaving out damaged runs: {', '.join(damaged)}", severity="warning", markup=False)
+        return [row for row in chosen if not row.damaged]
+
+    @on(DataTable.RowSelected)
+    def action_open(self) -> None:
+        row = self._openable()
+        if row is not None:
+            self.post_message(self.RunChosen(row.path))
+
+    def action_new(self) -> None:
+        self.post_message(self.NewExperimentRequested())
+
+    def action_mark(self) -> None:
+        run_id = self._highlighted_id()
+        if run_id is None:
+            return
+        self.marked ^= {run_id}
+        table = self.query_one("#runs", DataTable)
+        table.update_cell(run_id, "mark", MARK if run_id in self.marked else "")
+        table.action_cursor_down()
+
+    def action_compare(self) -> None:
+        """Compare the marked runs; with fewer than two marked, the highlighted run joins them."""
+        run_id = self._highlighted_id()
+        ids = set(self.marked) if len(self.marked) >= 2 or run_id is None else self.marked | {run_id}
+        rows = self._readable(ids)
+        if rows:
+            self.app.push_screen(CompareScreen([row.path for row in rows]))
+
+    def action_export(self) -> None:
+        """Export the marked runs, or the highlighted one, to one CSV file of a chosen format."""
+        run_id = self._highlighted_id()
+        rows = self._readable(set(self.marked) or ({run_id} if run_id else set()))
+        if not rows:
+            return
+        stem = rows[0].id if len(rows) == 1 else f"{len(rows)}-runs"
+
+        def suggest(what: str) -> str:
+            return str(self.runs_dir.parent / f"{stem}-{what}.csv")
+
+        def chosen(answer: tuple[str, str] | None) -> None:
+            if answer is None:
+                return
+            what, text = answer
+            if not text.strip():
+                self.notify("give a file to export to", severity="error")
+                return
+            path = Path(text.strip()).expanduser()
+            runs = [row.path for row in rows]
+            if path.is_dir():
+                self.notify(f"{path} is a directory; give a file name", severity="error", markup=False)
+            elif path.exists():
+                question = f"{path} exists. Replace it?"
+                self.app.push_screen(
+                    ConfirmDialog(question, "Replace"), lambda ok: self.export(runs, what, path, True) if ok else None
+                )
+            else:
+                self.export(runs, what, path, False)
+
+        heading = f"Export {stem} as CSV: choose the table, then the file."
+        self.app.push_screen(ChoiceDialog(heading, FORMATS, "per-width", suggest, "Export"), chosen)
+
+    @work(thread=True, group="export", exit_on_error=False)
+    def export(self, run_dirs: list[Path], what: str, path: Path, force: bool) -> None:
+        """Off the UI thread: a fit or per-width export bootstraps and reads every model's outputs."""
+        count = export_to_file([Run(d) for d in run_dirs], what, path, force=force)
+        self.post_message(RunsExported(path, count))
+
+    @on(RunsExported)
+    def exported(self, message: RunsExported) -> None:
+        self.notify(f"wrote {message.count} rows to {message.path}", markup=False)
+
+    def action_rename(self) -> None:
+        row = self._openable()
+        if row is None:
+            return
+
+        def rename(name: str | None) -> None:
+            if name is None or name == row.name:
+                return
+            try:
+                rename_run(row.path, name)
+            except (StoreError, ConfigError, OSError) as exc:
+                self.notify(f"cannot rename {row.id}: {exc}", severity="error", markup=False)
+                return
+            self.refresh_runs()
+
+        self.app.push_screen(PromptDialog(f"New name for run {row.id}:", row.name, "Rename"), rename)
+
+    def action_delete(self) -> None:
+        row = self._highlighted()
+        if row is None:
+            return
+
+        def delete(confirmed: bool | None) -> None:
+            if not confirmed:
+                return
+            try:
+                delete_run(row.path)
+            except (StoreError, OSError) as exc:
+                self.notify(str(exc), severity="error", markup=False)
+                return
+            self.notify(f"deleted {row.id}", markup=False)
+            self.refresh_runs()
+
+        self.app.push_screen(ConfirmDialog(f"Delete run {row.id}? This removes its directory.", "Delete"), delete)
+
+    @on(Worker.StateChanged)
+    def worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.notify(f"{event.worker.group} failed: {event.worker.error}", severity="error", markup=False)

@@ -1,0 +1,80 @@
+"""The whole app through the pilot: from the runs screen to a new sweep and back, and quitting with a run live."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from textual.widgets import DataTable, Input
+
+from scaletui.store import Run, list_runs
+from scaletui.tui.app import QuitDialog, ScaletuiApp
+from scaletui.tui.explorer import ExplorerScreen
+from scaletui.tui.form import widget_id
+from scaletui.tui.runs import RunsScreen
+
+
+async def until(pilot, condition, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail("condition not met in time")
+        await pilot.pause(0.1)
+
+
+async def start_from_form(pilot, runs_dir, *settings: tuple[str, str]):
+    await pilot.press("n")
+    await until(pilot, lambda: isinstance(pilot.app.screen, ExplorerScreen) and pilot.app.screen.is_mounted)
+    await pilot.pause()
+    for path, value in settings:
+        pilot.app.screen.query_one(f"#{widget_id(path)}", Input).value = value
+    await pilot.press("ctrl+r")
+    await until(pilot, lambda: runs_dir.is_dir() and len(list_runs(runs_dir)) == 1)
+    return list_runs(runs_dir)[0].path
+
+
+async def test_new_sweep_from_the_runs_screen_and_back(tmp_path):
+    runs_dir = tmp_path / "runs"
+    app = ScaletuiApp(runs_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        run_dir = await start_from_form(pilot, runs_dir, ("training.steps", "100"))
+        await until(pilot, lambda: Run(run_dir).status().status == "finished")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        table = app.screen.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 1 and "finished" in str(table.get_row_at(0)))
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: not app.is_running, timeout=10)
+
+
+@pytest.mark.parametrize("choice", ["s", "l"])
+async def test_quitting_with_a_live_run_asks_whether_to_stop_it(tmp_path, choice):
+    runs_dir = tmp_path / "runs"
+    app = ScaletuiApp(runs_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        run_dir = await start_from_form(pilot, runs_dir, ("training.steps", "200000"), ("model.widths", "[64]"))
+        await until(pilot, lambda: Run(run_dir).status().status == "running")
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: isinstance(app.screen, QuitDialog))
+        await pilot.press(choice)
+        await until(pilot, lambda: not app.is_running, timeout=10)
+    run = Run(run_dir)
+    try:
+        if choice == "s":
+            deadline = time.monotonic() + 60
+            while run.status().status == "running" and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert run.status().status == "stopped"
+        else:  # left running: a new app finds it live
+            assert run.status().status == "running"
+            again = ScaletuiApp(runs_dir)
+            async with again.run_test(size=(120, 40)) as pilot:
+                table = None
+                await until(pilot, lambda: isinstance(again.screen, RunsScreen))
+                table = again.screen.query_one(DataTable)
+                await until(pilot, lambda: table.row_count == 1 and "running" in str(table.get_row_at(0)))
+    finally:
+        from scaletui.runner import request_stop
+
+        request_stop(run)
