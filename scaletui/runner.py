@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import os
 import signal
 import subprocess
 import sys
@@ -81,7 +82,6 @@ def launch(cfg: Config, runs_dir: Path, *, detach: bool = False) -> tuple[Path, 
 
 def request_stop(run: Run) -> bool:
     """Ask a live runner on this host to stop gracefully; False when there is none to ask."""
-    import os
     import socket
 
     st = run.status()
@@ -228,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--resume", action="store_true", help="train only what the run does not have yet")
     args = parser.parse_args(argv)
+    # Training yields the CPU to interactive work (the TUI, a shell) and takes all of it when nothing else wants it.
+    os.nice(int(os.environ.get("SCALETUI_RUNNER_NICE", "10")))
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:

@@ -39,6 +39,7 @@ from scaletui.tui.form import ConfigForm
 from scaletui.tui.watch import RunSnapshot, RunWatcher
 
 REFRESH_SECONDS = 0.4
+CURVES_SECONDS = 2.0  # new loss-curve points alone redraw the plots at most this often
 
 
 def _fmt(value: float, digits: int = 3) -> str:
@@ -54,6 +55,7 @@ class Plot(Static):
     """A plotext picture sized to the widget; redrawn by the screen when its data or size changes."""
 
     DEFAULT_CSS = "Plot { height: 1fr; width: 1fr; }"
+    drawn: tuple[object, ...] | None = None
 
     def on_resize(self) -> None:
         self.screen.post_message(PlotResized())
@@ -107,7 +109,14 @@ class ExplorerScreen(Screen):
         self.watcher = RunWatcher(run_dir) if run_dir else None
         self.x_axis = "params"
         self.snapshot: RunSnapshot | None = None
+        self.reset_drawn()
+
+    def reset_drawn(self) -> None:
+        """Forget what was drawn, so the next snapshot draws everything."""
         self.drawn_key: tuple[object, ...] | None = None
+        self.drawn_models: tuple[object, ...] | None = None
+        self.table_key: tuple[object, ...] | None = None
+        self.drawn_at = 0.0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -161,7 +170,7 @@ class ExplorerScreen(Screen):
     def follow(self, run_dir: Path) -> None:
         self.watcher = RunWatcher(run_dir)
         self.snapshot = None
-        self.drawn_key = None
+        self.reset_drawn()
         self.query_one("#log", RichLog).clear()
         self.refresh_snapshot()
 
@@ -193,10 +202,15 @@ class ExplorerScreen(Screen):
         for _, t, level, text in snap.events:
             style = {"warning": "yellow", "error": "bold red"}.get(level, "")
             log.write(Text.assemble((time.strftime("%H:%M:%S ", time.localtime(t)), "dim"), (text, style)))
-        key = (*snap.key, snap.analysis.x_axis)
-        if key != self.drawn_key:
-            self.drawn_key = key
+        models_key = (len(snap.models), snap.status.status, snap.analysis.x_axis)
+        if models_key != self.table_key:
+            self.table_key = models_key
             self.fill_table(snap)
+        now = time.monotonic()
+        key = (*snap.key, snap.analysis.x_axis)
+        # New finished models redraw at once; mere new curve points at most every CURVES_SECONDS.
+        if key != self.drawn_key and (models_key != self.drawn_models or now - self.drawn_at >= CURVES_SECONDS):
+            self.drawn_key, self.drawn_models, self.drawn_at = key, models_key, now
             self.draw_plots()
 
     def alpha_text(self, snap: RunSnapshot) -> Text:
@@ -246,20 +260,27 @@ class ExplorerScreen(Screen):
             )  # fmt: skip
 
     @on(PlotResized)
+    @on(TabbedContent.TabActivated)
     def draw_plots(self) -> None:
+        """Draw the plot on the visible tab only; the others are drawn when their tab is opened."""
         snap = self.snapshot
         if snap is None:
             return
         pictures = {
-            "#loss-plot": lambda w, h: loss_plot(snap.analysis, snap.models, w, h),
-            "#variance-plot": lambda w, h: variance_plot(snap.analysis, w, h),
-            "#curves-plot": lambda w, h: curves_plot(snap.curves, w, h),
+            "loss": ("#loss-plot", lambda w, h: loss_plot(snap.analysis, snap.models, w, h)),
+            "variance": ("#variance-plot", lambda w, h: variance_plot(snap.analysis, w, h)),
+            "curves": ("#curves-plot", lambda w, h: curves_plot(snap.curves, w, h)),
         }
-        for selector, draw in pictures.items():
-            plot = self.query_one(selector, Plot)
-            w, h = plot.size
-            if w >= 20 and h >= 6:
-                plot.update(Text.from_ansi(draw(w, h)))
+        active = self.query_one(TabbedContent).active
+        if active not in pictures:
+            return
+        selector, draw = pictures[active]
+        plot = self.query_one(selector, Plot)
+        w, h = plot.size
+        key = (self.drawn_key, active, w, h)
+        if w >= 20 and h >= 6 and key != plot.drawn:
+            plot.drawn = key
+            plot.update(Text.from_ansi(draw(w, h)))
 
     # --- actions -------------------------------------------------------------------------------------
 

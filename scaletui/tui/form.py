@@ -12,7 +12,7 @@ from dataclasses import fields
 from typing import Any
 
 from textual.app import ComposeResult
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.widgets import Input, Label, Select, Static, Switch
 
 from scaletui.config import (
@@ -90,33 +90,27 @@ class ConfigForm(VerticalScroll):
     DEFAULT_CSS = """
     ConfigForm { height: 1fr; padding: 0 1; }
     ConfigForm .section { text-style: bold; color: $accent; margin-top: 1; border-bottom: solid $accent-darken-2; }
-    ConfigForm .field { height: auto; }
-    ConfigForm .field Label { color: $text-muted; }
-    ConfigForm .field Input, ConfigForm .field Select { width: 100%; }
-    ConfigForm .error { color: $error; height: auto; display: none; }
-    ConfigForm .error.shown { display: block; }
-    ConfigForm .hint { color: $text-disabled; height: auto; }
+    ConfigForm Label { color: $text-muted; }
+    ConfigForm Input, ConfigForm Select { width: 100%; }
+    ConfigForm .error { color: $error; height: auto; }
     """
 
     def compose(self) -> ComposeResult:
+        # Flat and lean on purpose: every widget here is laid out again whenever the form is shown or hidden.
         current_section = None
         for path, declared in field_paths():
             section = path.split(".")[0] if "." in path else "experiment"
             if section != current_section:
                 current_section = section
                 yield Static(section, classes="section")
-            with Vertical(classes="field"):
-                yield Label(path.split(".")[-1].replace("_", " "))
-                wid = widget_id(path)
-                if path in CHOICES:
-                    yield Select([(c, c) for c in CHOICES[path]], id=wid, allow_blank=False, compact=True)
-                elif declared == "bool":
-                    yield Switch(id=wid)
-                else:
-                    yield Input(id=wid, placeholder=HINTS.get(path, ""), compact=True)
-                if path in HINTS and path not in CHOICES:
-                    yield Static(HINTS[path], classes="hint")
-                yield Static("", id=f"{wid}-error", classes="error")
+            yield Label(path.split(".")[-1].replace("_", " "))
+            wid = widget_id(path)
+            if path in CHOICES:
+                yield Select([(c, c) for c in CHOICES[path]], id=wid, allow_blank=False, compact=True)
+            elif declared == "bool":
+                yield Switch(id=wid)
+            else:
+                yield Input(id=wid, placeholder=HINTS.get(path, ""), compact=True, tooltip=HINTS.get(path))
 
     def load(self, cfg: Config) -> None:
         """Show a config in the form (widths as an explicit list)."""
@@ -159,14 +153,15 @@ class ConfigForm(VerticalScroll):
             return None
 
     def show_error(self, where: str, problem: str) -> None:
+        """Put the problem right under the field it names (or under the name for whole-config problems)."""
         path = where.split("[")[0]
         known = {p for p, _ in field_paths()}
         target = path if path in known else "name"
-        error = self.query_one(f"#{widget_id(target)}-error", Static)
-        error.update(problem if target == path else f"{where}: {problem}")
-        error.add_class("shown")
-        self.query_one(f"#{widget_id(target)}").focus()
+        field = self.query_one(f"#{widget_id(target)}")
+        text = problem if target == path else f"{where}: {problem}"
+        self.mount(Static(text, id=f"{widget_id(target)}-error", classes="error"), after=field)
+        field.focus()
 
     def clear_errors(self) -> None:
         for error in self.query(".error"):
-            error.remove_class("shown")
+            error.remove()
