@@ -6,7 +6,7 @@ screen. For tab and form keys a sample is the time from posting the key until th
 finished the screen refresh that follows (``call_after_refresh``); for ctrl+x (fit against the other
 axis) it is the time until the refitted α is on screen. Prints p50/p95/max of each.
 
-    python benchmarks/bench_tui_latency.py [--presses 200]
+    python benchmarks/bench_tui_latency.py [--presses 200] [--size 160x48]
 """
 
 from __future__ import annotations
@@ -50,11 +50,13 @@ async def axis_to_alpha(app: ScaletuiApp) -> float:
     return time.perf_counter() - start
 
 
-async def measure(run_dir: Path, runs_dir: Path, presses: int) -> tuple[list[float], list[float]]:
+async def measure(
+    run_dir: Path, runs_dir: Path, presses: int, size: tuple[int, int]
+) -> tuple[list[float], list[float]]:
     app = ScaletuiApp(runs_dir, run_dir)
     screen: list[float] = []
     refits: list[float] = []
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=size) as pilot:
         while "α vs" not in str(app.screen.query_one("#alpha").render()):
             await pilot.pause(0.1)  # the first snapshot of the live run
         for i in range(presses):
@@ -74,6 +76,7 @@ def _summary(name: str, seconds: list[float]) -> tuple[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presses", type=int, default=200)
+    parser.add_argument("--size", default="160x48", help="terminal columns x rows")
     args = parser.parse_args()
     cfg = load_config(
         resolve_preset("lottery-silu"),
@@ -85,12 +88,13 @@ def main() -> int:
         try:
             while Run(run_dir).status().status != "running":
                 time.sleep(0.1)
-            screen, refits = asyncio.run(measure(run_dir, runs_dir, args.presses))
+            columns, rows = (int(n) for n in args.size.split("x"))
+            screen, refits = asyncio.run(measure(run_dir, runs_dir, args.presses, (columns, rows)))
             still_training = Run(run_dir).status().status == "running"
         finally:
             request_stop(Run(run_dir))
             proc.wait(timeout=60)
-    print("key-to-render latency of the real app (160×48, headless) while a sweep trained on both cores:")
+    print(f"key-to-render latency of the real app ({args.size}, headless) while a sweep trained on both cores:")
     line, p95 = _summary("tab and form keys", screen)
     print(line)
     print(_summary("ctrl+x until the refitted α is on screen", refits)[0])

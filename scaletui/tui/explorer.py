@@ -92,7 +92,6 @@ class ExplorerScreen(Screen):
 
     DEFAULT_CSS = """
     ExplorerScreen #form-pane { width: 38; border-right: solid $primary-darken-2; }
-    ExplorerScreen #form-pane.hidden { display: none; }
     ExplorerScreen #preset-bar { height: auto; padding: 0 1; }
     ExplorerScreen #buttons { height: auto; padding: 0 1; }
     ExplorerScreen #buttons Button { margin-right: 1; min-width: 10; }
@@ -159,7 +158,7 @@ class ExplorerScreen(Screen):
         if self.watcher is not None:
             self.query_one("#alpha", Static).update("reading the run…")
         if self.watcher is not None and self.app.size.width < 120:
-            self.query_one("#form-pane").add_class("hidden")  # an opened run needs the room; ctrl+f shows it
+            self.query_one("#form-pane").display = False  # an opened run needs the room; ctrl+f shows it
         table = self.query_one("#widths", DataTable)
         table.add_columns("width", "N", "seeds", "median", "IQR", "V", "bias²", "diverged", "unconv")
         self.set_interval(REFRESH_SECONDS, self.refresh_snapshot)
@@ -326,10 +325,13 @@ class ExplorerScreen(Screen):
         self.refresh_snapshot()
 
     def action_toggle_form(self) -> None:
-        self.query_one("#form-pane").toggle_class("hidden")
+        # Setting display directly, not a CSS class: a class change re-matches the stylesheet on every field.
+        for pane in self.query("#form-pane"):
+            pane.display = not pane.display
 
     def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        for tabs in self.query(TabbedContent):  # none yet while the screen is still being built
+            tabs.active = tab
 
     def action_back(self) -> None:
         self.app.pop_screen()
