@@ -78,3 +78,17 @@ async def test_quitting_with_a_live_run_asks_whether_to_stop_it(tmp_path, choice
         from scaletui.runner import request_stop
 
         request_stop(run)
+
+
+async def test_stop_then_resume_from_the_explorer(tmp_path):
+    runs_dir = tmp_path / "runs"
+    app = ScaletuiApp(runs_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        run_dir = await start_from_form(pilot, runs_dir, ("training.steps", "3000"), ("seeds.count", "2"))
+        await until(pilot, lambda: Run(run_dir).status().status == "running")
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: Run(run_dir).status().status == "stopped")
+        await pilot.press("ctrl+e")
+        await until(pilot, lambda: Run(run_dir).status().status == "finished", timeout=120)
+        await until(pilot, lambda: "finished" in str(app.screen.sub_title))
+    assert len(Run(run_dir).models()) == 8

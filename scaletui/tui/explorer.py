@@ -79,6 +79,7 @@ class ExplorerScreen(Screen):
     BINDINGS = [
         Binding("ctrl+r", "start", "Run"),
         Binding("ctrl+t", "stop", "Stop"),
+        Binding("ctrl+e", "resume", "Resume"),
         Binding("ctrl+x", "toggle_x", "Width/N"),
         Binding("ctrl+f", "toggle_form", "Form"),
         Binding("ctrl+s", "save_preset", "Save preset"),
@@ -95,8 +96,8 @@ class ExplorerScreen(Screen):
     ExplorerScreen #preset-bar { height: auto; padding: 0 1; }
     ExplorerScreen #buttons { height: auto; padding: 0 1; }
     ExplorerScreen #buttons Button { margin-right: 1; min-width: 10; }
-    ExplorerScreen #alpha { height: auto; padding: 0 1; text-style: bold; }
-    ExplorerScreen #progress { height: auto; padding: 0 1; color: $text-muted; }
+    ExplorerScreen #alpha { height: 2; padding: 0 1; text-style: bold; }
+    ExplorerScreen #progress { height: 1; padding: 0 1; color: $text-muted; }
     ExplorerScreen #live { width: 1fr; }
     ExplorerScreen DataTable { height: 1fr; }
     """
@@ -194,9 +195,12 @@ class ExplorerScreen(Screen):
         if self.watcher is None or snap.run_dir != self.watcher.run_dir:
             return  # a late answer about a run we no longer follow
         self.snapshot = snap
-        self.sub_title = f"{snap.run_id} · {snap.status.status}"
-        self.query_one("#alpha", Static).update(self.alpha_text(snap))
-        self.query_one("#progress", Static).update(self.progress_text(snap))
+        # Touch only what changed: every update costs a repaint, and these arrive several times a second.
+        sub_title = f"{snap.run_id} · {snap.status.status}"
+        if self.sub_title != sub_title:
+            self.sub_title = sub_title
+        self.set_text("#alpha", self.alpha_text(snap))
+        self.set_text("#progress", self.progress_text(snap))
         log = self.query_one("#log", RichLog)
         for _, t, level, text in snap.events:
             style = {"warning": "yellow", "error": "bold red"}.get(level, "")
@@ -211,6 +215,11 @@ class ExplorerScreen(Screen):
         if key != self.drawn_key and (models_key != self.drawn_models or now - self.drawn_at >= CURVES_SECONDS):
             self.drawn_key, self.drawn_models, self.drawn_at = key, models_key, now
             self.draw_plots()
+
+    def set_text(self, selector: str, text: Text) -> None:
+        widget = self.query_one(selector, Static)
+        if widget.content != text:
+            widget.update(text)
 
     def alpha_text(self, snap: RunSnapshot) -> Text:
         analysis = snap.analysis
@@ -319,6 +328,27 @@ class ExplorerScreen(Screen):
             self.notify(str(exc), severity="error")
             return
         self.notify("stopping: the runner saves what it has" if stopped else "this run is not running")
+
+    def action_resume(self) -> None:
+        """Finish the followed run if it was stopped, failed or its runner died (``run --resume``)."""
+        from scaletui.runner import start_runner
+
+        if self.watcher is None:
+            self.notify("no run to resume", severity="warning")
+            return
+        run_dir = self.watcher.run_dir
+        try:
+            status = Run(run_dir).status().status
+        except StoreError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if status not in ("stopped", "failed", "dead"):
+            self.notify(f"this run is {status}; only stopped, failed or dead runs resume", severity="warning")
+            return
+        start_runner(run_dir, detach=True, resume=True)
+        self.app.post_message(RunLaunched(run_dir))
+        self.notify(f"resuming {run_dir.name}")
+        self.follow(run_dir)
 
     def action_toggle_x(self) -> None:
         self.x_axis = "width" if self.x_axis == "params" else "params"
