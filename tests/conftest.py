@@ -71,3 +71,14 @@ def pytest_terminal_summary(terminalreporter) -> None:
     terminalreporter.write_line("| --- | --- | --- | --- |")
     for row in RELIABILITY_ROWS.values():
         terminalreporter.write_line("| " + " | ".join(row) + " |")
+
+
+async def until(pilot, condition, timeout: float = 90.0) -> None:
+    """Let a Textual app run until the condition holds; fail the test at the deadline."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        await pilot.pause(0.05)

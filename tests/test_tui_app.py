@@ -12,14 +12,7 @@ from scaletui.tui.app import QuitDialog, ScaletuiApp
 from scaletui.tui.explorer import ExplorerScreen
 from scaletui.tui.form import widget_id
 from scaletui.tui.runs import RunsScreen
-
-
-async def until(pilot, condition, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail("condition not met in time")
-        await pilot.pause(0.1)
+from tests.conftest import until
 
 
 async def start_from_form(pilot, runs_dir, *settings: tuple[str, str]):

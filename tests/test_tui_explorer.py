@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
-import pytest
 from textual.app import App
 from textual.widgets import DataTable, Input, Static
 
@@ -17,7 +15,7 @@ from scaletui.store import Run, list_runs
 from scaletui.tui.explorer import ExplorerScreen
 from scaletui.tui.form import ConfigForm, widget_id
 from scaletui.tui.watch import LIVE_RESAMPLES
-from tests.conftest import run_cli, smoke_config
+from tests.conftest import run_cli, smoke_config, until
 
 
 class ExplorerApp(App[None]):
@@ -27,15 +25,6 @@ class ExplorerApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(ExplorerScreen(self.runs_dir, run_dir=self.run_dir))
-
-
-async def until(pilot, condition, timeout: float = 90.0) -> None:
-    """Let the app run until the condition holds; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail("condition not met in time")
-        await pilot.pause(0.1)
 
 
 def alpha_text(app) -> str:

@@ -6,8 +6,6 @@ import csv
 import io
 import shutil
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ from scaletui.store import Run, RunWriter
 from scaletui.tui.compare import ComparePlot, CompareScreen, compare_plot, read_fit
 from scaletui.tui.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen, PromptDialog
 from scaletui.tui.runs import RunsScreen
-from tests.conftest import smoke_config
+from tests.conftest import smoke_config, until
 
 # Small enough to train in a fraction of a second, long enough that every width converges and fits.
 FAST = ("training.steps=100", "seeds.count=2", "training.eval_every=10")
@@ -71,15 +69,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 @pytest.fixture
 def runs(trained: list[Path], tmp_path: Path) -> list[Path]:
     return [Path(shutil.copytree(p, tmp_path / "runs" / p.name)) for p in trained]
-
-
-async def until(pilot: Pilot[None], condition: Callable[[], object], timeout: float = 15.0) -> None:
-    """Let the app run until the condition holds; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        await pilot.pause(0.05)
 
 
 def table(app: RunsApp) -> dict[str, dict[str, str]]:
