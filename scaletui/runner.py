@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="train only what the run does not have yet")
     args = parser.parse_args(argv)
     # Training yields the CPU to interactive work (the TUI, a shell) and takes all of it when nothing else wants it.
-    os.nice(int(os.environ.get("SCALETUI_RUNNER_NICE", "5")))
+    os.nice(int(os.environ.get("SCALETUI_RUNNER_NICE", "10")))
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
