@@ -187,7 +187,7 @@ def run(
                 out.print(f"run {found.id} is already finished; nothing to resume")
                 return
             run_dir = found.dir
-            cfg = found.config
+            proc = start_runner(run_dir, detach=detach, resume=True)
         else:
             if preset is None:
                 fail("give a preset name or a TOML file (see `scaletui presets`), or --resume RUN")
@@ -196,11 +196,7 @@ def run(
                 if device not in DEVICES:
                     fail(f"--device: must be one of {', '.join(DEVICES)}; got {device!r}")
                 overrides.append(f"device={device}")
-            cfg = load_config(resolve_preset(preset), overrides)
-        if resume is None:
-            run_dir, proc = launch(cfg, runs_dir, detach=detach)
-        else:
-            proc = start_runner(run_dir, detach=detach, resume=True)
+            run_dir, proc = launch(load_config(resolve_preset(preset), overrides), runs_dir, detach=detach)
         if detach:
             out.print(run_dir.name)
             err.print(f"running in the background (pid {proc.pid}); follow with `scaletui ls` or the TUI")
