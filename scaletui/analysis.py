@@ -57,11 +57,21 @@ class WidthStats:
         return {"median": self.median, "mean": self.mean, "geomean": self.geomean}[how]
 
 
+def usable_losses(losses: np.ndarray, diverged: np.ndarray, excluded: np.ndarray) -> np.ndarray:
+    """The losses that enter aggregates and fits: finite, positive, not diverged, not excluded."""
+    return losses[~diverged & ~excluded & np.isfinite(losses) & (losses > 0)]
+
+
 def width_stats(
-    width: int, n_params: int, losses: np.ndarray, diverged: np.ndarray, unconverged: np.ndarray
+    width: int,
+    n_params: int,
+    losses: np.ndarray,
+    diverged: np.ndarray,
+    unconverged: np.ndarray,
+    exclude_unconverged: bool = True,
 ) -> WidthStats:
-    """Summaries of one width's final losses; diverged and unconverged models are counted, not used."""
-    usable = losses[~diverged & ~unconverged & np.isfinite(losses) & (losses > 0)]
+    """Summaries of one width's final losses; diverged (and by default unconverged) models are counted, not used."""
+    usable = usable_losses(losses, diverged, unconverged & exclude_unconverged)
     nan = float("nan")
     if usable.size:
         q25, median, q75 = np.quantile(usable, [0.25, 0.5, 0.75])
@@ -422,19 +432,13 @@ def analyze_run(
         [bool(flags.get((int(w), int(s)))) for w, s in zip(models.width, models.seed, strict=True)], dtype=bool
     )
     unconverged_excluded = unconverged_all & (not include_unconverged)
-    stats_list, groups = [], []
+    stats_list = []
     for w in sorted(set(models.width.tolist())):
         mask = models.width == w
-        st = width_stats(
-            w,
-            int(models.n_params[mask][0]),
-            models.test_loss[mask],
-            models.diverged[mask],
-            unconverged_excluded[mask],
-        )
-        # Report unconverged counts even when they are included in the fit.
-        st = WidthStats(**{**st.__dict__, "unconverged": int((unconverged_all[mask] & ~models.diverged[mask]).sum())})
-        stats_list.append(st)
+        stats_list.append(
+            width_stats(w, int(models.n_params[mask][0]), models.test_loss[mask], models.diverged[mask],
+                        unconverged_all[mask], exclude_unconverged=not include_unconverged)
+        )  # fmt: skip
     fit_error = None
     fit = None
     chosen = [
@@ -442,10 +446,10 @@ def analyze_run(
         for s in stats_list
         if (min_width is None or s.width >= min_width) and (max_width is None or s.width <= max_width)
     ]
+    groups = []
     for s in chosen:
-        mask = (models.width == s.width) & ~models.diverged & ~unconverged_excluded & np.isfinite(models.test_loss)
-        mask &= models.test_loss > 0
-        groups.append(models.test_loss[mask])
+        mask = models.width == s.width
+        groups.append(usable_losses(models.test_loss[mask], models.diverged[mask], unconverged_excluded[mask]))
     usable = [(s, g) for s, g in zip(chosen, groups, strict=True) if g.size]
     try:
         xs = np.array([s.width if x_axis == "width" else s.n_params for s, _ in usable], dtype=float)

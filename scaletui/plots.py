@@ -112,7 +112,6 @@ def curves_plot(curves: dict[int, tuple[np.ndarray, np.ndarray]], width: int, he
     """Median test loss over seeds against step, one line per width (log loss, linear steps)."""
     _start(width, height, color, "median test loss vs step, per width")
     all_y: list[float] = []
-    steps_seen: list[float] = []
     for w, (steps, losses) in sorted(curves.items()):
         ok = np.isfinite(losses) & (losses > 0)
         if ok.sum() < 1:
@@ -120,7 +119,6 @@ def curves_plot(curves: dict[int, tuple[np.ndarray, np.ndarray]], width: int, he
         ys = np.log10(losses[ok]).tolist()
         plt.plot(steps[ok].tolist(), ys, marker="braille", label=f"w={w}")
         all_y += ys
-        steps_seen += steps[ok].tolist()
     if all_y:
         yt, yl = log_ticks(min(all_y), max(all_y))
         plt.yticks(yt, yl)

@@ -60,9 +60,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
         run_dir = create_run(root, smoke_config(*FAST, f"name={name}", f"training.lr={lr}"))
         assert execute(run_dir, threading.Event()) == "finished"
         paths.append(run_dir)
-    for thread in threading.enumerate():  # execute() stops its heartbeat without waiting for it to close the db
-        if thread.name == "heartbeat":
-            thread.join()
     return paths
 
 

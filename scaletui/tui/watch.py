@@ -15,7 +15,7 @@ import numpy as np
 
 from scaletui.analysis import RunAnalysis, analyze_run
 from scaletui.config import Config
-from scaletui.store import ModelTable, Run, RunStatus, StoreError
+from scaletui.store import ModelTable, Run, RunStatus
 
 LIVE_RESAMPLES = 500
 
@@ -90,6 +90,3 @@ class RunWatcher:
             steps,
             events,
         )
-
-
-__all__ = ["LIVE_RESAMPLES", "RunSnapshot", "RunWatcher", "StoreError"]
