@@ -20,7 +20,7 @@ from scaletui.expressions import ExpressionError, parse_expression
 ACTIVATIONS = ("silu", "relu", "tanh", "gelu", "sigmoid")
 INITS = ("torch", "normal", "xavier")
 TARGET_KINDS = ("builtin", "expression", "teacher")
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = ("adam", "sgd", "lm")  # lm: Levenberg–Marquardt, full batch, small nets
 SCHEDULES = ("constant", "cosine", "step")
 DTYPES = ("float32", "float64")
 DEVICES = ("auto", "cpu", "cuda")
@@ -31,6 +31,7 @@ MAX_SEEDS = 100_000
 MAX_STEPS = 1_000_000_000
 MAX_SAMPLES = 100_000_000
 MAX_INPUT_DIM = 10_000
+LM_MAX_PARAMETERS = 4096  # per model: LM solves a P×P system each step
 
 
 class ConfigError(ValueError):
@@ -288,6 +289,22 @@ def _validate_data(d: DataConfig, training: TrainingConfig) -> DataConfig:
     return d
 
 
+def _check_optimizer_fits(cfg: Config) -> None:
+    """LM works on the whole training set at once and on a P×P matrix per model: say so before training."""
+    if cfg.training.optimizer != "lm":
+        return
+    if cfg.training.batch_size:
+        raise ConfigError("training.batch_size", "the lm optimizer is full batch; set batch_size = 0")
+    widest = max(cfg.model.widths)
+    n = parameter_count(cfg.target.input_dim, widest, cfg.model.hidden_layers)
+    if n > LM_MAX_PARAMETERS:
+        raise ConfigError(
+            "training.optimizer",
+            f"lm solves a parameters × parameters system per model; width {widest} has {n} parameters "
+            f"(at most {LM_MAX_PARAMETERS}): use adam, or smaller widths",
+        )
+
+
 def _validate_name(name: str) -> str:
     if not name.strip():
         raise ConfigError("name", "cannot be empty")
@@ -320,6 +337,7 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Config:
             seeds=sections["seeds"],
         )
         _one_of("device", cfg.device, DEVICES)
+        _check_optimizer_fits(cfg)
         _in_range("seeds.count", cfg.seeds.count, 1, MAX_SEEDS)
         _in_range("seeds.base", cfg.seeds.base, 0, 2**63 - 1)
         return cfg

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 
 from scaletui.config import Config, ConfigError, parameter_count
+from scaletui.levenberg import LevenbergMarquardt
+from scaletui.mlp import forward, layer_sizes
 from scaletui.targets import Target, build_target
 
 INIT_STREAM, DATA_STREAM = 0, 1
@@ -79,10 +81,6 @@ def prepare_problem(cfg: Config, device: torch.device) -> Problem:
     return Problem(cfg, target, device, dtype, x_train, y_train, x_test.to(device, dtype), y_test.to(device, dtype))
 
 
-def layer_sizes(input_dim: int, width: int, hidden_layers: int) -> list[int]:
-    return [input_dim] + [width] * hidden_layers + [1]
-
-
 def init_parameters(cfg: Config, width: int, seeds: tuple[int, ...]) -> list[torch.Tensor]:
     """Weights and biases for the given seeds, as [W0, b0, W1, b1, ...] with a leading model dimension.
 
@@ -109,27 +107,6 @@ def init_parameters(cfg: Config, width: int, seeds: tuple[int, ...]) -> list[tor
             tensors += [w, b]
         per_model.append(tensors)
     return [torch.stack(group) for group in zip(*per_model, strict=True)]
-
-
-ACTIVATION_FUNCTIONS = {
-    "silu": torch.nn.functional.silu,
-    "relu": torch.relu,
-    "tanh": torch.tanh,
-    "gelu": torch.nn.functional.gelu,
-    "sigmoid": torch.sigmoid,
-}
-
-
-def forward(params: list[torch.Tensor], x: torch.Tensor, activation: str) -> torch.Tensor:
-    """Outputs of all models: x is (batch, d) shared or (models, batch, d); returns (models, batch)."""
-    act = ACTIVATION_FUNCTIONS[activation]
-    h = x
-    last = len(params) // 2 - 1
-    for layer in range(last + 1):
-        h = torch.matmul(h, params[2 * layer]) + params[2 * layer + 1]  # (models, batch, fan_out)
-        if layer < last:
-            h = act(h)
-    return h[..., 0]
 
 
 def learning_rate(cfg: Config, step: int) -> float:
@@ -324,6 +301,53 @@ def _eval_losses(problem: Problem, params: list[torch.Tensor], running_train: to
     return train, test
 
 
+class GradientTrainer:
+    """Adam or SGD on minibatches, fresh samples or the full training set."""
+
+    def __init__(self, problem: Problem, shard: Shard, start: list[torch.Tensor]) -> None:
+        self.problem = problem
+        self.flat = FlatParameters(start)
+        self.optimizer = BatchedOptimizer(self.flat, problem.config)
+        self.stream = DataStream(problem, shard) if problem.config.training.batch_size > 0 else None
+
+    def views(self) -> list[torch.Tensor]:
+        return self.flat.views()
+
+    def step(self, index: int, alive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One update of every live model; returns the losses before it and which models stay alive."""
+        p, act = self.problem, self.problem.config.model.activation
+        if self.stream is None:
+            assert p.x_train is not None and p.y_train is not None
+            loss = _mse(self.flat.views(), p.x_train, p.y_train, act)
+        else:
+            loss = _mse(self.flat.views(), *self.stream.next_batch(), act)
+        alive = alive & torch.isfinite(loss)
+        kept = torch.where(alive, loss, torch.zeros_like(loss))
+        kept.sum().backward()
+        self.optimizer.step(learning_rate(p.config, index), alive)
+        return kept.detach(), alive
+
+
+class LevenbergTrainer:
+    """Levenberg–Marquardt on the full training set (config validation guarantees full batch, small P)."""
+
+    def __init__(self, problem: Problem, start: list[torch.Tensor]) -> None:
+        assert problem.x_train is not None and problem.y_train is not None
+        self.solver = LevenbergMarquardt(start, problem.x_train, problem.y_train, problem.config.model.activation)
+
+    def views(self) -> list[torch.Tensor]:
+        return self.solver.views()
+
+    def step(self, index: int, alive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.solver.step(alive)
+
+
+def make_trainer(problem: Problem, shard: Shard, start: list[torch.Tensor]) -> GradientTrainer | LevenbergTrainer:
+    if problem.config.training.optimizer == "lm":
+        return LevenbergTrainer(problem, start)
+    return GradientTrainer(problem, shard, start)
+
+
 def train_shard(
     problem: Problem,
     shard: Shard,
@@ -337,14 +361,11 @@ def train_shard(
     """
     cfg = problem.config
     started = time.perf_counter()
-    act = cfg.model.activation
     start = initial if initial is not None else init_parameters(cfg, shard.width, shard.seeds)
-    flat = FlatParameters([p.to(problem.device, problem.dtype) for p in start])
-    optimizer = BatchedOptimizer(flat, cfg)
+    trainer = make_trainer(problem, shard, [p.to(problem.device, problem.dtype) for p in start])
     models = len(shard.seeds)
     alive = torch.ones(models, dtype=torch.bool, device=problem.device)
     diverged_at = torch.full((models,), -1, dtype=torch.long, device=problem.device)
-    stream = DataStream(problem, shard) if cfg.training.batch_size > 0 else None
     fresh = problem.x_train is None
     running = torch.zeros(models, dtype=problem.dtype, device=problem.device)
     running_count = 0
@@ -352,27 +373,19 @@ def train_shard(
 
     def evaluated(step: int) -> Evaluated:
         mean_batch = running / running_count if running_count else None
-        train, test = _eval_losses(problem, flat.views(), mean_batch)
+        train, test = _eval_losses(problem, trainer.views(), mean_batch)
         train, test = torch.where(alive, train, nan), torch.where(alive, test, nan)
         return Evaluated(shard, step, train.double().cpu().numpy(), test.double().cpu().numpy())
 
     last = evaluated(0)
     yield last
     for step in range(cfg.training.steps):
-        if stream is None:
-            assert problem.x_train is not None and problem.y_train is not None
-            loss = _mse(flat.views(), problem.x_train, problem.y_train, act)
-        else:
-            loss = _mse(flat.views(), *stream.next_batch(), act)
-        # Freeze models whose loss is no longer finite, without a device sync: all of it stays on device.
-        finite = torch.isfinite(loss)
-        diverged_at = torch.where(alive & ~finite, step, diverged_at)
-        alive = alive & finite
-        kept = torch.where(alive, loss, torch.zeros_like(loss))
-        kept.sum().backward()
-        optimizer.step(learning_rate(cfg, step), alive)
+        # Models whose loss is no longer finite are frozen without a device sync: all of it stays on device.
+        loss, still_alive = trainer.step(step, alive)
+        diverged_at = torch.where(alive & ~still_alive, step, diverged_at)
+        alive = still_alive
         if fresh:  # with infinite data the training loss is the mean of the batches since the last evaluation
-            running += kept.detach()
+            running += torch.where(alive, loss, torch.zeros_like(loss))
             running_count += 1
         done = step + 1
         if done % cfg.training.eval_every == 0 or done == cfg.training.steps:
@@ -383,8 +396,8 @@ def train_shard(
         elif done % progress_every == 0:
             yield Progressed(shard, done)
 
-    params = flat.views()
-    outputs = evaluate_outputs(params, problem.x_test, act)
+    params = trainer.views()
+    outputs = evaluate_outputs(params, problem.x_test, cfg.model.activation)
     outputs = torch.where(alive[:, None], outputs, nan)
     weights = {f"{'W' if i % 2 == 0 else 'b'}{i // 2}": p.detach().double().cpu().numpy() for i, p in enumerate(params)}
     yield ShardFinished(

@@ -14,7 +14,6 @@ from scaletui.engine import (
     Shard,
     ShardFinished,
     estimate_shard_bytes,
-    forward,
     init_parameters,
     learning_rate,
     plan_shards,
@@ -22,6 +21,7 @@ from scaletui.engine import (
     resolve_device,
     train_shard,
 )
+from scaletui.mlp import forward
 from tests.conftest import smoke_config
 
 CPU = torch.device("cpu")
@@ -45,8 +45,9 @@ def finish(problem, shard, initial=None) -> ShardFinished:
             'training.optimizer="sgd"',
             "training.momentum=0.9",
         ),
+        ('training.dtype="float64"', 'training.optimizer="lm"', 'model.activation="tanh"'),
     ],
-    ids=["full-batch", "minibatch", "fresh-noisy", "deep-sgd"],
+    ids=["full-batch", "minibatch", "fresh-noisy", "deep-sgd", "levenberg-marquardt"],
 )
 def test_a_model_alone_equals_the_same_model_inside_the_sweep(overrides):
     cfg = smoke_config("training.steps=60", "training.eval_every=20", *overrides)
