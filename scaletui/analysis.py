@@ -7,11 +7,14 @@ Definitions follow SCIENCE.md.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import optimize, stats
+
+from scaletui.intrinsic import IntrinsicDimension, two_nn_dimension
 
 AGGREGATES = ("median", "mean", "geomean")
 X_AXES = ("width", "params")
@@ -388,6 +391,7 @@ class RunAnalysis:
     aggregate: str
     x_axis: str
     unconverged: dict[tuple[int, int], bool | None] = field(default_factory=dict)
+    intrinsic: IntrinsicDimension | None = None  # TwoNN on the test inputs, for inputs of 2+ dimensions
 
     def x_of(self, stats: WidthStats) -> int:
         return stats.width if self.x_axis == "width" else stats.n_params
@@ -464,8 +468,12 @@ def analyze_run(
     for s in stats_list:
         mask = models.width == s.width
         spread.append(seed_spread(s.width, models.test_loss[mask & ~models.diverged]))
+    intrinsic = None
     if with_outputs and len(models):  # the test set is written before any model can finish
-        _, y = run.test_set()
+        x, y = run.test_set()
+        if x.ndim == 2 and x.shape[1] > 1:
+            with contextlib.suppress(ValueError):
+                intrinsic = two_nn_dimension(x)
         for s in stats_list:
             _seeds, outputs = run.outputs(s.width)
             finite = np.all(np.isfinite(outputs), axis=1)
@@ -483,4 +491,4 @@ def analyze_run(
             v_fit = None
     d = cfg.target.intrinsic_dim if cfg.target.kind == "teacher" else cfg.target.input_dim
     return RunAnalysis(stats_list, fit, fit_error, variance, v_fit, spread,
-                       theory_slopes(d, cfg.model.hidden_layers, x_axis), how, x_axis, flags)  # fmt: skip
+                       theory_slopes(d, cfg.model.hidden_layers, x_axis), how, x_axis, flags, intrinsic)  # fmt: skip

@@ -89,7 +89,11 @@ def variance_line(fit: PowerLawFit | None) -> Text:
 
 
 def theory_line(analysis: RunAnalysis) -> Text:
-    return Text("theory: " + " · ".join(analysis.theory), style="dim")
+    line = Text("theory: " + " · ".join(analysis.theory), style="dim")
+    if analysis.intrinsic is not None:
+        d = analysis.intrinsic.dimension
+        line.append(f"  ·  data: TwoNN d = {d:.2f} → 4/d = {4 / d:.2f}", style="cyan")
+    return line
 
 
 def exclusions_line(analysis: RunAnalysis) -> Text | None:
