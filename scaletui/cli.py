@@ -21,8 +21,19 @@ from rich.text import Text
 from scaletui.config import DEVICES, Config, ConfigError, describe_config, describe_target, load_config, widths_label
 from scaletui.export import FORMATS, FitOptions, export_csv, export_to_file
 from scaletui.presets import list_presets, resolve_preset
-from scaletui.report import STATUS_STYLE, exclusions_line, fit_line, theory_line, variance_line, width_table
+from scaletui.report import (
+    STATUS_STYLE,
+    ensemble_table,
+    exclusions_line,
+    fit_line,
+    pair_table,
+    theory_line,
+    ticket_summary,
+    variance_line,
+    width_table,
+)
 from scaletui.store import Run, StoreError, list_runs, open_run
+from scaletui.tickets import DEFAULT_TOLERANCE, inspect_run, run_ensemble_comparison
 
 app = typer.Typer(
     help=(
@@ -499,6 +510,48 @@ def export(
         except FileExistsError as exc:
             fail(str(exc))
         err.print(f"wrote {count} rows to {out_path}")
+
+
+@app.command()
+def inspect(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique prefix, path, or 'latest'.")],
+    runs_dir: RunsDir = DEFAULT_RUNS_DIR,
+    width: Annotated[int | None, typer.Option(help="Width of the model to inspect (default: the widest).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed index of the model (default: the first finished).")] = None,
+    tolerance: Annotated[
+        float, typer.Option(min=0.0, help="Relative distance below which (w, b) and (−w, b) count as a pair.")
+    ] = DEFAULT_TOLERANCE,
+    all_pairs: Annotated[bool, typer.Option("--all", help="List every pair, not the twelve largest.")] = False,
+    plots: Annotated[bool, typer.Option(help="Draw the neuron scatter.")] = True,
+) -> None:
+    """Lottery tickets: a model's mirror pairs of neurons, and k averaged nets of width w against one of k·w."""
+    from scaletui.plots import ticket_plot
+
+    with friendly_errors():
+        found = open_run(runs_dir, run_ref)
+        comparison = run_ensemble_comparison(found)
+        report = None
+        if found.config.model.hidden_layers > 1:
+            out.print(Text("mirror pairs are defined for one hidden layer; this run has more", style="yellow"))
+        else:
+            try:
+                report = inspect_run(found, width, seed, tolerance)
+            except ValueError as exc:
+                fail(f"{found.id}: {exc}")
+        if report is not None:
+            out.print(ticket_summary(report))
+            if plots:
+                color = out.is_terminal and not out.no_color
+                height = max(12, min(30, (out.height or 24) - 4))
+                out.print(Text.from_ansi(ticket_plot(report, min(out.width, 120), height, color)))
+            if report.pairs:
+                out.print(pair_table(report, None if all_pairs else 12))
+        out.print()
+        if comparison:
+            out.print(Text("Is a wide net an ensemble of narrow ones? (median test MSE)", style="bold"))
+            out.print(ensemble_table(comparison))
+        else:
+            out.print(Text("no pair of widths w and k·w with enough finished seeds to compare ensembles", style="dim"))
 
 
 def main() -> None:

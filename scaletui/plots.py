@@ -14,6 +14,7 @@ import plotext as plt
 
 from scaletui.analysis import PowerLawFit, RunAnalysis
 from scaletui.store import ModelTable
+from scaletui.tickets import TicketReport
 
 
 def _si(value: float) -> str:
@@ -152,3 +153,21 @@ def compare_plot(
         all_x += xs
         all_y += ys
     return _finish(all_x, all_y, "N")
+
+
+def ticket_plot(report: TicketReport, width: int, height: int, color: bool = True) -> str:
+    """Each hidden neuron as a point (w, b), paired ones apart from the rest: mirror pairs sit at ±w."""
+    plt.clf()
+    plt.plotsize(width, height)
+    plt.theme("pro" if color else "clear")
+    suffix = " (first input coordinate)" if report.input_weights.shape[1] > 1 else ""
+    plt.title(f"hidden neurons: input weight w vs bias b{suffix}")
+    w, b, paired = report.input_weights[:, 0], report.biases, report.paired
+    if (~paired).any():
+        plt.scatter(w[~paired].tolist(), b[~paired].tolist(), marker="dot", color="gray", label="unpaired")
+    if paired.any():
+        plt.scatter(w[paired].tolist(), b[paired].tolist(), marker="x", color="cyan", label="in a mirror pair")
+    plt.vertical_line(0, color="gray")
+    plt.xlabel("w")
+    plt.ylabel("b")
+    return plt.build()

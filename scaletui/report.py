@@ -1,4 +1,4 @@
-"""Rich renderables for the CLI's summaries: the per-width table and the fitted-law lines."""
+"""Rich renderables for the CLI's and the TUI's summaries: per-width table, fitted-law lines, ticket tables."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scaletui.analysis import CONVERGENCE_THRESHOLD, CONVERGENCE_WINDOW, PowerLawFit, RunAnalysis
+from scaletui.tickets import EnsembleComparison, TicketReport
 
 STATUS_STYLE = {
     "running": "bold green",
@@ -106,3 +107,49 @@ def exclusions_line(analysis: RunAnalysis) -> Text | None:
         f"(training loss fell > {CONVERGENCE_THRESHOLD:.0%} over the last {CONVERGENCE_WINDOW:.0%} of steps)",
         style="yellow",
     )
+
+
+def ticket_summary(report: TicketReport) -> Text:
+    """One line: how many neurons pair up, and how much of the output the pairs carry."""
+    share = report.paired_rms / (report.paired_rms + report.unpaired_rms) if report.paired_rms else 0.0
+    return Text.assemble(
+        (f"width {report.width}, seed {report.seed}: ", "bold"),
+        (f"{2 * len(report.pairs)} of {report.width} neurons in {len(report.pairs)} mirror pairs "
+         f"({report.paired_fraction:.0%})", "bold cyan"),
+        f" at tolerance {report.tolerance:g}; output variation carried by pairs {report.paired_rms:.3g}, "
+        f"by the rest {report.unpaired_rms:.3g} ({share:.0%} paired)",
+    )  # fmt: skip
+
+
+def pair_table(report: TicketReport, limit: int | None = 12) -> Table:
+    """The mirror pairs, largest contribution first: their weights and the shape of what they add."""
+    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    for name in ("neurons", "w", "b", "a (out)", "distance", "contribution", "x² fit R²"):
+        table.add_column(name, justify="right", no_wrap=True)
+    pairs = sorted(report.pairs, key=lambda p: -p.contribution_rms)
+    for pair in pairs[:limit] if limit else pairs:
+        i, j = pair.first, pair.second
+        w = report.input_weights
+        w_text = f"{w[i, 0]:+.3f} / {w[j, 0]:+.3f}" + (" …" if w.shape[1] > 1 else "")
+        table.add_row(
+            f"{i} & {j}", w_text, f"{report.biases[i]:+.3f} / {report.biases[j]:+.3f}",
+            f"{report.output_weights[i]:+.3g} / {report.output_weights[j]:+.3g}", f"{pair.distance:.3f}",
+            f"{pair.contribution_rms:.3g}", "–" if pair.quadratic_r2 is None else f"{pair.quadratic_r2:.4f}",
+        )  # fmt: skip
+    if limit and len(pairs) > limit:
+        table.caption = f"{len(pairs) - limit} more pairs (--all lists them)"
+    return table
+
+
+def ensemble_table(rows: list[EnsembleComparison]) -> Table:
+    """k averaged seeds of width w against one model of width k·w: is a wide net an ensemble of tickets?"""
+    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    for name in ("width w", "k", "groups", "one net, w", "k nets averaged", "one net, k·w", "wide / ensemble"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for r in rows:
+        ratio = r.wide_loss / r.ensemble_loss if r.ensemble_loss > 0 else math.inf
+        table.add_row(
+            str(r.width), str(r.k), str(r.groups), fmt(r.single_loss), fmt(r.ensemble_loss),
+            f"{fmt(r.wide_loss)} (w={r.wide_width})", f"{ratio:.3g}",
+        )  # fmt: skip
+    return table

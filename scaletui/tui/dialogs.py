@@ -160,7 +160,10 @@ the CLI or another terminal appears by itself. Mark runs with space to compare o
 Explorer: one run. The experiment form on the left; on the right the sweep as it trains: test loss \
 vs N with the fitted law, output variance across seeds, loss curves, and the per-width table.
 Compare: the median test loss vs N of several runs on one log–log plot, each with its fitted α and \
-95% bootstrap CI."""
+95% bootstrap CI.
+Tickets (F6 in the explorer): one model's hidden neurons as (w, b) points, its mirror pairs (w, b) and \
+(−w, b) with what each pair adds to the output, and k averaged nets of width w against one net of \
+width k·w. Arrows change width and seed."""
 
 
 class HelpScreen(ModalScreen[None]):

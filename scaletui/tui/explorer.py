@@ -36,6 +36,7 @@ from scaletui.plots import curves_plot, loss_plot, variance_plot
 from scaletui.presets import list_presets
 from scaletui.store import Run, StoreError
 from scaletui.tui.form import ConfigForm
+from scaletui.tui.tickets import TicketsScreen
 from scaletui.tui.watch import RunSnapshot, RunWatcher
 
 REFRESH_SECONDS = 0.4
@@ -89,6 +90,7 @@ class ExplorerScreen(Screen):
         Binding("f3", "tab('curves')", "Curves", show=False),
         Binding("f4", "tab('table')", "Table", show=False),
         Binding("f5", "tab('events')", "Events", show=False),
+        Binding("f6", "tickets", "Tickets"),
     ]
 
     DEFAULT_CSS = """
@@ -362,6 +364,13 @@ class ExplorerScreen(Screen):
     def action_tab(self, tab: str) -> None:
         for tabs in self.query(TabbedContent):  # none yet while the screen is still being built
             tabs.active = tab
+
+    def action_tickets(self) -> None:
+        """The lottery-ticket view of the followed run: mirror pairs and ensembles against wide nets."""
+        if self.watcher is None:
+            self.notify("no run yet: start one (ctrl+r) or open one from the runs screen", severity="warning")
+            return
+        self.app.push_screen(TicketsScreen(self.watcher.run_dir))
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -1,0 +1,157 @@
+"""The lottery-ticket view of a run: one model's neurons and mirror pairs, and ensembles against wide nets.
+
+The same report as ``scaletui inspect``: a thread worker reads the weights and computes pairs and the
+ensemble comparison; plotext keeps global state, so the scatter is drawn on the UI thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Group
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+from textual.worker import Worker, WorkerState
+
+from scaletui.plots import ticket_plot
+from scaletui.report import ensemble_table, pair_table, ticket_summary
+from scaletui.store import Run, StoreError
+from scaletui.tickets import EnsembleComparison, TicketReport, inspect_run, run_ensemble_comparison
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """What the worker read: the chosen model's report (or why there is none) and the run's comparison."""
+
+    widths: tuple[int, ...]
+    seeds: tuple[int, ...]
+    report: TicketReport | None
+    note: str | None
+    comparison: list[EnsembleComparison]
+
+
+class TicketsRead(Message, bubble=False):
+    """The worker read one model's tickets."""
+
+    def __init__(self, view: TicketView) -> None:
+        super().__init__()
+        self.view = view
+
+
+def read_tickets(run_dir: Path, width: int | None, seed: int | None) -> TicketView:
+    """Everything the screen shows for one model; never raises for a run that cannot be read."""
+    try:
+        run = Run(run_dir)
+        models = run.models()
+        widths = tuple(sorted(set(models.width.tolist())))
+        if not widths:
+            return TicketView((), (), None, "no finished models yet", [])
+        width = width if width in widths else widths[-1]
+        seeds = tuple(sorted(models.seed[models.width == width].tolist()))
+        seed = seed if seed in seeds else seeds[0]
+        comparison = run_ensemble_comparison(run)
+        if run.config.model.hidden_layers > 1:
+            note = "mirror pairs are defined for one hidden layer; this run has more"
+            return TicketView(widths, seeds, None, note, comparison)
+        return TicketView(widths, seeds, inspect_run(run, width, seed), None, comparison)
+    except (StoreError, ValueError) as exc:
+        return TicketView((), (), None, str(exc), [])
+
+
+class TicketsScreen(Screen[None]):
+    """Browse a run's models by width and seed, with their mirror pairs."""
+
+    BINDINGS = [
+        Binding("right", "width(1)", "Wider"),
+        Binding("left", "width(-1)", "Narrower"),
+        Binding("down", "seed(1)", "Next seed"),
+        Binding("up", "seed(-1)", "Prev seed"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    DEFAULT_CSS = """
+    TicketsScreen #summary { height: auto; padding: 0 1; }
+    TicketsScreen #scatter { height: 16; }
+    TicketsScreen #tables { height: 1fr; padding: 0 1; }
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+        self.view: TicketView | None = None
+        self.model_width: int | None = None
+        self.model_seed: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("reading the run's weights…", id="summary")
+        yield Static(id="scatter")
+        with VerticalScroll(id="tables"):
+            yield Static(id="pairs")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"lottery tickets · {self.run_dir.name}"
+        self.load_tickets()
+
+    @work(thread=True, exclusive=True, group="tickets", exit_on_error=False)
+    def load_tickets(self) -> None:
+        self.post_message(TicketsRead(read_tickets(self.run_dir, self.model_width, self.model_seed)))
+
+    @on(TicketsRead)
+    def display_tickets(self, message: TicketsRead) -> None:
+        view = self.view = message.view
+        report = view.report
+        if report is not None:
+            self.model_width, self.model_seed = report.width, report.seed
+        summary = ticket_summary(report) if report is not None else Text(view.note or "", style="yellow")
+        self.query_one("#summary", Static).update(summary)
+        self.redraw()
+        parts: list[object] = []
+        if report is not None and report.pairs:
+            parts.append(pair_table(report, limit=None))
+        parts.append(Text("\nIs a wide net an ensemble of narrow ones? (median test MSE)", style="bold"))
+        if view.comparison:
+            parts.append(ensemble_table(view.comparison))
+        else:
+            parts.append(Text("no pair of widths w and k·w with enough finished seeds", style="dim"))
+        self.query_one("#pairs", Static).update(Group(*parts))
+
+    def on_resize(self) -> None:
+        self.redraw()
+
+    def redraw(self) -> None:
+        scatter = self.query_one("#scatter", Static)
+        width, height = scatter.content_size
+        if self.view is not None and self.view.report is not None and width >= 20 and height >= 6:
+            scatter.update(Text.from_ansi(ticket_plot(self.view.report, width, height, color=True)))
+
+    def _step(self, values: tuple[int, ...], current: int | None, delta: int) -> int | None:
+        if not values or current not in values:
+            return current
+        return values[max(0, min(len(values) - 1, values.index(current) + delta))]
+
+    def action_width(self, delta: int) -> None:
+        if self.view is not None:
+            self.model_width = self._step(self.view.widths, self.model_width, delta)
+            self.load_tickets()
+
+    def action_seed(self, delta: int) -> None:
+        if self.view is not None:
+            self.model_seed = self._step(self.view.seeds, self.model_seed, delta)
+            self.load_tickets()
+
+    @on(Worker.StateChanged)
+    def worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.notify(f"reading tickets failed: {event.worker.error}", severity="error", markup=False)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
