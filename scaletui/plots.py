@@ -105,7 +105,7 @@ def variance_plot(analysis: RunAnalysis, width: int, height: int, color: bool = 
     if fit is not None and xs:
         xr = np.linspace(min(xs), max(xs), 40)
         plt.plot(xr.tolist(), np.log10(fit.predict(10**xr)).tolist(), marker="·", color="red",
-                 label=f"V ∝ x^-{fit.alpha:.2f}")  # fmt: skip
+                 label=f"V ∝ x^{-fit.alpha:.2f}")  # fmt: skip
     return _finish(xs + bx, vs + bs, "N" if by_params else "width")
 
 

@@ -83,7 +83,7 @@ def variance_line(fit: PowerLawFit | None) -> Text:
         return Text("V slope: needs 2+ widths with 2+ finite seeds", style="yellow")
     axis = "N" if fit.x_axis == "params" else "width"
     return Text.assemble(
-        (f"V ∝ {axis}^-{fit.alpha:.3f}", "bold green"),
+        (f"V ∝ {axis}^{-fit.alpha:.3f}", "bold green"),
         f"  {_ci(fit)}  R² {fit.r2:.4f}  ",
         ("(output variance across seeds; lottery-ticket ensembling predicts 1)", "dim"),
     )

@@ -137,3 +137,12 @@ def test_export_formats_match_their_golden_files(tmp_path, what):
     if os.environ.get("UPDATE_GOLDEN") == "1":
         path.write_text(buffer.getvalue())
     assert buffer.getvalue() == path.read_text()
+
+
+def test_the_variance_exponent_is_written_with_its_own_sign():
+    from scaletui.analysis import PowerLawFit
+    from scaletui.report import variance_line
+
+    assert "V ∝ N^-1.260" in str(variance_line(PowerLawFit(alpha=1.26, k=1.0, l_inf=0.0, r2=0.9)))
+    growing = str(variance_line(PowerLawFit(alpha=-0.124, k=1.0, l_inf=0.0, r2=0.1, x_axis="width")))
+    assert "V ∝ width^0.124" in growing and "--" not in growing

@@ -231,7 +231,7 @@ class ExplorerScreen(Screen):
             return Text.assemble((f"α vs {axis}: ", "bold"), (analysis.fit_error or "waiting for widths", "yellow"))
         ci = f"[{fit.ci_low:.3f}, {fit.ci_high:.3f}]" if math.isfinite(fit.ci_low) else "[–]"
         v = analysis.variance_slope
-        v_text = f"   V ∝ {axis}^-{v.alpha:.2f} [{v.ci_low:.2f}, {v.ci_high:.2f}]" if v is not None else ""
+        v_text = f"   V ∝ {axis}^{-v.alpha:.2f} [{v.ci_low:.2f}, {v.ci_high:.2f}]" if v is not None else ""
         return Text.assemble(
             (f"α vs {axis} = {fit.alpha:.3f}", "bold cyan"),
             (f"  95% CI {ci}", "cyan"),
