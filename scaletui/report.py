@@ -116,8 +116,9 @@ def ticket_summary(report: TicketReport) -> Text:
         (f"width {report.width}, seed {report.seed}: ", "bold"),
         (f"{2 * len(report.pairs)} of {report.width} neurons in {len(report.pairs)} mirror pairs "
          f"({report.paired_fraction:.0%})", "bold cyan"),
-        f" at tolerance {report.tolerance:g}; output variation carried by pairs {report.paired_rms:.3g}, "
-        f"by the rest {report.unpaired_rms:.3g} ({share:.0%} paired)",
+        f" at tolerance {report.tolerance:g} (same-sign twins, the chance baseline: {report.twins}); "
+        f"output variation carried by pairs {report.paired_rms:.3g}, by the rest {report.unpaired_rms:.3g} "
+        f"({share:.0%} paired)",
     )  # fmt: skip
 
 

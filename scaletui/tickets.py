@@ -59,6 +59,7 @@ class TicketReport:
     tolerance: float
     paired_rms: float  # RMS variation of the output of all paired neurons together
     unpaired_rms: float  # and of all the other neurons together
+    twins: int  # pairs (w, b) ≈ (w', b') at the same tolerance: how many "pairs" chance alone makes
 
     @property
     def paired_fraction(self) -> float:
@@ -76,18 +77,22 @@ def _paired_mask(pairs: list[MirrorPair], width: int) -> np.ndarray:
     return mask
 
 
-def find_mirror_pairs(input_weights: np.ndarray, biases: np.ndarray, tolerance: float) -> list[tuple[int, int, float]]:
+def find_mirror_pairs(
+    input_weights: np.ndarray, biases: np.ndarray, tolerance: float, mirrored: bool = True
+) -> list[tuple[int, int, float]]:
     """Pairs (i, j, distance) with (w_j, b_j) ≈ (−w_i, b_i), greedily from the closest; each neuron in one pair.
 
     Distances are relative to the pair's size, so the tolerance means the same for big and small neurons.
     Neurons whose input weights vanish are left out: (0, b) mirrors itself and says nothing about tickets.
+    ``mirrored=False`` finds twins (w_j, b_j) ≈ (w_i, b_i) instead: the count chance alone would give.
     """
     w = np.asarray(input_weights, dtype=float).reshape(len(biases), -1)
     b = np.asarray(biases, dtype=float)
     size_sq = (w**2).sum(axis=1) + b**2
     scale = float(np.sqrt(np.median(size_sq))) if len(b) else 0.0
     active = np.sqrt((w**2).sum(axis=1)) > 1e-6 * max(scale, 1e-300)
-    mismatch = ((w[:, None, :] + w[None, :, :]) ** 2).sum(axis=2) + (b[:, None] - b[None, :]) ** 2
+    sign = 1.0 if mirrored else -1.0
+    mismatch = ((w[:, None, :] + sign * w[None, :, :]) ** 2).sum(axis=2) + (b[:, None] - b[None, :]) ** 2
     distance = np.sqrt(mismatch / np.maximum((size_sq[:, None] + size_sq[None, :]) / 2, 1e-300))
     candidates = [
         (float(distance[i, j]), i, j)
@@ -144,6 +149,7 @@ def inspect_model(
         width, seed, activation, input_weights, biases, output_weights, pairs, tolerance,
         paired_rms=_variation_rms(terms[:, paired].sum(axis=1)),
         unpaired_rms=_variation_rms(terms[:, ~paired].sum(axis=1)),
+        twins=len(find_mirror_pairs(input_weights, biases, tolerance, mirrored=False)),
     )  # fmt: skip
 
 

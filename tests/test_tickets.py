@@ -92,3 +92,11 @@ def test_inspect_cli_shows_the_mirror_pairs_of_a_trained_silu_run(tmp_path):
     missing = run_cli("inspect", "latest", "--runs-dir", str(runs), "--width", "5")
     assert missing.returncode == 2
     assert "width 5 has no finished model (finished widths: 4, 8, 16)" in missing.stderr
+
+
+def test_twins_count_the_pairs_chance_would_make():
+    report = inspect_model(hand_built(), "silu", X, width=6, seed=0)
+    assert report.twins == 0  # the hand-built net has mirror pairs and no same-sign twins
+    twins = {"W0": np.array([[1.0, 1.0, -0.3]]), "b0": np.array([[0.2, 0.2, 0.9]]), "W1": np.ones((3, 1))}
+    report = inspect_model({**twins, "b1": np.zeros((1, 1))}, "silu", X, width=3, seed=0)
+    assert report.twins == 1 and report.pairs == []
