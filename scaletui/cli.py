@@ -14,11 +14,21 @@ from typing import Annotated, NoReturn
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
-from scaletui.config import DEVICES, Config, ConfigError, describe_config, describe_target, load_config, widths_label
+from scaletui.config import (
+    DEVICES,
+    EXECUTORS,
+    Config,
+    ConfigError,
+    describe_config,
+    describe_target,
+    load_config,
+    widths_label,
+)
 from scaletui.export import FORMATS, FitOptions, export_csv, export_to_file
 from scaletui.presets import list_presets, resolve_preset
 from scaletui.report import (
@@ -63,7 +73,7 @@ def _run_tui(runs_dir: Path, open_run: Path | None = None) -> None:
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)  # text, not markup
     raise typer.Exit(code)
 
 
@@ -175,6 +185,15 @@ def run(
         typer.Option("--set", "-s", help="Override a config value, e.g. --set training.lr=3e-3 (repeatable)."),
     ] = None,
     device: Annotated[str | None, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = None,
+    executor: Annotated[
+        str | None, typer.Option(help="local (this machine) or ray (one Ray task per shard); see the README.")
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster: auto (the one this machine belongs to), HOST:PORT, or local.")
+    ] = None,
+    gpus_per_shard: Annotated[
+        float | None, typer.Option(help="GPUs each Ray shard reserves and trains on (0: CPU only).")
+    ] = None,
     runs_dir: RunsDir = DEFAULT_RUNS_DIR,
     detach: Annotated[
         bool, typer.Option(help="Run in the background, outliving this terminal; prints the run id.")
@@ -188,8 +207,8 @@ def run(
 
     with friendly_errors():
         if resume is not None:
-            if preset is not None or set_:
-                fail("--resume takes no preset or --set: the run's own config.toml is used")
+            if preset is not None or set_ or any(o is not None for o in (device, executor, address, gpus_per_shard)):
+                fail("--resume takes no preset, --set or config options: the run's own config.toml is used")
             found = open_run(runs_dir, resume)
             status = found.status().status
             if status in ("running", "created"):
@@ -207,6 +226,14 @@ def run(
                 if device not in DEVICES:
                     fail(f"--device: must be one of {', '.join(DEVICES)}; got {device!r}")
                 overrides.append(f"device={device}")
+            if executor is not None:
+                if executor not in EXECUTORS:
+                    fail(f"--executor: must be one of {', '.join(EXECUTORS)}; got {executor!r}")
+                overrides.append(f"execution.executor={executor}")
+            if address is not None:
+                overrides.append(f"execution.address={address}")
+            if gpus_per_shard is not None:
+                overrides.append(f"execution.gpus_per_shard={gpus_per_shard!r}")
             run_dir, proc = launch(load_config(resolve_preset(preset), overrides), runs_dir, detach=detach)
         if detach:
             out.print(run_dir.name)

@@ -24,6 +24,7 @@ OPTIMIZERS = ("adam", "sgd", "lm")  # lm: Levenberg–Marquardt, full batch, sma
 SCHEDULES = ("constant", "cosine", "step")
 DTYPES = ("float32", "float64")
 DEVICES = ("auto", "cpu", "cuda")
+EXECUTORS = ("local", "ray")
 BUILTIN_NAMES = ("square", "cube", "sin", "abs", "exp", "gaussian", "step")  # defined in targets.py
 
 MAX_WIDTH = 1_000_000
@@ -109,6 +110,22 @@ class SeedsConfig:
 
 
 @dataclass(frozen=True)
+class ExecutionConfig:
+    """Where the shards train: this machine, or a Ray cluster (one task per shard, with these resources).
+
+    ``seeds_per_shard = 0`` keeps a width's seeds together (split only when memory asks for it). Under Ray
+    a shard gets a GPU only when ``gpus_per_shard`` is above 0, and then trains on it.
+    """
+
+    executor: str = "local"
+    address: str = "auto"
+    cpus_per_shard: float = 1.0
+    gpus_per_shard: float = 0.0
+    seeds_per_shard: int = 0
+    max_retries: int = 3
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole experiment. Build with :func:`config_from_dict` or :func:`load_config` to get it validated."""
 
@@ -120,6 +137,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     seeds: SeedsConfig = field(default_factory=SeedsConfig)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
     @property
     def widths(self) -> tuple[int, ...]:
@@ -132,6 +150,7 @@ SECTIONS: dict[str, type] = {
     "model": ModelConfig,
     "training": TrainingConfig,
     "seeds": SeedsConfig,
+    "execution": ExecutionConfig,
 }
 
 
@@ -305,6 +324,23 @@ def _check_optimizer_fits(cfg: Config) -> None:
         )
 
 
+def _validate_execution(e: ExecutionConfig, device: str) -> None:
+    _one_of("execution.executor", e.executor, EXECUTORS)
+    if not e.address or any(c.isspace() or ord(c) < 32 for c in e.address):
+        raise ConfigError("execution.address", f"must be auto, local or HOST:PORT without spaces; got {e.address!r}")
+    if not 0 < e.cpus_per_shard <= 1024:
+        raise ConfigError("execution.cpus_per_shard", f"must be above 0 and at most 1024, got {e.cpus_per_shard:g}")
+    _in_range("execution.gpus_per_shard", e.gpus_per_shard, 0, 64)
+    if e.gpus_per_shard > 1 and not e.gpus_per_shard.is_integer():
+        raise ConfigError("execution.gpus_per_shard", f"above 1 must be a whole number, got {e.gpus_per_shard:g}")
+    _in_range("execution.seeds_per_shard", e.seeds_per_shard, 0, MAX_SEEDS)
+    _in_range("execution.max_retries", e.max_retries, 0, 100)
+    if e.executor == "ray" and device == "cuda" and e.gpus_per_shard == 0:
+        raise ConfigError("execution.gpus_per_shard", "device = cuda under Ray needs a GPU per shard (e.g. 1)")
+    if e.executor == "ray" and device == "cpu" and e.gpus_per_shard > 0:
+        raise ConfigError("execution.gpus_per_shard", "reserves GPUs that device = cpu would leave idle; set it to 0")
+
+
 def _validate_name(name: str) -> str:
     if not name.strip():
         raise ConfigError("name", "cannot be empty")
@@ -335,11 +371,13 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Config:
             model=_validate_model(sections["model"]),
             training=training,
             seeds=sections["seeds"],
+            execution=sections["execution"],
         )
         _one_of("device", cfg.device, DEVICES)
         _check_optimizer_fits(cfg)
         _in_range("seeds.count", cfg.seeds.count, 1, MAX_SEEDS)
         _in_range("seeds.base", cfg.seeds.base, 0, 2**63 - 1)
+        _validate_execution(cfg.execution, cfg.device)
         return cfg
     except ConfigError as exc:
         if source and not exc.source:

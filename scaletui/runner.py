@@ -3,6 +3,9 @@
 The CLI and the TUI both start runs through :func:`start_runner`, which launches
 ``python -m scaletui.runner RUN_DIR``; the faces then only read the store. SIGINT, SIGTERM and SIGHUP
 stop a runner gracefully: what it has is saved and the run is marked ``stopped``.
+
+The shards train here one after another, or on a Ray cluster (``execution.executor = "ray"``); either
+way their events come back to this process, the run directory's only writer.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Generator
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +28,8 @@ import numpy as np
 from scaletui.config import Config, ConfigError, parameter_count
 from scaletui.engine import (
     Evaluated,
+    Event,
+    Problem,
     Progressed,
     Shard,
     ShardFinished,
@@ -33,6 +39,7 @@ from scaletui.engine import (
     resolve_device,
     train_shard,
 )
+from scaletui.ray_executor import ShardFailed, ShardPlaced, import_ray, run_on_ray, shard_device
 from scaletui.store import HEARTBEAT_SECONDS, Run, RunWriter, StoreError, environment_facts
 
 FLUSH_SECONDS = 1.0
@@ -64,13 +71,26 @@ def start_runner(run_dir: Path, *, detach: bool = False, resume: bool = False) -
     return proc
 
 
+def plan(cfg: Config, memory_budget: int | None) -> list[Shard]:
+    """The run's shards: the engine's split (by memory, when a budget is given), then at most
+    ``execution.seeds_per_shard`` seeds in each."""
+    size = cfg.execution.seeds_per_shard
+    shards = plan_shards(cfg, memory_budget)
+    if not size:
+        return shards
+    return [Shard(s.width, s.seeds[i : i + size]) for s in shards for i in range(0, len(s.seeds), size)]
+
+
 def preflight(cfg: Config) -> None:
-    """What can be checked before a runner starts: a formula finite on its domain, the device, memory."""
+    """What can be checked before a runner starts: a formula finite on its domain, Ray, the device, memory."""
     from scaletui.targets import build_target
 
     build_target(cfg.target)
+    if cfg.execution.executor == "ray":
+        import_ray()  # the devices and memory are the cluster's: the runner checks what it can once it joins
+        return
     device = resolve_device(cfg.device)
-    plan_shards(cfg, int(MEMORY_SHARE * available_memory(device)))
+    plan(cfg, int(MEMORY_SHARE * available_memory(device)))
 
 
 def launch(cfg: Config, runs_dir: Path, *, detach: bool = False) -> tuple[Path, subprocess.Popen[bytes]]:
@@ -126,6 +146,11 @@ def _describe_failure(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {text}"
 
 
+def _describe_shard(shard: Shard) -> str:
+    first, last = shard.seeds[0], shard.seeds[-1]
+    return f"width {shard.width}, seeds {first}–{last}" if last != first else f"width {shard.width}, seed {first}"
+
+
 def _shard_summary(result: ShardFinished) -> tuple[str, str]:
     losses = result.test_loss
     finite = losses[np.isfinite(losses)]
@@ -143,20 +168,33 @@ def execute(run_dir: Path, stop: threading.Event, resume: bool = False) -> str:
     heartbeat = _Heartbeat(run_dir)
     try:
         cfg = Run(run_dir).config
-        device = resolve_device(cfg.device)
-        writer.mark_running(str(device))
+        on_ray = cfg.execution.executor == "ray"
+        if on_ray:  # this process only draws the test set; the shards train where Ray puts them
+            here, device = resolve_device("cpu"), shard_device(cfg)
+        else:
+            here = resolve_device(cfg.device)
+            device = str(here)
+        writer.mark_running(device)
         heartbeat.start()
-        writer.write_environment(environment_facts(str(device), cfg.training.dtype))
-        problem = prepare_problem(cfg, device)
+        if not on_ray:  # under Ray, the first worker to take a shard reports the environment it trains in
+            writer.write_environment(environment_facts(device, cfg.training.dtype))
+        problem = prepare_problem(cfg, here)
         writer.write_test_set(problem.x_test.double().cpu().numpy(), problem.y_test.double().cpu().numpy())
         done = writer.forget_unfinished() if resume else set()
-        budget = int(MEMORY_SHARE * available_memory(device))
-        shards = [s for s in plan_shards(cfg, budget) if not all((s.width, seed) in done for seed in s.seeds)]
-        writer.log_event("info", f"{'resumed' if resume else 'started'} on {device}: {len(shards)} widths to train")
-        for shard in shards:
-            if stop.is_set():
-                break
-            _train_and_record(writer, problem, shard, cfg, stop)
+        budget = None if on_ray else int(MEMORY_SHARE * available_memory(here))
+        shards = [s for s in plan(cfg, budget) if not all((s.width, seed) in done for seed in s.seeds)]
+        where = f"Ray at {cfg.execution.address} ({device})" if on_ray else device
+        widths = len({s.width for s in shards})
+        writer.log_event(
+            "info", f"{'resumed' if resume else 'started'} on {where}: {widths} widths to train in {len(shards)} shards"
+        )
+        events = run_on_ray(cfg, shards, stop) if on_ray else _train_locally(problem, shards, stop)
+        failures = _record(writer, cfg, events, stop)
+        if failures:
+            first = f"{_describe_shard(failures[0].shard)} failed: {failures[0].reason}"
+            more = f"{len(failures)} shards failed, the first: " if len(failures) > 1 else ""
+            writer.mark_ended("failed", f"{more}{first}; the shards that finished are kept")
+            return "failed"
         status = "stopped" if stop.is_set() else "finished"
         writer.log_event("info", f"run {status}")
         writer.mark_ended(status)
@@ -186,19 +224,46 @@ def execute(run_dir: Path, stop: threading.Event, resume: bool = False) -> str:
             writer.close()
 
 
-def _train_and_record(writer: RunWriter, problem, shard: Shard, cfg: Config, stop: threading.Event) -> None:
+def _train_locally(problem: Problem, shards: list[Shard], stop: threading.Event) -> Generator[Event]:
+    for shard in shards:
+        if stop.is_set():
+            return
+        yield from train_shard(problem, shard)
+
+
+def _record(
+    writer: RunWriter, cfg: Config, events: Generator[Event | ShardPlaced | ShardFailed], stop: threading.Event
+) -> list[ShardFailed]:
+    """Write the shards' events to the store as they come, from one shard at a time or many at once.
+
+    Every write is keyed by (width, seed[, step]), so an event seen twice changes nothing.
+    """
     steps = cfg.training.steps
-    last_flush = last_progress = time.monotonic()
-    writer.set_progress(shard.width, shard.seeds[0], len(shard.seeds), 0, steps)
-    events = train_shard(problem, shard)
+    last_flush = time.monotonic()
+    last_progress: dict[Shard, float] = {}
+    failures: list[ShardFailed] = []
+    placed = False
     try:
         for event in events:
             now = time.monotonic()
+            shard = event.shard
+            if isinstance(event, ShardFailed):
+                failures.append(event)
+                writer.log_event("error", f"{_describe_shard(shard)} failed: {event.reason}")
+                continue
+            if shard not in last_progress:
+                writer.set_progress(shard.width, shard.seeds[0], len(shard.seeds), 0, steps)
+                last_progress[shard] = now
+            if isinstance(event, ShardPlaced):
+                if not placed:  # the first worker to take a shard describes the environment the run trains in
+                    writer.write_environment(event.facts)
+                    placed = True
+                writer.log_event("info", f"{_describe_shard(shard)} training on {event.host} ({event.facts['device']})")
             if isinstance(event, Evaluated):
                 writer.add_curve_points(shard.width, shard.seeds, event.step, event.train_loss, event.test_loss)
-            if isinstance(event, Evaluated | Progressed) and now - last_progress >= PROGRESS_SECONDS:
+            if isinstance(event, Evaluated | Progressed) and now - last_progress[shard] >= PROGRESS_SECONDS:
                 writer.set_progress(shard.width, shard.seeds[0], len(shard.seeds), event.step, steps)
-                last_progress = now
+                last_progress[shard] = now
             if now - last_flush >= FLUSH_SECONDS:
                 writer.flush()
                 last_flush = now
@@ -217,10 +282,10 @@ def _train_and_record(writer: RunWriter, problem, shard: Shard, cfg: Config, sto
                 writer.set_progress(shard.width, shard.seeds[0], len(shard.seeds), steps, steps)
                 writer.log_event(*_shard_summary(event))
             if stop.is_set():
-                writer.flush()
-                return
+                break
     finally:
         events.close()
+    return failures
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ import ast
 import subprocess
 import sys
 
-CORE = ["config", "expressions", "targets", "engine", "store", "runner", "presets"]
+CORE = ["config", "expressions", "targets", "engine", "store", "runner", "ray_executor", "presets"]
 READERS = ["config", "expressions", "store", "presets"]
 
 

@@ -1,0 +1,181 @@
+"""Fans a sweep's shards out over a Ray cluster and streams their events back to the runner.
+
+Each shard is one Ray task (a streaming generator) asking for ``execution.cpus_per_shard`` CPUs and
+``execution.gpus_per_shard`` GPUs. The task trains the shard with the engine and yields the engine's own
+events; the runner, on the driver, stays the only writer of the run directory. A task whose worker dies
+is retried by Ray from the start of its shard: training is deterministic, and Ray drops the events a
+retry yields again, so the stream the runner sees is the same as an uninterrupted one.
+
+Ray is an optional dependency, imported only when a sweep asks for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import threading
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from scaletui.config import Config, ConfigError
+from scaletui.engine import Event, Shard, prepare_problem, resolve_device, train_shard
+
+INSTALL_HINT = "pip install 'scaletui[ray]'"
+POLL_SECONDS = 0.25  # how often the driver looks at the stop flag while no shard reports
+# Tests only: a directory of fault files. A file ``w<width>-s<first seed>.once`` makes the worker training
+# that shard kill itself halfway through (and is used up), ``.always`` on every attempt; ``.raise`` makes the
+# training raise an error there instead.
+FAULTS_ENV = "SCALETUI_TEST_FAULTS"
+
+
+@dataclass
+class ShardPlaced:
+    """A worker took a shard: where it runs, and the facts the run's environment record needs."""
+
+    shard: Shard
+    host: str
+    facts: dict[str, Any]
+
+
+@dataclass
+class ShardFailed:
+    """A shard that Ray gave up on (after its retries, or an error in the training code)."""
+
+    shard: Shard
+    reason: str
+
+
+def import_ray() -> ModuleType:
+    """Ray, or a ConfigError naming the field that asked for it and how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("execution.executor", f"ray is not installed; install it with {INSTALL_HINT}") from None
+    return ray
+
+
+def shard_device(cfg: Config) -> str:
+    """The device a Ray shard trains on: a GPU exactly when the shard reserved one.
+
+    Ray leaves every GPU visible to a task that asked for none, so "auto" alone would crowd them all
+    onto GPU 0 behind Ray's back.
+    """
+    return "cuda" if cfg.execution.gpus_per_shard > 0 else "cpu"
+
+
+def _fail_if_told(shard: Shard, step: int, steps: int) -> None:
+    """The test hook of FAULTS_ENV: kill this worker outright, as a crash or a lost node would, or raise."""
+    folder = os.environ.get(FAULTS_ENV)
+    if not folder or step < steps // 2:
+        return
+    base = Path(folder) / f"w{shard.width}-s{shard.seeds[0]}"
+    with contextlib.suppress(FileNotFoundError):
+        base.with_suffix(".once").unlink()
+        os.kill(os.getpid(), signal.SIGKILL)
+    if base.with_suffix(".always").exists():
+        os.kill(os.getpid(), signal.SIGKILL)
+    if base.with_suffix(".raise").exists():
+        raise RuntimeError(f"a fault injected through {FAULTS_ENV}")
+
+
+def train_on_worker(cfg: Config, shard: Shard) -> Iterator[ShardPlaced | Event]:
+    """The body of a shard's Ray task. It yields the same number of items on every attempt, as Ray's replay
+    of a retried generator requires."""
+    from scaletui.store import environment_facts
+
+    device = resolve_device(shard_device(cfg))
+    yield ShardPlaced(shard, socket.gethostname(), environment_facts(str(device), cfg.training.dtype))
+    problem = prepare_problem(cfg, device)
+    for event in train_shard(problem, shard):
+        _fail_if_told(shard, getattr(event, "step", 0), cfg.training.steps)
+        yield event
+
+
+def _connect(ray: ModuleType, address: str) -> None:
+    """Join the cluster (or start a private one for ``local``), keeping the runner's SIGTERM handler:
+    ``ray.init`` installs its own, which would turn a graceful stop into an exit."""
+    on_main = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGTERM) if on_main else None
+    try:
+        if address == "local":
+            ray.init(address="local", include_dashboard=False)
+        else:
+            ray.init(address=address)
+    except ConnectionError as exc:
+        raise ConfigError(
+            "execution.address",
+            f"no Ray cluster at {address!r} ({exc}); start one with `ray start --head`, or use address = local",
+        ) from None
+    finally:
+        if on_main and handler is not None:
+            signal.signal(signal.SIGTERM, handler)
+
+
+def _check_resources(ray: ModuleType, cfg: Config) -> None:
+    """Fail now rather than wait forever for a shard that no node of the cluster could ever take."""
+    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+    for field, resource, wanted in (
+        ("cpus_per_shard", "CPU", cfg.execution.cpus_per_shard),
+        ("gpus_per_shard", "GPU", cfg.execution.gpus_per_shard),
+    ):
+        largest = max((node.get(resource, 0.0) for node in nodes), default=0.0)
+        if wanted > largest:
+            raise ConfigError(
+                f"execution.{field}",
+                f"a shard asks for {wanted:g} {resource}s but no node of the Ray cluster has more than {largest:g}",
+            )
+
+
+def _failure_reason(ray: ModuleType, exc: BaseException, attempts: int) -> str:
+    if isinstance(exc, ray.exceptions.RayTaskError):  # the training code raised: Ray does not retry that
+        cause = exc.cause if exc.cause is not None else exc
+        lines = str(cause).strip().splitlines()
+        return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
+    return f"its worker died on all {attempts} attempts ({type(exc).__name__})"
+
+
+def run_on_ray(cfg: Config, shards: list[Shard], stop: threading.Event) -> Generator[ShardPlaced | Event | ShardFailed]:
+    """Submit every shard and yield their events as they arrive, until all are done or ``stop`` is set.
+
+    Closing the iterator cancels what is still running and leaves the cluster.
+    """
+    ray = import_ray()
+    execution = cfg.execution
+    _connect(ray, execution.address)
+    running: dict[Any, Shard] = {}
+    try:
+        _check_resources(ray, cfg)
+        task = ray.remote(train_on_worker)
+        for shard in shards:
+            stream = task.options(
+                name=f"scaletui w{shard.width} s{shard.seeds[0]}-{shard.seeds[-1]}",
+                num_cpus=execution.cpus_per_shard,
+                num_gpus=execution.gpus_per_shard,
+                max_retries=execution.max_retries,
+                num_returns="streaming",
+            ).remote(cfg, shard)
+            running[stream] = shard
+        while running and not stop.is_set():
+            streams = list(running)
+            ray.wait(streams, num_returns=1, timeout=POLL_SECONDS)
+            # Then one event from every shard that has one, so that a chatty shard cannot starve the others.
+            ready, _ = ray.wait(streams, num_returns=len(streams), timeout=0)
+            for stream in ready:
+                shard = running[stream]
+                try:
+                    yield ray.get(next(stream))
+                except StopIteration:
+                    del running[stream]
+                except ray.exceptions.RayError as exc:
+                    del running[stream]
+                    yield ShardFailed(shard, _failure_reason(ray, exc, execution.max_retries + 1))
+    finally:
+        for stream in running:
+            with contextlib.suppress(Exception):
+                ray.cancel(stream)
+        ray.shutdown()
