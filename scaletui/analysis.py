@@ -357,8 +357,12 @@ def still_falling(
     before = steps <= total_steps * (1 - window)
     if not before.any():
         return None
-    earlier, final = losses[before][-1], losses[-1]
-    return bool((earlier - final) > threshold * final)
+    return bool(fell_too_much(losses[before][-1], losses[-1], threshold))
+
+
+def fell_too_much(earlier, final, threshold: float = CONVERGENCE_THRESHOLD):
+    """The still-falling test itself, elementwise: the loss fell by more than ``threshold`` of its final value."""
+    return (np.asarray(earlier) - np.asarray(final)) > threshold * np.asarray(final)
 
 
 def theory_slopes(intrinsic_dim: int, hidden_layers: int, x_axis: str) -> dict[str, float]:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scaletui.analysis import CONVERGENCE_WINDOW, fell_too_much
 from scaletui.config import Config, ConfigError, parameter_count
 from scaletui.engine import (
     Evaluated,
@@ -151,15 +152,21 @@ def _describe_shard(shard: Shard) -> str:
     return f"width {shard.width}, seeds {first}–{last}" if last != first else f"width {shard.width}, seed {first}"
 
 
-def _shard_summary(result: ShardFinished) -> tuple[str, str]:
+def _shard_summary(result: ShardFinished, earlier_train: np.ndarray | None) -> tuple[str, str]:
+    """The event-log line for a finished shard: its median, and the models that diverged or were still
+    falling (the analysis's convergence rule, applied to the last evaluation before the final tenth)."""
     losses = result.test_loss
     finite = losses[np.isfinite(losses)]
     median = f"{np.median(finite):.3e}" if finite.size else "n/a"
     diverged = int((result.diverged_step >= 0).sum())
     message = f"width {result.shard.width} finished: median test loss {median} over {len(losses)} seeds"
-    if diverged:
-        return "warning", f"{message}; {diverged} diverged (NaN/inf)"
-    return "info", message
+    problems = [f"{diverged} diverged (NaN/inf)"] if diverged else []
+    if earlier_train is not None:
+        with np.errstate(invalid="ignore"):
+            falling = int(np.sum(fell_too_much(earlier_train, result.train_loss)))
+        if falling:
+            problems.append(f"{falling} still falling at the end (unconverged: train longer or change the schedule)")
+    return ("warning", f"{message}; {'; '.join(problems)}") if problems else ("info", message)
 
 
 def execute(run_dir: Path, stop: threading.Event, resume: bool = False) -> str:
@@ -241,6 +248,7 @@ def _record(
     steps = cfg.training.steps
     last_flush = time.monotonic()
     last_progress: dict[Shard, float] = {}
+    before_last_tenth: dict[Shard, np.ndarray] = {}  # each shard's training loss before the rule's window
     failures: list[ShardFailed] = []
     placed = False
     try:
@@ -261,6 +269,8 @@ def _record(
                 writer.log_event("info", f"{_describe_shard(shard)} training on {event.host} ({event.facts['device']})")
             if isinstance(event, Evaluated):
                 writer.add_curve_points(shard.width, shard.seeds, event.step, event.train_loss, event.test_loss)
+                if event.step <= steps * (1 - CONVERGENCE_WINDOW):
+                    before_last_tenth[shard] = event.train_loss
             if isinstance(event, Evaluated | Progressed) and now - last_progress[shard] >= PROGRESS_SECONDS:
                 writer.set_progress(shard.width, shard.seeds[0], len(shard.seeds), event.step, steps)
                 last_progress[shard] = now
@@ -280,7 +290,7 @@ def _record(
                     event.weights,
                 )
                 writer.set_progress(shard.width, shard.seeds[0], len(shard.seeds), steps, steps)
-                writer.log_event(*_shard_summary(event))
+                writer.log_event(*_shard_summary(event, before_last_tenth.pop(shard, None)))
             if stop.is_set():
                 break
     finally:

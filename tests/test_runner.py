@@ -10,6 +10,7 @@ import time
 import numpy as np
 import torch
 
+from scaletui.analysis import analyze_run
 from scaletui.engine import Shard, ShardFinished, prepare_problem, train_shard
 from scaletui.runner import create_run, execute, start_runner
 from scaletui.store import Run, StoreError
@@ -119,3 +120,17 @@ def test_readers_see_a_consistent_growing_run_while_it_is_written(runs_dir):
     assert reads > 10
     assert "running" in statuses
     assert len(Run(run_dir).models()) == 40
+
+
+def test_the_event_log_names_the_models_still_falling_as_the_analysis_counts_them(tmp_path):
+    cfg = smoke_config(
+        'training.optimizer="lm"', 'training.dtype="float64"', "training.steps=40", "training.eval_every=2"
+    )
+    run_dir = create_run(tmp_path / "runs", cfg)
+    assert execute(run_dir, threading.Event()) == "finished"
+    run = Run(run_dir)
+    counted = {s.width: s.unconverged for s in analyze_run(run, resamples=0, with_outputs=False).widths}
+    assert sum(counted.values()) > 0  # 40 Levenberg–Marquardt steps leave most models still improving
+    for width, unconverged in counted.items():
+        [line] = [m for _, _, _, m in run.events() if m.startswith(f"width {width} finished")]
+        assert (f"{unconverged} still falling at the end" in line) == (unconverged > 0), line
