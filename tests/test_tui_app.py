@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable
 
 from scaletui.store import Run, list_runs
 from scaletui.tui.app import QuitDialog, ScaletuiApp
 from scaletui.tui.explorer import ExplorerScreen
-from scaletui.tui.form import widget_id
+from scaletui.tui.form import ConfigForm
 from scaletui.tui.runs import RunsScreen
 from tests.conftest import until
 
@@ -20,7 +20,7 @@ async def start_from_form(pilot, runs_dir, *settings: tuple[str, str]):
     await until(pilot, lambda: isinstance(pilot.app.screen, ExplorerScreen) and pilot.app.screen.is_mounted)
     await pilot.pause()
     for path, value in settings:
-        pilot.app.screen.query_one(f"#{widget_id(path)}", Input).value = value
+        pilot.app.screen.query_one(ConfigForm).set_text(path, value)
     await pilot.press("ctrl+r")
     await until(pilot, lambda: runs_dir.is_dir() and len(list_runs(runs_dir)) == 1)
     return list_runs(runs_dir)[0].path

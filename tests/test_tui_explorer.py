@@ -13,7 +13,7 @@ from scaletui.config import load_config
 from scaletui.runner import create_run, execute
 from scaletui.store import Run, list_runs
 from scaletui.tui.explorer import ExplorerScreen
-from scaletui.tui.form import ConfigForm, widget_id
+from scaletui.tui.form import ConfigForm, FieldList
 from scaletui.tui.watch import LIVE_RESAMPLES
 from tests.conftest import run_cli, smoke_config, until
 
@@ -37,9 +37,14 @@ def expected_alpha(run_dir: Path, x_axis: str = "params") -> str:
 
 
 async def set_input(pilot, path: str, value: str) -> None:
-    widget = pilot.app.screen.query_one(f"#{widget_id(path)}", Input)
-    widget.value = value
+    pilot.app.screen.query_one(ConfigForm).set_text(path, value)
     await pilot.pause()
+
+
+def form_lines(app) -> list[str]:
+    """The form's field list as the user sees it, line by line."""
+    fields = app.screen.query_one(FieldList)
+    return [fields.render_line(y).text for y in range(fields.size.height)]
 
 
 async def test_fill_the_form_run_smoke_and_see_the_stores_numbers(tmp_path):
@@ -67,17 +72,19 @@ async def test_a_bad_form_value_is_shown_on_its_field_and_starts_nothing(tmp_pat
     runs_dir = tmp_path / "runs"
     app = ExplorerApp(runs_dir)
     async with app.run_test(size=(120, 40)) as pilot:
+        form = app.screen.query_one(ConfigForm)
         await set_input(pilot, "training.lr", "-1")
         await pilot.press("ctrl+r")
         await pilot.pause()
-        error = app.screen.query_one(f"#{widget_id('training.lr')}-error", Static)
-        assert "must be above 0" in str(error.render())
+        assert form.current == "training.lr" and "must be above 0" in form.errors["training.lr"]
+        lines = form_lines(app)
+        lr = next(i for i, line in enumerate(lines) if line.startswith(" lr "))
+        assert "-1" in lines[lr] and "must be above 0" in lines[lr + 1]  # the error right under its field
         await set_input(pilot, "training.lr", "0.01")
         await set_input(pilot, "model.widths", "[4, 0]")
         await pilot.press("ctrl+r")
         await pilot.pause()
-        assert not app.screen.query(f"#{widget_id('training.lr')}-error")
-        assert app.screen.query_one(f"#{widget_id('model.widths')}-error", Static)
+        assert list(form.errors) == ["model.widths"]
     assert not runs_dir.exists()
 
 
@@ -93,6 +100,9 @@ async def test_open_a_saved_run_and_switch_the_axis(tmp_path):
         await pilot.press("ctrl+x")
         await until(pilot, lambda: "α vs width = " in alpha_text(app))
         assert expected_alpha(run_dir, "width") in alpha_text(app)
+        bar = str(app.screen.query_one("#tab-bar", Static).render())
+        await pilot.click("#tab-bar", offset=(bar.index("Table") + 1, 0))  # the panel names are links too
+        assert app.screen.query_one("#widths").display and not app.screen.query_one("#plot").display
 
 
 async def test_the_live_view_follows_a_run_started_by_the_cli(tmp_path):
@@ -124,3 +134,40 @@ async def test_save_the_form_as_a_preset(tmp_path, monkeypatch):
         await until(pilot, lambda: (tmp_path / "presets" / "my-sweep.toml").exists(), timeout=10)
     saved = load_config(tmp_path / "presets" / "my-sweep.toml")
     assert saved.training.steps == 123 and saved.name == "my-sweep"
+
+
+async def test_the_form_is_filled_from_the_keyboard_on_a_small_terminal(tmp_path):
+    app = ExplorerApp(tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.screen.query_one(ConfigForm)
+        editor = app.screen.query_one("#field-editor", Input)
+        assert app.focused is editor and form.current == "name" and editor.value == "smoke"
+        await pilot.click("#field-list", offset=(3, 3))  # the device line, under the heading and name, description
+        assert form.current == "device" and editor.value == "auto"
+        await pilot.press("right")  # a field with choices steps through them
+        assert form.texts["device"] == "cpu" and editor.value == "cpu"
+        await pilot.press("up", "up", *["backspace"] * len("smoke"), *"keys")
+        assert form.current == "name" and form.texts["name"] == "keys"
+        await pilot.press("enter", "tab", "tab")  # enter and tab move on: description, device, target.kind
+        assert form.current == "target.kind"
+        await pilot.press(*["down"] * 10, "left")  # to data.fresh, a switch: ←/→ flip it
+        assert form.current == "data.fresh" and form.texts["data.fresh"] == "true"
+        await pilot.press("ctrl+u")  # delete to the start: an empty field leaves the default
+        cfg = form.validated()
+        assert cfg is not None and (cfg.name, cfg.device, cfg.data.fresh) == ("keys", "cpu", False)
+        assert "fresh" in "".join(form_lines(app))  # the list scrolled to keep the current field in view
+
+
+async def test_a_teacher_runs_alpha_line_shows_the_measured_dimension(tmp_path):
+    cfg = smoke_config(
+        'target.kind="teacher"', "target.input_dim=20", "target.intrinsic_dim=2", "target.domain=[-0.5, 0.5]",
+        "data.n_test=1000", "model.widths=[4, 8]", "training.steps=20",
+    )  # fmt: skip
+    run_dir = create_run(tmp_path / "runs", cfg)
+    assert execute(run_dir, threading.Event()) == "finished"
+    expected = analyze_run(Run(run_dir), resamples=0).intrinsic.dimension
+    app = ExplorerApp(tmp_path / "runs", run_dir)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await until(pilot, lambda: "TwoNN d = " in alpha_text(app))
+        assert f"TwoNN d = {expected:.2f} → 4/d = {4 / expected:.2f}" in alpha_text(app)
+        assert abs(expected - 2) < 0.3

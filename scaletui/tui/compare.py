@@ -16,13 +16,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.worker import Worker, WorkerState
 
 from scaletui import plots
 from scaletui.analysis import PowerLawFit, analyze_run
 from scaletui.config import widths_label
 from scaletui.store import Run, StoreError
+from scaletui.tui.footer import KeysFooter
 
 COMPARE_RESAMPLES = 500
 
@@ -136,7 +137,7 @@ class CompareScreen(Screen[None]):
         table: DataTable[str | Text] = DataTable(cursor_type="row", id="fits")
         table.add_columns("name", "α", "95% CI", "R²", "widths", "id", "note")  # the long id after the numbers
         yield table
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"comparing {len(self.runs)} runs"

@@ -16,31 +16,27 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.geometry import Size
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import (
-    Button,
-    DataTable,
-    Footer,
-    Header,
-    RichLog,
-    Select,
-    Static,
-    TabbedContent,
-    TabPane,
-)
+from textual.widgets import Button, DataTable, Header, RichLog, Select, Static
 from textual.worker import Worker, WorkerState
 
 from scaletui.config import Config, ConfigError, load_config
 from scaletui.plots import curves_plot, loss_plot, variance_plot
 from scaletui.presets import list_presets
 from scaletui.store import Run, StoreError
+from scaletui.tui.footer import KeysFooter
 from scaletui.tui.form import ConfigForm
+from scaletui.tui.scrolling import SteadyDataTable, SteadyRichLog
 from scaletui.tui.tickets import TicketsScreen
+from scaletui.tui.visible import in_view
 from scaletui.tui.watch import RunSnapshot, RunWatcher
 
 REFRESH_SECONDS = 0.4
 CURVES_SECONDS = 2.0  # new loss-curve points alone redraw the plots at most this often
+TABS = {"loss": "Loss", "variance": "Variance", "curves": "Curves", "table": "Table", "events": "Events"}  # F1…F5
+PANEL_WIDGETS = {"table": "#widths", "events": "#log"}  # the widget each tab shows; the plot tabs share #plot
 
 
 def _fmt(value: float, digits: int = 3) -> str:
@@ -52,6 +48,19 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
+class TabBar(Static):
+    """The panels and their keys on one line, the one shown highlighted; clicking a name shows that panel."""
+
+    DEFAULT_CSS = "TabBar { height: 1; padding: 0 1; background: $boost; }"
+
+    def show(self, active: str) -> None:
+        names = [
+            f"[{'reverse bold' if tab == active else 'dim'}][@click=screen.tab('{tab}')] {label} F{i} [/][/]"
+            for i, (tab, label) in enumerate(TABS.items(), 1)
+        ]
+        self.update(" ".join(names), layout=False)
+
+
 class Plot(Static):
     """A plotext picture sized to the widget; redrawn by the screen when its data or size changes."""
 
@@ -60,6 +69,10 @@ class Plot(Static):
 
     def on_resize(self) -> None:
         self.screen.post_message(PlotResized())
+
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        # The picture is drawn to fit, so a new size needs no second layout of the screen (a frame of its own).
+        return super()._size_updated(size, virtual_size, container_size, layout=False)
 
 
 class PlotResized(Message):
@@ -77,13 +90,14 @@ class SnapshotTaken(Message):
 class ExplorerScreen(Screen):
     """Configure and launch a sweep, or follow and inspect an existing run."""
 
+    # The screen's commands win over the form's editor, which would take ctrl+e (end) and ctrl+x (cut).
     BINDINGS = [
-        Binding("ctrl+r", "start", "Run"),
-        Binding("ctrl+t", "stop", "Stop"),
-        Binding("ctrl+e", "resume", "Resume"),
-        Binding("ctrl+x", "toggle_x", "Width/N"),
-        Binding("ctrl+f", "toggle_form", "Form"),
-        Binding("ctrl+s", "save_preset", "Save preset"),
+        Binding("ctrl+r", "start", "Run", priority=True),
+        Binding("ctrl+t", "stop", "Stop", priority=True),
+        Binding("ctrl+e", "resume", "Resume", priority=True),
+        Binding("ctrl+x", "toggle_x", "Width/N", priority=True),
+        Binding("ctrl+f", "toggle_form", "Form", priority=True),
+        Binding("ctrl+s", "save_preset", "Save preset", priority=True),
         Binding("escape", "back", "Runs"),
         Binding("f1", "tab('loss')", "Loss", show=False),
         Binding("f2", "tab('variance')", "Variance", show=False),
@@ -101,7 +115,7 @@ class ExplorerScreen(Screen):
     ExplorerScreen #alpha { height: 2; padding: 0 1; text-style: bold; }
     ExplorerScreen #progress { height: 1; padding: 0 1; color: $text-muted; }
     ExplorerScreen #live { width: 1fr; }
-    ExplorerScreen DataTable { height: 1fr; }
+    ExplorerScreen #widths, ExplorerScreen #log { height: 1fr; display: none; }
     """
 
     def __init__(self, runs_dir: Path, run_dir: Path | None = None, config: Config | None = None) -> None:
@@ -109,7 +123,10 @@ class ExplorerScreen(Screen):
         self.runs_dir = runs_dir
         self.initial = config
         self.watcher = RunWatcher(run_dir) if run_dir else None
+        # A new experiment starts in the form; an opened run is for watching, where typing should edit nothing.
+        self.AUTO_FOCUS = "#field-editor" if run_dir is None else ""
         self.x_axis = "params"
+        self.tab = "loss"
         self.snapshot: RunSnapshot | None = None
         self.reset_drawn()
 
@@ -119,6 +136,11 @@ class ExplorerScreen(Screen):
         self.drawn_models: tuple[object, ...] | None = None
         self.table_key: tuple[object, ...] | None = None
         self.drawn_at = 0.0
+        # (tab, width, height) -> (what it shows, the picture): showing the form and back, or coming back to a
+        # tab, repaints a picture drawn before instead of drawing it again.
+        self.pictures: dict[tuple[str, int, int], tuple[tuple[object, ...], Text]] = {}
+        for plot in self.query(Plot):  # none yet while the screen is being built
+            plot.drawn = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -134,18 +156,12 @@ class ExplorerScreen(Screen):
             with Vertical(id="live"):
                 yield Static("α: no run yet — fill the form and press Run (ctrl+r)", id="alpha")
                 yield Static("", id="progress")
-                with TabbedContent(initial="loss", id="tabs"):
-                    with TabPane("Loss (F1)", id="loss"):
-                        yield Plot(id="loss-plot")
-                    with TabPane("Variance (F2)", id="variance"):
-                        yield Plot(id="variance-plot")
-                    with TabPane("Curves (F3)", id="curves"):
-                        yield Plot(id="curves-plot")
-                    with TabPane("Table (F4)", id="table"):
-                        yield DataTable(id="widths", cursor_type="row", zebra_stripes=True)
-                    with TabPane("Events (F5)", id="events"):
-                        yield RichLog(id="log", wrap=True, markup=True)
-        yield Footer()
+                yield TabBar(id="tab-bar")
+                # The three plot tabs share one widget: moving between them repaints it, with no layout.
+                yield Plot(id="plot")
+                yield SteadyDataTable(id="widths", cursor_type="row", zebra_stripes=True)
+                yield SteadyRichLog(id="log", wrap=True, markup=True)
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         form = self.query_one(ConfigForm)
@@ -159,13 +175,13 @@ class ExplorerScreen(Screen):
         else:
             form.load(load_config(next(p.path for p in list_presets() if p.name == "smoke")))
         if self.watcher is not None:
-            self.query_one("#alpha", Static).update("reading the run…")
+            self.query_one("#alpha", Static).update("reading the run…", layout=False)
         if self.watcher is not None and self.app.size.width < 120:
             self.query_one("#form-pane").display = False  # an opened run needs the room; ctrl+f shows it
+        self.query_one(TabBar).show(self.tab)
         table = self.query_one("#widths", DataTable)
         table.add_columns("width", "N", "seeds", "median", "IQR", "V", "bias²", "diverged", "unconv")
-        self.set_interval(REFRESH_SECONDS, self.refresh_snapshot)
-        self.refresh_snapshot()
+        self.set_interval(REFRESH_SECONDS, self.refresh_snapshot)  # the first one when the screen is shown
 
     # --- following a run ---------------------------------------------------------------------------
 
@@ -176,8 +192,11 @@ class ExplorerScreen(Screen):
         self.query_one("#log", RichLog).clear()
         self.refresh_snapshot()
 
+    def on_screen_resume(self) -> None:
+        self.refresh_snapshot()
+
     def refresh_snapshot(self) -> None:
-        if self.watcher is not None:
+        if self.watcher is not None and in_view(self):
             self.take_snapshot(self.watcher, self.x_axis)
 
     @work(thread=True, exclusive=True, group="snapshot", exit_on_error=False)
@@ -189,7 +208,8 @@ class ExplorerScreen(Screen):
         if event.state == WorkerState.ERROR and event.worker.group == "snapshot":
             error = event.worker.error
             message = str(error) if isinstance(error, StoreError | ConfigError) else f"{type(error).__name__}: {error}"
-            self.query_one("#alpha", Static).update(Text(f"cannot read the run: {message}", style="bold red"))
+            alpha = self.query_one("#alpha", Static)
+            alpha.update(Text(f"cannot read the run: {message}", style="bold red"), layout=False)
 
     @on(SnapshotTaken)
     def show_snapshot(self, message: SnapshotTaken) -> None:
@@ -221,14 +241,18 @@ class ExplorerScreen(Screen):
     def set_text(self, selector: str, text: Text) -> None:
         widget = self.query_one(selector, Static)
         if widget.content != text:
-            widget.update(text)
+            widget.update(text, layout=False)  # fixed-size lines: a repaint, never a layout of the screen
 
     def alpha_text(self, snap: RunSnapshot) -> Text:
         analysis = snap.analysis
         axis = "N" if analysis.x_axis == "params" else "width"
         fit = analysis.fit
         if fit is None:
-            return Text.assemble((f"α vs {axis}: ", "bold"), (analysis.fit_error or "waiting for widths", "yellow"))
+            return Text.assemble(
+                (f"α vs {axis}: ", "bold"),
+                (analysis.fit_error or "waiting for widths", "yellow"),
+                (self.dimension_text(analysis), "dim"),
+            )
         ci = f"[{fit.ci_low:.3f}, {fit.ci_high:.3f}]" if math.isfinite(fit.ci_low) else "[–]"
         v = analysis.variance_slope
         v_text = f"   V ∝ {axis}^{-v.alpha:.2f} [{v.ci_low:.2f}, {v.ci_high:.2f}]" if v is not None else ""
@@ -237,7 +261,16 @@ class ExplorerScreen(Screen):
             (f"  95% CI {ci}", "cyan"),
             f"  R² {fit.r2:.4f}  ({fit.points} widths, {analysis.aggregate})",
             (v_text, "green"),
+            (self.dimension_text(analysis), "dim"),
         )
+
+    @staticmethod
+    def dimension_text(analysis) -> str:
+        """The data's measured dimension beside the 4/d reference, for inputs of 2+ dimensions."""
+        if analysis.intrinsic is None:
+            return ""
+        d = analysis.intrinsic.dimension
+        return f"   TwoNN d = {d:.2f} → 4/d = {4 / d:.2f}"
 
     def progress_text(self, snap: RunSnapshot) -> Text:
         st = snap.status
@@ -270,27 +303,30 @@ class ExplorerScreen(Screen):
             )  # fmt: skip
 
     @on(PlotResized)
-    @on(TabbedContent.TabActivated)
     def draw_plots(self) -> None:
-        """Draw the plot on the visible tab only; the others are drawn when their tab is opened."""
+        """Draw the plot of the tab shown only; the others are drawn when their tab is opened."""
         snap = self.snapshot
         if snap is None:
             return
+        fit = (len(snap.models), snap.analysis.x_axis)  # the analysis is redone exactly when these change
         pictures = {
-            "loss": ("#loss-plot", lambda w, h: loss_plot(snap.analysis, snap.models, w, h)),
-            "variance": ("#variance-plot", lambda w, h: variance_plot(snap.analysis, w, h)),
-            "curves": ("#curves-plot", lambda w, h: curves_plot(snap.curves, w, h)),
+            "loss": (fit, lambda w, h: loss_plot(snap.analysis, snap.models, w, h)),
+            "variance": (fit, lambda w, h: variance_plot(snap.analysis, w, h)),
+            "curves": (self.drawn_key, lambda w, h: curves_plot(snap.curves, w, h)),
         }
-        active = self.query_one(TabbedContent).active
-        if active not in pictures:
+        if self.tab not in pictures:
             return
-        selector, draw = pictures[active]
-        plot = self.query_one(selector, Plot)
+        shows, draw = pictures[self.tab]
+        plot = self.query_one("#plot", Plot)
         w, h = plot.size
-        key = (self.drawn_key, active, w, h)
-        if w >= 20 and h >= 6 and key != plot.drawn:
-            plot.drawn = key
-            plot.update(Text.from_ansi(draw(w, h)))
+        if w < 20 or h < 6:
+            return
+        cached = self.pictures.get((self.tab, w, h))
+        if cached is None or cached[0] != shows:
+            cached = self.pictures[self.tab, w, h] = (shows, Text.from_ansi(draw(w, h)))
+        if plot.drawn != (self.tab, w, h, shows):
+            plot.drawn = (self.tab, w, h, shows)
+            plot.update(cached[1], layout=False)  # the picture fits the plot's own size
 
     # --- actions -------------------------------------------------------------------------------------
 
@@ -362,8 +398,25 @@ class ExplorerScreen(Screen):
             pane.display = not pane.display
 
     def action_tab(self, tab: str) -> None:
-        for tabs in self.query(TabbedContent):  # none yet while the screen is still being built
-            tabs.active = tab
+        """Show a tab's panel. A plot drawn before at its size is shown at once and brought up to date after."""
+        self.tab = tab
+        panel = PANEL_WIDGETS.get(tab, "#plot")
+        panels = self.query("#plot, #widths, #log")  # none yet while the screen is still being built
+        # The panels take turns in one place: the one shown now has the size the next one will get.
+        size = next((widget.size for widget in panels if widget.display), None)
+        for widget in panels:
+            if widget.display != (f"#{widget.id}" == panel):
+                widget.display = not widget.display
+        for bar in self.query(TabBar):
+            bar.show(tab)
+        cached = self.pictures.get((tab, *size)) if size is not None else None
+        if cached is None:
+            self.draw_plots()
+            return
+        plot = self.query_one("#plot", Plot)
+        plot.drawn = (tab, *size, cached[0])
+        plot.update(cached[1], layout=False)
+        self.call_after_refresh(self.draw_plots)
 
     def action_tickets(self) -> None:
         """The lottery-ticket view of the followed run: mirror pairs and ensembles against wide nets."""

@@ -11,15 +11,24 @@ import tomllib
 from dataclasses import fields
 from typing import Any
 
+from rich.segment import Segment
+from rich.text import Text
+from textual import events, on
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
-from textual.widgets import Input, Label, Select, Static, Switch
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Input, Static
 
 from scaletui.config import (
     ACTIVATIONS,
     BUILTIN_NAMES,
     DEVICES,
     DTYPES,
+    EXECUTORS,
     INITS,
     OPTIMIZERS,
     SCHEDULES,
@@ -30,6 +39,7 @@ from scaletui.config import (
     config_from_dict,
     config_to_dict,
 )
+from scaletui.tui.scrolling import SteadyScrollbars
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "device": DEVICES,
@@ -40,6 +50,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "training.optimizer": OPTIMIZERS,
     "training.schedule": SCHEDULES,
     "training.dtype": DTYPES,
+    "execution.executor": EXECUTORS,
 }
 TOP_LEVEL = (("name", "str"), ("description", "str"), ("device", "str"))
 WIDTH_RANGE = ("width_min", "width_max", "width_count")
@@ -49,6 +60,8 @@ HINTS = {
     "model.widths": "[2, 4, 8] — or leave empty and give min/max/count",
     "training.batch_size": "0 = full batch",
     "target.intrinsic_dim": "teacher: coordinates that vary",
+    "execution.address": "Ray: auto, HOST:PORT or local",
+    "execution.seeds_per_shard": "0 = all seeds of a width together",
 }
 
 
@@ -58,10 +71,6 @@ def field_paths() -> list[tuple[str, str]]:
     for section, cls in SECTIONS.items():
         paths += [(f"{section}.{f.name}", str(f.type)) for f in fields(cls)]
     return paths
-
-
-def widget_id(path: str) -> str:
-    return "f-" + path.replace(".", "-").replace("_", "-")
 
 
 def _text(value: Any) -> str:
@@ -84,60 +93,251 @@ def _parse(text: str, declared: str) -> Any:
         return text.strip()  # let validation name the field and say what was expected
 
 
-class ConfigForm(VerticalScroll):
-    """Every field of the schema, grouped by section, with inline errors."""
+class FieldList(SteadyScrollbars, ScrollView):
+    """The fields, one line each under their section's heading, the current one highlighted; a click picks one.
 
-    DEFAULT_CSS = """
-    ConfigForm { height: 1fr; padding: 0 1; }
-    ConfigForm .section { text-style: bold; color: $accent; margin-top: 1; border-bottom: solid $accent-darken-2; }
-    ConfigForm Label { color: $text-muted; }
-    ConfigForm Input, ConfigForm Select { width: 100%; }
-    ConfigForm .error { color: $error; height: auto; }
+    One widget however many fields the schema has: a widget per field would make every layout of the screen
+    (each tab switch, each time the form is shown) walk a hundred more widgets, and showing the form paint them.
     """
 
-    def compose(self) -> ComposeResult:
-        # Flat and lean on purpose: every widget here is laid out again whenever the form is shown or hidden.
-        current_section = None
-        for path, declared in field_paths():
+    COMPONENT_CLASSES = {"field-list--section", "field-list--label", "field-list--current", "field-list--error"}
+    DEFAULT_CSS = """
+    FieldList { height: 1fr; overflow-x: hidden; }
+    FieldList > .field-list--section { color: $accent; text-style: bold; }
+    FieldList > .field-list--label { color: $text-muted; }
+    FieldList > .field-list--current { background: $accent 30%; }
+    FieldList > .field-list--error { color: $error; }
+    """
+
+    class FieldClicked(Message):
+        """A field's line (or the error under it) was clicked."""
+
+        def __init__(self, path: str) -> None:
+            super().__init__()
+            self.path = path
+
+    def __init__(self, texts: dict[str, str], errors: dict[str, str], id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.texts = texts
+        self.errors = errors
+        self.current = field_paths()[0][0]
+        self.label_width = max(len(_label(path)) for path, _ in field_paths())
+        self.rows: list[tuple[str, str]] = []
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """Lay the lines out again: ("section", name), ("field", path) and ("error", path) under a bad field."""
+        rows, current_section = [], None
+        for path, _ in field_paths():
             section = path.split(".")[0] if "." in path else "experiment"
             if section != current_section:
                 current_section = section
-                yield Static(section, classes="section")
-            yield Label(path.split(".")[-1].replace("_", " "))
-            wid = widget_id(path)
-            if path in CHOICES:
-                yield Select([(c, c) for c in CHOICES[path]], id=wid, allow_blank=False, compact=True)
-            elif declared == "bool":
-                yield Switch(id=wid)
-            else:
-                yield Input(id=wid, placeholder=HINTS.get(path, ""), compact=True, tooltip=HINTS.get(path))
+                rows.append(("section", section))
+            rows.append(("field", path))
+            if path in self.errors:
+                rows.append(("error", path))
+        self.rows = rows
+        self.virtual_size = Size(0, len(rows))
+        self.refresh()
+
+    def row_of(self, path: str) -> int:
+        return self.rows.index(("field", path))
+
+    def refresh_field(self, path: str) -> None:
+        self.refresh_line(self.row_of(path))
+
+    def scroll_to_current(self) -> None:
+        """Keep the current field in view, with its section heading above it and its error below."""
+        row = self.row_of(self.current)
+        lines = 3 if self.current in self.errors else 2
+        self.scroll_to_region(Region(0, max(row - 1, 0), 1, lines), animate=False, immediate=True)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        index = self.scroll_offset.y + y
+        base = self.rich_style
+        if index >= len(self.rows):
+            return Strip.blank(width, base)
+        kind, key = self.rows[index]
+        if kind == "section":
+            style = base + self.get_component_rich_style("field-list--section")
+            return Strip([Segment(f"── {key} ".ljust(width, "─"), style)]).adjust_cell_length(width, style)
+        if kind == "error":
+            style = base + self.get_component_rich_style("field-list--error")
+            return Strip([Segment(_fit(f"  ✗ {self.errors[key]}", width), style)]).adjust_cell_length(width, style)
+        if key == self.current:
+            base += self.get_component_rich_style("field-list--current")
+        label = " " + _label(key).ljust(self.label_width) + " "
+        segments = [
+            Segment(label, base + self.get_component_rich_style("field-list--label")),
+            Segment(_fit(self.texts.get(key, ""), width - len(label)), base),
+        ]
+        return Strip(segments).adjust_cell_length(width, base)
+
+    def on_click(self, event: events.Click) -> None:
+        index = event.y + self.scroll_offset.y
+        if 0 <= index < len(self.rows) and self.rows[index][0] != "section":
+            self.post_message(self.FieldClicked(self.rows[index][1]))
+
+
+class ConfigForm(Vertical):
+    """Every field of the schema, grouped by section, with inline errors: a list of the fields and one editor.
+
+    The editor holds the current field: typing changes it, ↑/↓ (tab, enter) move to another field, ←/→ step
+    through the choices of a field that has them (true/false for a switch). A click on a line picks that field.
+    """
+
+    BINDINGS = [
+        Binding("up", "move(-1)", "Previous field", show=False),
+        Binding("down", "move(1)", "Next field", show=False),
+        Binding("pageup", "move(-10)", "Fields up", show=False),
+        Binding("pagedown", "move(10)", "Fields down", show=False),
+        Binding("tab", "step(1)", "Next field", show=False),
+        Binding("shift+tab", "step(-1)", "Previous field", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    ConfigForm { height: 1fr; padding: 0 1; }
+    ConfigForm #field-help { height: 3; color: $text-muted; }
+    ConfigForm #field-editor { width: 100%; }
+    """
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.declared = dict(field_paths())
+        self.texts: dict[str, str] = dict.fromkeys(self.declared, "")
+        self.errors: dict[str, str] = {}
+        self.fields = FieldList(self.texts, self.errors, id="field-list")
+
+    def compose(self) -> ComposeResult:
+        yield self.fields
+        yield Static(id="field-help")
+        yield Input(id="field-editor", compact=True)
+
+    def on_mount(self) -> None:
+        self.show_current()
+
+    @property
+    def current(self) -> str:
+        """The path of the field in the editor."""
+        return self.fields.current
+
+    @property
+    def editor(self) -> Input:
+        return self.query_one("#field-editor", Input)
+
+    def choices(self, path: str) -> tuple[str, ...]:
+        return CHOICES.get(path) or (("true", "false") if self.declared[path] == "bool" else ())
+
+    def commit(self) -> None:
+        """Take the editor's text as the current field's: the editor holds it from the first key typed."""
+        if self.texts[self.current] != self.editor.value:
+            self.texts[self.current] = self.editor.value
+            self.fields.refresh_field(self.current)
+
+    def select(self, path: str) -> None:
+        """Make a field the current one: highlighted in the list, its text in the editor."""
+        self.commit()
+        previous, self.fields.current = self.fields.current, path
+        self.fields.refresh_field(previous)
+        self.show_current()
+
+    def show_current(self) -> None:
+        """Put the current field in view, its text in the editor and its hint, choices or error above."""
+        path = self.current
+        self.fields.refresh_field(path)
+        self.fields.scroll_to_current()
+        editor = self.editor
+        editor.placeholder = HINTS.get(path, "")
+        with editor.prevent(Input.Changed):
+            editor.value = self.texts[path]
+        editor.cursor_position = len(editor.value)
+        self.show_help()
+
+    def show_help(self) -> None:
+        path = self.current
+        choices = self.choices(path)
+        if choices:
+            text = self.texts[path].strip()
+            hint = Text("←/→ ").append_text(Text(" · ").join(Text(c, "bold" if c == text else "") for c in choices))
+        else:
+            hint = Text(HINTS.get(path, ""))
+        if path in self.errors:
+            hint = Text(self.errors[path], style="bold red")
+        self.query_one("#field-help", Static).update(Text.assemble((path, "bold"), "\n", hint), layout=False)
+
+    def action_move(self, by: int) -> None:
+        paths = list(self.declared)
+        index = min(max(paths.index(self.current) + by, 0), len(paths) - 1)
+        self.select(paths[index])
+
+    def action_step(self, by: int) -> None:
+        """Tab moves through the fields and, past the last (or before the first), out of the form."""
+        paths = list(self.declared)
+        index = paths.index(self.current) + by
+        if 0 <= index < len(paths):
+            self.select(paths[index])
+        elif by > 0:
+            self.screen.focus_next()
+        else:
+            self.screen.focus_previous()
+
+    def on_key(self, event: events.Key) -> None:
+        """←/→ step through the current field's choices, if it has any (otherwise they move the text cursor)."""
+        choices = self.choices(self.current)
+        if event.key in ("left", "right") and choices:
+            event.stop()
+            event.prevent_default()
+            self.commit()
+            text = self.texts[self.current].strip()
+            index = choices.index(text) if text in choices else -1
+            self.set_text(self.current, choices[(index + (1 if event.key == "right" else -1)) % len(choices)])
+
+    @on(Input.Changed, "#field-editor")
+    def edited(self, event: Input.Changed) -> None:
+        event.stop()
+        if event.value == self.editor.value:  # not a late word about a field since left
+            self.commit()
+            if self.choices(self.current):
+                self.show_help()
+
+    @on(Input.Submitted, "#field-editor")
+    def submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_move(1)
+
+    @on(FieldList.FieldClicked)
+    def clicked(self, event: FieldList.FieldClicked) -> None:
+        self.select(event.path)
+        self.editor.focus()
+
+    def set_text(self, path: str, text: str) -> None:
+        """Put text in a field, as if typed there."""
+        self.texts[path] = text
+        self.fields.refresh_field(path)
+        if path == self.current:
+            self.show_current()
 
     def load(self, cfg: Config) -> None:
         """Show a config in the form (widths as an explicit list)."""
         data = config_to_dict(cfg)
-        for path, _ in field_paths():
+        for path in self.declared:
             section, _, name = path.rpartition(".")
             value = data[section].get(name, 0) if section else data[name]
-            widget = self.query_one(f"#{widget_id(path)}")
-            if isinstance(widget, Select):
-                widget.value = value
-            elif isinstance(widget, Switch):
-                widget.value = bool(value)
-            elif isinstance(widget, Input):
-                widget.value = "" if name in WIDTH_RANGE else _text(value)
+            self.texts[path] = "" if name in WIDTH_RANGE else _text(value)
         self.clear_errors()
+        self.show_current()
 
     def raw(self) -> dict[str, Any]:
-        """The form as a TOML-like document: empty inputs are left out so defaults apply."""
+        """The form as a TOML-like document: empty fields are left out so defaults apply."""
+        self.commit()
         raw: dict[str, Any] = {section: {} for section in SECTIONS}
-        for path, declared in field_paths():
-            widget = self.query_one(f"#{widget_id(path)}")
+        for path, declared in self.declared.items():
             section, _, name = path.rpartition(".")
             table = raw[section] if section else raw
-            if isinstance(widget, (Select, Switch)):
-                table[name] = widget.value
-            elif isinstance(widget, Input) and widget.value.strip():
-                table[name] = _parse(widget.value, declared)
+            text = self.texts[path]
+            if text.strip():
+                table[name] = _parse(text.strip() if path in CHOICES else text, declared)
         model = raw["model"]
         if all(model.get(k) for k in WIDTH_RANGE):  # a full range given: it wins over a width list
             model.pop("widths", None)
@@ -155,13 +355,24 @@ class ConfigForm(VerticalScroll):
     def show_error(self, where: str, problem: str) -> None:
         """Put the problem right under the field it names (or under the name for whole-config problems)."""
         path = where.split("[")[0]
-        known = {p for p, _ in field_paths()}
-        target = path if path in known else "name"
-        field = self.query_one(f"#{widget_id(target)}")
-        text = problem if target == path else f"{where}: {problem}"
-        self.mount(Static(text, id=f"{widget_id(target)}-error", classes="error"), after=field)
-        field.focus()
+        target = path if path in self.declared else "name"
+        self.errors[target] = problem if target == path else f"{where}: {problem}"
+        self.fields.rebuild()
+        self.select(target)
+        self.editor.focus()
 
     def clear_errors(self) -> None:
-        for error in self.query(".error"):
-            error.remove()
+        if self.errors:
+            self.errors.clear()
+            self.fields.rebuild()
+            self.show_help()
+
+
+def _label(path: str) -> str:
+    return path.split(".")[-1].replace("_", " ")
+
+
+def _fit(text: str, width: int) -> str:
+    """One line of at most ``width`` characters, cut with an ellipsis."""
+    text = text.replace("\n", " ")
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"

@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from scaletui.analysis import analyze_run
@@ -28,6 +28,8 @@ from scaletui.report import STATUS_STYLE
 from scaletui.store import Run, RunListing, StoreError, delete_run, list_runs, rename_run
 from scaletui.tui.compare import CompareScreen
 from scaletui.tui.dialogs import ChoiceDialog, ConfirmDialog, PromptDialog
+from scaletui.tui.footer import KeysFooter
+from scaletui.tui.visible import in_view
 
 REFRESH_SECONDS = 1.0
 MARK = "✓"
@@ -188,7 +190,7 @@ class RunsScreen(Screen[None]):
             table.add_column(label, key=key)
         yield table
         yield Static(id="detail")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.sub_title = str(self.runs_dir)
@@ -199,7 +201,7 @@ class RunsScreen(Screen[None]):
 
     def tick(self) -> None:
         """Re-read only while visible, and never pile reads up behind a slow one."""
-        if self.is_current and (self.refresher is None or self.refresher.is_finished):
+        if in_view(self) and (self.refresher is None or self.refresher.is_finished):
             self.refresh_runs()
 
     def refresh_runs(self) -> None:
