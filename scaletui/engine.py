@@ -425,6 +425,9 @@ def estimate_shard_bytes(cfg: Config, width: int, models: int) -> int:
     elif cfg.training.batch_size:
         stream = 2 * models * cfg.data.n_train * (d + 1)
     data = 2 * (cfg.data.n_test + (0 if cfg.data.fresh else cfg.data.n_train)) * (d + 1)
+    if cfg.training.optimizer == "lm":  # per model: the Jacobian (twice, while it is built) and a square system,
+        n, p = cfg.data.n_train, parameter_count(d, width, layers)  # its damped copy and Cholesky factor
+        state += models * (2 * n * p + 3 * min(n, p) ** 2)
     return itemsize * (state + activations + evaluation + stream + data)
 
 

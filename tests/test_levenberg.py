@@ -112,3 +112,18 @@ def test_the_sample_space_solve_takes_the_same_steps_as_the_parameter_space_one(
         large.step(alive)
     torch.testing.assert_close(small.theta, large.theta, rtol=1e-7, atol=1e-9)
     assert torch.all(small.accepted == large.accepted)
+
+
+def test_the_memory_estimate_counts_lms_square_systems_so_big_shards_are_split():
+    from scaletui.engine import estimate_shard_bytes, plan_shards
+
+    cfg = smoke_config('training.optimizer="lm"', 'training.dtype="float64"', "model.widths=[1300]", "seeds.count=20")
+    adam = smoke_config(
+        'training.optimizer="adam"', 'training.dtype="float64"', "model.widths=[1300]", "seeds.count=20"
+    )
+    p = parameter_count(1, 1300, 1)
+    assert estimate_shard_bytes(cfg, 1300, 20) - estimate_shard_bytes(adam, 1300, 20) >= 20 * 8 * 3 * 1000**2
+    assert p > 1000  # more parameters than points: the n×n system is the one held
+    one_model = estimate_shard_bytes(cfg, 1300, 1)
+    shards = plan_shards(cfg, memory_budget=4 * one_model)
+    assert max(len(s.seeds) for s in shards) < 20 and sum(len(s.seeds) for s in shards) == 20
