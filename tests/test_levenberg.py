@@ -117,10 +117,9 @@ def test_the_sample_space_solve_takes_the_same_steps_as_the_parameter_space_one(
 def test_the_memory_estimate_counts_lms_square_systems_so_big_shards_are_split():
     from scaletui.engine import estimate_shard_bytes, plan_shards
 
-    cfg = smoke_config('training.optimizer="lm"', 'training.dtype="float64"', "model.widths=[1300]", "seeds.count=20")
-    adam = smoke_config(
-        'training.optimizer="adam"', 'training.dtype="float64"', "model.widths=[1300]", "seeds.count=20"
-    )
+    common = ('training.dtype="float64"', "data.n_train=1000", "model.widths=[1300]", "seeds.count=20")
+    cfg = smoke_config('training.optimizer="lm"', *common)
+    adam = smoke_config('training.optimizer="adam"', *common)
     p = parameter_count(1, 1300, 1)
     assert estimate_shard_bytes(cfg, 1300, 20) - estimate_shard_bytes(adam, 1300, 20) >= 20 * 8 * 3 * 1000**2
     assert p > 1000  # more parameters than points: the n×n system is the one held
