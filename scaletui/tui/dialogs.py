@@ -21,24 +21,25 @@ from textual.widgets import Button, Input, Select, Static
 ResultType = TypeVar("ResultType")
 
 
+def box_css(screen: str, width: int) -> str:
+    """The centred, bordered box every modal screen here draws its content in."""
+    return f"""
+    {screen} {{ align: center middle; }}
+    {screen} #box {{
+        width: {width}; max-width: 95%; height: auto; max-height: 90%;
+        border: round $accent; background: $panel; padding: 0 1;
+    }}
+    """
+
+
 class Dialog(ModalScreen[ResultType]):
     """The frame all dialogs share: a small centred box with a heading, fields, and OK/Cancel buttons."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    DEFAULT_CSS = """
-    Dialog {
-        align: center middle;
-    }
-    Dialog #box {
-        width: 64;
-        max-width: 95%;
-        height: auto;
-        max-height: 90%;
-        border: round $accent;
-        background: $panel;
-        padding: 0 1;
-    }
+    DEFAULT_CSS = (
+        box_css("Dialog", 64)
+        + """
     Dialog #heading {
         margin: 0 0 1 0;
     }
@@ -54,6 +55,7 @@ class Dialog(ModalScreen[ResultType]):
         min-width: 10;
     }
     """
+    )
 
     def __init__(self, heading: str, cancelled: ResultType, confirm_label: str = "OK") -> None:
         super().__init__()
@@ -173,19 +175,9 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
 
-    DEFAULT_CSS = """
-    HelpScreen {
-        align: center middle;
-    }
-    HelpScreen #box {
-        width: 76;
-        max-width: 95%;
-        height: auto;
-        max-height: 90%;
-        border: round $accent;
-        background: $panel;
-        padding: 0 1;
-    }
+    DEFAULT_CSS = (
+        box_css("HelpScreen", 76)
+        + """
     HelpScreen Static {
         margin: 0 0 1 0;
     }
@@ -194,6 +186,7 @@ class HelpScreen(ModalScreen[None]):
         margin: 0;
     }
     """
+    )
 
     def __init__(self, keys: Sequence[tuple[str, str]] | None = None) -> None:
         """``keys`` as (key, description) pairs; by default the bindings shown by the screen beneath."""
