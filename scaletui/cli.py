@@ -33,6 +33,7 @@ from scaletui.export import FORMATS, FitOptions, export_csv, export_to_file
 from scaletui.presets import list_presets, resolve_preset
 from scaletui.report import (
     STATUS_STYLE,
+    checkpoints_line,
     ensemble_table,
     exclusions_line,
     fit_line,
@@ -376,6 +377,9 @@ def _header(run: Run) -> list[object]:
         ),
         Text(describe_config(run.config), style="dim"),
     ]
+    saved = checkpoints_line(run.checkpoints(), run.config.seeds.count)
+    if saved is not None:
+        lines.append(Text(saved, style="dim"))
     if st.error:
         lines.append(Text(f"error: {st.error}", style="red"))
     if st.status == "dead":

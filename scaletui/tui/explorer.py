@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 from scaletui.config import Config, ConfigError, load_config
 from scaletui.plots import curves_plot, loss_plot, variance_plot
 from scaletui.presets import list_presets
+from scaletui.report import checkpoints_line
 from scaletui.store import Run, StoreError
 from scaletui.tui.footer import KeysFooter
 from scaletui.tui.form import ConfigForm
@@ -286,8 +287,10 @@ class ExplorerScreen(Screen):
         flags = f" · {excluded[0]} diverged, {excluded[1]} unconverged" if any(excluded) else ""
         style = {"failed": "red", "dead": "red", "running": "green"}.get(st.status, "")
         error = f" · {st.error}" if st.error else ""
+        saved = checkpoints_line(snap.checkpoints, snap.config.seeds.count)
+        saved = f" · {saved}" if saved else ""
         return Text.assemble(
-            (st.status, style), f" · {snap.fraction:.0%} done{width}{eta} · {_duration(elapsed)}{flags}{error}"
+            (st.status, style), f" · {snap.fraction:.0%} done{width}{eta} · {_duration(elapsed)}{flags}{saved}{error}"
         )
 
     def fill_table(self, snap: RunSnapshot) -> None:

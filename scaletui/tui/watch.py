@@ -34,6 +34,7 @@ class RunSnapshot:
     fraction: float
     steps_done: dict[int, int]
     events: list[tuple[int, float, str, str]] = field(default_factory=list)
+    checkpoints: list[dict] = field(default_factory=list)  # the unfinished shards' latest checkpoints
 
     @property
     def key(self) -> tuple[int, int, str]:
@@ -89,4 +90,5 @@ class RunWatcher:
             fraction,
             steps,
             events,
+            run.checkpoints(),
         )
