@@ -607,8 +607,9 @@ class Run:
         with self._db() as conn:
             if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'checkpoints'").fetchall():
                 return []
-            rows = conn.execute(
-                "SELECT width, first_seed, models, step, written FROM checkpoints ORDER BY width, first_seed"
+            rows = conn.execute(  # a shard killed between storing its results and dropping its checkpoint is done
+                "SELECT width, first_seed, models, step, written FROM checkpoints c WHERE NOT EXISTS "
+                "(SELECT 1 FROM models m WHERE m.width = c.width AND m.seed = c.first_seed) ORDER BY width, first_seed"
             ).fetchall()
         keys = ("width", "first_seed", "models", "step", "written")
         return [dict(zip(keys, r, strict=True)) for r in rows]

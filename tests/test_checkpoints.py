@@ -164,6 +164,29 @@ def stopped_with_a_checkpoint(tmp_path_factory):
     return reference, run_dir
 
 
+def test_shards_split_by_seeds_have_checkpoints_of_their_own(tmp_path):
+    cfg = smoke_config(*RUN, "training.steps=400", "execution.checkpoint_seconds=0.02", "execution.seeds_per_shard=1")
+    reference = uninterrupted(tmp_path / "reference", cfg)
+    run_dir = create_run(tmp_path / "runs", cfg)
+    stop = threading.Event()
+    write = RunWriter.write_checkpoint
+
+    def write_then_stop(writer, width, seeds, *args) -> None:  # seed 0's shard trains first, then seed 1's
+        write(writer, width, seeds, *args)
+        if seeds == [1]:
+            stop.set()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RunWriter, "write_checkpoint", write_then_stop)
+        assert execute(run_dir, stop) == "stopped"
+    [saved] = Run(run_dir).checkpoints()
+    assert (saved["width"], saved["first_seed"], saved["models"]) == (8, 1, 1)
+    assert (run_dir / "arrays" / checkpoint_name(8, 1)).is_file()
+    assert execute(run_dir, threading.Event(), resume=True) == "finished"
+    assert f"width 8, seed 1: from step {saved['step']:,}" in event_messages(run_dir)
+    assert_same_results(reference, run_dir)
+
+
 def _rewrite(path: Path, **changes) -> None:
     with np.load(path) as data:
         arrays = {k: data[k] for k in data.files}
