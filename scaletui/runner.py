@@ -367,6 +367,7 @@ def _record_resumption(
         writer.log_event(
             "warning", f"{label}: checkpoint arrays/{name} refused ({event.refused}); training from step 0"
         )
+        writer.drop_checkpoint(shard.width, shard.seeds[0])
         before_last_tenth.pop(shard, None)
     else:
         writer.log_event("info", f"{label}: from step {event.step:,}")

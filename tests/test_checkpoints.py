@@ -243,6 +243,7 @@ def test_a_checkpoint_that_must_not_be_continued_is_refused_by_name_and_the_shar
     assert refusal.endswith("training from step 0")
     assert not any(": from step" in m for m in messages)
     assert_same_results(reference, run_dir)
+    assert Run(run_dir).checkpoints() == [] and not (run_dir / "arrays" / name).exists()
 
 
 def test_readers_show_the_checkpointed_step_and_the_rows_agree_with_it(stopped_with_a_checkpoint):
