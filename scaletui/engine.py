@@ -218,7 +218,7 @@ class BatchedOptimizer:
 
     def state_dict(self) -> State:
         """The step count and the moments: Adam's two, SGD's momentum (plain SGD keeps none)."""
-        state = {"optimizer_step": np.array(self.t)}
+        state = {"optimizer_step": np.array(self.t, dtype=np.int64)}
         if self.kind == "adam" or self.momentum > 0:
             state["moment1"] = saved(self.m)
         if self.kind == "adam":
@@ -356,7 +356,7 @@ class DataStream:
         return {
             "stream_states": torch.stack(states).numpy(),
             "stream_drawn": np.array(drawn),
-            "stream_position": np.array(self.position),
+            "stream_position": np.array(self.position, dtype=np.int64),
         }
 
     def load_state(self, state: State) -> None:
@@ -500,11 +500,11 @@ def train_shard(
     def snapshot(done: int) -> State:
         return {
             **trainer.state_dict(),
-            "step": np.array(done),
+            "step": np.array(done, dtype=np.int64),
             "alive": saved(alive),
             "diverged_step": saved(diverged_at),
             "running_loss": saved(running),
-            "running_count": np.array(running_count),
+            "running_count": np.array(running_count, dtype=np.int64),
             "seconds": np.array(time.perf_counter() - started),
         }
 
