@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -98,3 +99,24 @@ def test_run_references(runs_dir):
             resolve_run(runs_dir, hostile)
     with pytest.raises(StoreError, match="no run"):
         resolve_run(runs_dir, "nonexistent")
+
+
+def test_a_reader_never_meets_a_half_made_run(runs_dir):
+    """Runs appear whole: a listing taken while runs are being created shows none of them damaged."""
+    seen_damaged: list[str] = []
+    done = threading.Event()
+
+    def keep_listing() -> None:
+        while not done.is_set():
+            seen_damaged.extend(item.error for item in list_runs(runs_dir) if item.error)
+
+    reader = threading.Thread(target=keep_listing)
+    reader.start()
+    try:
+        for i in range(20):
+            make_run(runs_dir, f"r{i}")[0].close()
+    finally:
+        done.set()
+        reader.join()
+    assert seen_damaged == []
+    assert len(list_runs(runs_dir)) == 20
