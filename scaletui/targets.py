@@ -31,7 +31,15 @@ BUILTINS: dict[str, tuple[str, Scalar]] = {
 }
 assert tuple(BUILTINS) == BUILTIN_NAMES, "config.BUILTIN_NAMES must list the same built-ins"
 
-__all__ = ["BUILTINS", "Expression", "ExpressionError", "Target", "build_target", "parse_expression"]
+__all__ = [
+    "BUILTINS",
+    "Expression",
+    "ExpressionError",
+    "Target",
+    "build_target",
+    "parse_expression",
+    "teacher_parameters",
+]
 
 # The array operations behind expressions.py's grammar (its names, torch's functions).
 TORCH_OPS: dict[str, Callable[..., torch.Tensor]] = {
@@ -117,8 +125,8 @@ class Target:
         return self.function(x)
 
 
-def _teacher(cfg: TargetConfig) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A random ReLU MLP (Sharma & Kaplan's teacher): weights N(0, 1/fan_in), hidden biases N(0, σ²).
+def teacher_parameters(cfg: TargetConfig) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """A random ReLU MLP's weights N(0, 1/fan_in), (fan_in, fan_out) each, and hidden biases N(0, σ²).
 
     The biases are drawn after every weight, so ``teacher_bias_std = 0`` gives the teacher of the runs made
     before biases existed, bit for bit. The output layer has none: a constant offset moves no kink, and the
@@ -134,6 +142,12 @@ def _teacher(cfg: TargetConfig) -> Callable[[torch.Tensor], torch.Tensor]:
         cfg.teacher_bias_std * torch.randn((fan_out,), generator=gen, dtype=torch.float64)
         for fan_out in cfg.teacher_hidden
     ]
+    return weights, biases
+
+
+def _teacher(cfg: TargetConfig) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Sharma & Kaplan's teacher: the ReLU MLP of :func:`teacher_parameters`, evaluated in float64."""
+    weights, biases = teacher_parameters(cfg)
 
     def teacher(x: torch.Tensor) -> torch.Tensor:
         h = x.to(torch.float64)
