@@ -60,6 +60,10 @@ class TargetConfig:
     intrinsic_dim: int = 0
     teacher_hidden: tuple[int, ...] = (64, 64)
     teacher_seed: int = 0
+    # Std of the teacher's hidden biases. Without biases every kink passes through the origin and the teacher
+    # is positively homogeneous (f(2x) = 2f(x)). 0.1 is the first layer's pre-activation std on the presets'
+    # domain ([-0.5, 0.5] on 2-3 of 20 coordinates: 0.09-0.11), so the kinks spread over the data (docs/SCIENCE.md).
+    teacher_bias_std: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -240,6 +244,10 @@ def _validate_target(t: TargetConfig) -> TargetConfig:
     low, high = t.domain
     if not low < high:
         raise ConfigError("target.domain", f"low must be below high, got [{low:g}, {high:g}]")
+    if t.teacher_bias_std < 0:
+        raise ConfigError(
+            "target.teacher_bias_std", f"is a standard deviation and cannot be negative, got {t.teacher_bias_std:g}"
+        )
     if t.kind == "builtin":
         _one_of("target.name", t.name, BUILTIN_NAMES)
     elif t.kind == "expression":
@@ -512,7 +520,7 @@ def config_to_toml(cfg: Config) -> str:
 
 
 def parameter_count(input_dim: int, width: int, hidden_layers: int) -> int:
-    """Weights and biases of an MLP [input_dim, width x hidden_layers, 1] (SCIENCE.md's N)."""
+    """Weights and biases of an MLP [input_dim, width x hidden_layers, 1] (docs/SCIENCE.md's N)."""
     return input_dim * width + width + (hidden_layers - 1) * (width * width + width) + width + 1
 
 

@@ -1,6 +1,6 @@
 """Run directories: the single source of truth that the runner writes and every face reads.
 
-Layout of ``runs/<run-id>/`` (schema version 1)::
+Layout of ``runs/<run-id>/`` (schema version 2)::
 
     config.toml      the resolved config; ``scaletui run runs/<id>/config.toml`` re-runs it
     meta.json        schema version, id, creation time, environment facts (written once, atomically)
@@ -13,6 +13,10 @@ Layout of ``runs/<run-id>/`` (schema version 1)::
 Crash safety: SQLite in WAL mode commits atomically, so a ``kill -9`` loses at most the rows buffered
 since the last flush (about a second) and a reader never sees half a record. Array files are written to a
 temporary name, fsynced and renamed; a model's row is committed only after its arrays exist.
+
+Schema versions: 2 added ``target.teacher_bias_std``, whose default is not what runs of version 1 were
+trained with; reading an older run fills each field it lacks with the value it was trained with
+(:data:`TRAINED_WITH`), so it opens and resumes as the run it was.
 """
 
 from __future__ import annotations
@@ -46,7 +50,9 @@ from scaletui.config import (
     parse_toml,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Config fields added in a schema version, with the value every run of an older version was trained with.
+TRAINED_WITH: dict[int, dict[tuple[str, str], Any]] = {2: {("target", "teacher_bias_std"): 0.0}}
 FAILURE_NOTE = "failure.txt"  # written only when a failure could not be recorded in run.sqlite
 HEARTBEAT_SECONDS = 2.0
 STALE_AFTER_SECONDS = 15.0
@@ -418,6 +424,17 @@ class CurveTable:
     test_loss: np.ndarray
 
 
+def _as_trained(raw: dict[str, Any], schema_version: int) -> dict[str, Any]:
+    """A saved config of an older schema with the fields it lacks set to what its run was trained with."""
+    for version, added in TRAINED_WITH.items():
+        if schema_version < version:
+            for (section, key), value in added.items():
+                table = raw.setdefault(section, {})
+                if isinstance(table, dict):  # anything else is refused, naming the section, by validation
+                    table.setdefault(key, value)
+    return raw
+
+
 class Run:
     """Read access to one run directory; safe while the runner is still writing it."""
 
@@ -456,7 +473,8 @@ class Run:
         except (OSError, UnicodeDecodeError) as exc:
             raise StoreError(f"{path}: unreadable ({exc.__class__.__name__})") from None
         try:
-            return config_from_dict(parse_toml(text, str(path)), str(path))
+            raw = parse_toml(text, str(path))
+            return config_from_dict(_as_trained(raw, self.meta["schema_version"]), str(path))
         except ConfigError as exc:
             raise StoreError(str(exc)) from None
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 
 import numpy as np
 import pytest
 
+from scaletui.config import load_config
+from scaletui.presets import resolve_preset
 from scaletui.store import SCHEMA_VERSION, Run, RunWriter, StoreError, list_runs, new_run_id, resolve_run
 from tests.conftest import smoke_config
 
@@ -56,6 +59,28 @@ def test_a_written_run_reads_back_exactly(runs_dir):
     assert run.weights(4, 1)["W0"].tolist() == [[2.0, 2.0, 2.0, 2.0]]
     x, y = run.test_set()
     assert np.array_equal(y, x[:, 0] ** 2)
+
+
+def test_a_run_of_schema_1_reads_as_trained_without_teacher_biases(runs_dir):
+    # Schema 1 had no target.teacher_bias_std: its teachers had zero biases, whatever today's default is.
+    cfg = load_config(resolve_preset("teacher-d2"))
+    assert cfg.target.teacher_bias_std > 0
+    writer = RunWriter.create(runs_dir, cfg)
+    writer.close()
+    config_path, meta_path = writer.dir / "config.toml", writer.dir / "meta.json"
+    text = config_path.read_text()
+    assert "teacher_bias_std" in text  # a new run states it
+    assert Run(writer.dir).config == cfg
+
+    config_path.write_text("".join(line for line in text.splitlines(True) if "teacher_bias_std" not in line))
+    meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "schema_version": 1}))
+    old = Run(writer.dir).config
+    assert old.target.teacher_bias_std == 0.0
+    assert old == dataclasses.replace(cfg, target=dataclasses.replace(cfg.target, teacher_bias_std=0.0))
+
+    # The same file under the current schema means the current default: the version decides, not the file.
+    meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "schema_version": SCHEMA_VERSION}))
+    assert Run(writer.dir).config.target.teacher_bias_std == cfg.target.teacher_bias_std
 
 
 def test_run_ids_are_safe_directory_names():
