@@ -2,7 +2,7 @@
 
 Pure functions over numpy arrays (numpy and scipy only), so each one is testable against synthetic
 data with a known answer. :func:`analyze_run` applies them to a stored run, finished or still running.
-Definitions follow SCIENCE.md.
+Definitions follow docs/SCIENCE.md.
 """
 
 from __future__ import annotations
@@ -261,7 +261,7 @@ def fit_with_ci(
 
 @dataclass(frozen=True)
 class BiasVariance:
-    """SCIENCE.md's exact decomposition at one width: mean_s L = bias² + V (population variance over seeds)."""
+    """docs/SCIENCE.md's exact decomposition at one width: mean_s L = bias² + V (population variance over seeds)."""
 
     width: int
     seeds: int
@@ -366,7 +366,7 @@ def fell_too_much(earlier, final, threshold: float = CONVERGENCE_THRESHOLD):
 
 
 def theory_slopes(intrinsic_dim: int, hidden_layers: int, x_axis: str) -> dict[str, float]:
-    """Reference exponents (SCIENCE.md), stated against N and converted to width when asked.
+    """Reference exponents (docs/SCIENCE.md), stated against N and converted to width when asked.
 
     With one hidden layer N ∝ w, so the exponents are the same; with more, N ∝ w² and α_w = 2·α_N.
     """

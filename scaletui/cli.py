@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -43,7 +44,7 @@ from scaletui.report import (
     variance_line,
     width_table,
 )
-from scaletui.store import Run, StoreError, list_runs, open_run
+from scaletui.store import ACTIVE_STATUSES, Run, StoreError, list_runs, open_run, runner_lock_held
 from scaletui.tickets import DEFAULT_TOLERANCE, inspect_run, run_ensemble_comparison
 
 app = typer.Typer(
@@ -160,6 +161,12 @@ def _watch(run_dir: Path, proc: subprocess.Popen[bytes]) -> int:
 @app.callback()
 def main_callback(ctx: typer.Context, runs_dir: RunsDir = DEFAULT_RUNS_DIR) -> None:
     """Open the terminal app when no command is given."""
+    source = ctx.get_parameter_source("runs_dir")
+    if source is not None and source.name == "COMMANDLINE":  # by name: Typer may bundle its own Click
+        # `scaletui --runs-dir D ls` means D for the subcommand too. Click parses a subcommand's options after
+        # this callback returns, and reads the environment before any default: setting the variable here gives
+        # D to every subcommand while an explicit `ls --runs-dir E` still wins.
+        os.environ["SCALETUI_RUNS_DIR"] = str(runs_dir)
     if ctx.invoked_subcommand is None:
         _run_tui(runs_dir)
 
@@ -204,7 +211,7 @@ def run(
     ] = None,
 ) -> None:
     """Run a sweep: train every (width, seed) model of a preset and save it as a run directory."""
-    from scaletui.runner import launch, start_runner
+    from scaletui.runner import LOCKED_EXIT_CODE, launch, start_runner
 
     with friendly_errors():
         if resume is not None:
@@ -212,10 +219,10 @@ def run(
                 fail("--resume takes no preset, --set or config options: the run's own config.toml is used")
             found = open_run(runs_dir, resume)
             status = found.status().status
-            if status in ("running", "created"):
-                fail(f"run {found.id} is {status}; stop it before resuming")
+            if status in ACTIVE_STATUSES or runner_lock_held(found.dir):
+                fail(f"run {found.id} is {status} and its runner is alive; stop it before resuming")
             if status == "finished":
-                out.print(f"run {found.id} is already finished; nothing to resume")
+                out.print(f"run {found.id} is already finished; nothing to resume", markup=False)
                 return
             run_dir = found.dir
             proc = start_runner(run_dir, detach=detach, resume=True)
@@ -240,7 +247,7 @@ def run(
             out.print(run_dir.name)
             err.print(f"running in the background (pid {proc.pid}); follow with `scaletui ls` or the TUI")
             return
-        err.print(f"run [bold]{run_dir.name}[/] → {run_dir}", highlight=False)
+        err.print(Text.assemble("run ", (run_dir.name, "bold"), f" → {run_dir}"), highlight=False)
         returncode = _watch(run_dir, proc)
         finished = Run(run_dir)
         status = finished.status()
@@ -249,11 +256,17 @@ def run(
         out.print(fit_line(analysis.fit, analysis.fit_error, analysis.aggregate))
         duration = _format_duration(status.duration)
         if status.status == "finished":
-            out.print(f"[cyan]finished[/] in {duration}: {run_dir}", highlight=False)
+            out.print(Text.assemble(("finished", "cyan"), f" in {duration}: {run_dir}"), highlight=False)
             return
         if status.status == "stopped":
-            err.print(f"[yellow]stopped[/] after {duration}; resume with `scaletui run --resume {run_dir.name}`")
+            err.print(
+                Text.assemble(
+                    ("stopped", "yellow"), f" after {duration}; resume with `scaletui run --resume {run_dir.name}`"
+                )
+            )
             raise typer.Exit(130)
+        if returncode == LOCKED_EXIT_CODE:
+            fail(f"run {run_dir.name} already has a live runner; this one started nothing")
         reason = status.error or f"runner exited with code {returncode}; see {run_dir / 'runner.log'}"
         fail(f"run {run_dir.name} {status.status}: {reason}", code=1)
 
@@ -263,7 +276,7 @@ def list_command(runs_dir: RunsDir = DEFAULT_RUNS_DIR) -> None:
     """List the runs in the runs directory, oldest first, with their status (dead = runner gone)."""
     runs = list_runs(runs_dir)
     if not runs:
-        err.print(f"no runs in {runs_dir}")
+        err.print(f"no runs in {runs_dir}", markup=False)
         return
     # Least useful columns go first when the terminal is narrow.
     columns = ["id", "status", "name", "target", "widths", "seeds", "started", "act", "duration"]
@@ -280,16 +293,16 @@ def list_command(runs_dir: RunsDir = DEFAULT_RUNS_DIR) -> None:
         )
     for item in runs:
         if item.run is None or item.status is None:
-            cells = {"id": item.id, "status": "[bold magenta]damaged[/]"}
+            cells = {"id": Text(item.id), "status": Text("damaged", style="bold magenta")}
             table.add_row(*(cells.get(c, "") for c in columns))
             damaged.append(f"{item.id}: {item.error}")
             continue
         cfg, st = item.run.config, item.status
         cells = {
-            "id": item.id,
-            "status": f"[{STATUS_STYLE.get(st.status, '')}]{st.status}[/]",
-            "name": cfg.name,
-            "target": describe_target(cfg.target),
+            "id": Text(item.id),  # user text is data, never markup
+            "status": Text(st.status, style=STATUS_STYLE.get(st.status, "")),
+            "name": Text(cfg.name),
+            "target": Text(describe_target(cfg.target)),
             "act": cfg.model.activation,
             "widths": widths_label(cfg.model.widths),
             "seeds": str(cfg.seeds.count),
@@ -299,7 +312,7 @@ def list_command(runs_dir: RunsDir = DEFAULT_RUNS_DIR) -> None:
         table.add_row(*(cells[c] for c in columns))
     out.print(table)
     for line in damaged:
-        out.print(f"[magenta]damaged[/] {line}", highlight=False, soft_wrap=True)
+        out.print(Text.assemble(("damaged", "magenta"), f" {line}"), highlight=False, soft_wrap=True)
 
 
 @app.command("rm")
@@ -309,12 +322,12 @@ def remove(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete runs. A run that is still running is refused: stop it first."""
-    from scaletui.store import delete_run, resolve_run
+    from scaletui.store import delete_run, removable_run
 
     with friendly_errors():
         if any(ref == "latest" for ref in run_refs):
             fail("name the run to delete; 'latest' is too easy to get wrong here")
-        targets = [resolve_run(runs_dir, ref) for ref in run_refs]
+        targets = [removable_run(runs_dir, ref) for ref in run_refs]
         if not yes:
             if not sys.stdin.isatty():
                 fail("refusing to delete without confirmation; pass --yes")
@@ -323,7 +336,7 @@ def remove(
                 raise typer.Exit(1)
         for target in targets:
             delete_run(target)
-            out.print(f"deleted {target.name}", highlight=False)
+            out.print(f"deleted {target.name}", highlight=False, markup=False)
 
 
 @app.command()
@@ -334,7 +347,7 @@ def presets() -> None:
     table.add_column("from", no_wrap=True)
     table.add_column("description")
     for info in list_presets():
-        table.add_row(info.name, info.origin, info.description)
+        table.add_row(Text(info.name), info.origin, Text(info.description))
     out.print(table)
 
 
@@ -540,7 +553,7 @@ def export(
             count = export_to_file(runs, what, out_path, options, force=force)
         except FileExistsError as exc:
             fail(str(exc))
-        err.print(f"wrote {count} rows to {out_path}")
+        err.print(f"wrote {count} rows to {out_path}", markup=False)
 
 
 @app.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,10 @@ class TargetConfig:
     intrinsic_dim: int = 0
     teacher_hidden: tuple[int, ...] = (64, 64)
     teacher_seed: int = 0
+    # Std of the teacher's hidden biases. Without biases every kink passes through the origin and the teacher
+    # is positively homogeneous (f(2x) = 2f(x)). 0.1 is the first layer's pre-activation std on the presets'
+    # domain ([-0.5, 0.5] on 2-3 of 20 coordinates: 0.09-0.11), so the kinks spread over the data (docs/SCIENCE.md).
+    teacher_bias_std: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -175,8 +180,16 @@ def log_spaced_widths(width_min: int, width_max: int, count: int) -> tuple[int, 
     return tuple(widths)
 
 
+MAX_MAGNITUDE = 2**63 - 1  # no field needs more; a larger integer is a typo or an attack, never a setting
+
+
 def _coerce(where: str, value: Any, annotation: str) -> Any:
-    """Check one TOML value against a field's declared type; numbers must be finite."""
+    """Check one TOML value against a field's declared type; numbers must be finite and of sane size."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_MAGNITUDE:
+        # Before any float() or format: an unbounded integer would overflow them.
+        raise ConfigError(where, f"is far too large ({len(str(abs(value)))} digits; at most 19)")
+    if isinstance(value, str) and annotation == "str":
+        _check_text(where, value)
     if annotation == "bool":
         if not isinstance(value, bool):
             raise ConfigError(where, f"expected true or false, got {value!r}")
@@ -235,6 +248,10 @@ def _validate_target(t: TargetConfig) -> TargetConfig:
     low, high = t.domain
     if not low < high:
         raise ConfigError("target.domain", f"low must be below high, got [{low:g}, {high:g}]")
+    if t.teacher_bias_std < 0:
+        raise ConfigError(
+            "target.teacher_bias_std", f"is a standard deviation and cannot be negative, got {t.teacher_bias_std:g}"
+        )
     if t.kind == "builtin":
         _one_of("target.name", t.name, BUILTIN_NAMES)
     elif t.kind == "expression":
@@ -351,13 +368,20 @@ def _validate_execution(e: ExecutionConfig, device: str) -> None:
         raise ConfigError("execution.gpus_per_shard", "reserves GPUs that device = cpu would leave idle; set it to 0")
 
 
+def _check_text(where: str, text: str) -> None:
+    """Free text is shown in terminals: control characters (escape sequences that retitle or clear the screen,
+    bells, carriage returns) are refused in every string field, except tabs and newlines in a description."""
+    allowed = "\t\n" if where == "description" else ""
+    bad = next((c for c in text if unicodedata.category(c) == "Cc" and c not in allowed), None)
+    if bad is not None:
+        raise ConfigError(where, f"contains a control character (U+{ord(bad):04X}); use plain text")
+
+
 def _validate_name(name: str) -> str:
     if not name.strip():
         raise ConfigError("name", "cannot be empty")
     if len(name) > 120:
         raise ConfigError("name", "is longer than 120 characters")
-    if any(ord(c) < 32 for c in name):
-        raise ConfigError("name", "contains control characters")
     return name
 
 
@@ -401,6 +425,14 @@ def parse_toml(text: str, source: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("TOML syntax", str(exc), source) from None
+    except (ValueError, RecursionError) as exc:  # Python's own limits: a 5000-digit integer, arrays nested too deep
+        raise ConfigError("TOML", f"cannot be read ({_limit_reason(exc)})", source) from None
+
+
+def _limit_reason(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return "a number has too many digits" if "digits" in str(exc) else str(exc).splitlines()[0][:80]
 
 
 def load_config(path: Path, overrides: list[str] | None = None) -> Config:
@@ -439,6 +471,8 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
         value = tomllib.loads(f"v = {text.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = text.strip()
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(key, f"cannot be read ({_limit_reason(exc)})") from None
     if declared == "str" and not isinstance(value, str):
         value = text.strip()  # --set target.expression=1 means the formula "1", not the number
     if parts[0] == "model":
@@ -509,7 +543,7 @@ def training_fingerprint(cfg: Config) -> str:
 
 
 def parameter_count(input_dim: int, width: int, hidden_layers: int) -> int:
-    """Weights and biases of an MLP [input_dim, width x hidden_layers, 1] (SCIENCE.md's N)."""
+    """Weights and biases of an MLP [input_dim, width x hidden_layers, 1] (docs/SCIENCE.md's N)."""
     return input_dim * width + width + (hidden_layers - 1) * (width * width + width) + width + 1
 
 

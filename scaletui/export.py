@@ -126,7 +126,7 @@ def export_to_file(
     runs: list[Run], what: str, path: Path, options: FitOptions | None = None, force: bool = False
 ) -> int:
     """Export to a file, atomically, refusing to replace an existing one unless ``force``."""
-    if path.exists() and not force:
+    if (path.exists() or path.is_symlink()) and not force:  # a dangling link is still something to replace
         raise FileExistsError(f"{path} exists; pass --force to replace it")
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory")

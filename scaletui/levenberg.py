@@ -1,7 +1,7 @@
 """Levenberg–Marquardt for a batch of small MLPs, each model with its own damping.
 
 Adam stalls on the tiny least-squares problems of scaling-law sweeps long before the network's
-approximation limit (SCIENCE.md: optimisation error hides the law). LM solves the damped Gauss–Newton
+approximation limit (docs/SCIENCE.md: optimisation error hides the law). LM solves the damped Gauss–Newton
 system (JᵀJ + λ·D) δ = −Jᵀr for every model in one batched Cholesky, accepts the step where the model's
 loss fell and adapts that model's λ: near a minimum it converges quadratically, which takes float64 nets
 to the precision floor in hundreds of steps instead of tens of thousands.

@@ -7,11 +7,11 @@ Lookup order for a name: an existing file path, then the user presets directory
 from __future__ import annotations
 
 import os
-import tomllib
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from scaletui.config import ConfigError
+from scaletui.config import ConfigError, parse_toml
 
 
 def shipped_presets_dir() -> Path:
@@ -37,12 +37,20 @@ class PresetInfo:
 
 
 def _describe(path: Path) -> str:
+    """A preset's description for listings, as plain printable text whatever the file holds."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        data = parse_toml(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError) as exc:
         return f"(unreadable: {exc.__class__.__name__})"
+    except ConfigError as exc:
+        return f"(unreadable: {exc.problem})"
     description = data.get("description", "")
-    return description if isinstance(description, str) else ""
+    return shown_escaped(description) if isinstance(description, str) else ""
+
+
+def shown_escaped(text: str) -> str:
+    """Control characters written as escapes (``\\x1b``), so text from a file cannot drive the terminal."""
+    return "".join(c.encode("unicode_escape").decode() if unicodedata.category(c) == "Cc" else c for c in text)
 
 
 def list_presets() -> list[PresetInfo]:

@@ -104,16 +104,31 @@ def train_on_worker(cfg: Config, shard: Shard, resume: State | None) -> Iterator
         yield event
 
 
-def _connect(ray: ModuleType, address: str) -> None:
-    """Join the cluster (or start a private one for ``local``), keeping the runner's SIGTERM handler:
-    ``ray.init`` installs its own, which would turn a graceful stop into an exit."""
+def connect(address: str) -> str:
+    """Join the cluster at ``address`` and say, in a few words, where the shards will train.
+
+    ``auto`` joins the cluster this machine belongs to and, when none is running, starts a private instance
+    for the run (what a bare ``ray.init()`` does); ``local`` always starts a private one; an explicit
+    ``HOST:PORT`` that does not answer fails at once, where Ray itself would retry for minutes. The runner's
+    SIGTERM handler is kept: ``ray.init`` installs its own, which would turn a graceful stop into an exit.
+    """
+    ray = import_ray()
+    if address not in ("auto", "local"):
+        check_reachable(address)
     on_main = threading.current_thread() is threading.main_thread()
     handler = signal.getsignal(signal.SIGTERM) if on_main else None
     try:
         if address == "local":
             ray.init(address="local", include_dashboard=False)
-        else:
+            return "a private Ray instance on this machine"
+        try:
             ray.init(address=address)
+        except ConnectionError:
+            if address != "auto":
+                raise
+            ray.init(address="local", include_dashboard=False)
+            return "a private Ray instance on this machine (address = auto found no running cluster)"
+        return f"Ray at {address}"
     except ConnectionError as exc:
         raise ConfigError(
             "execution.address",
@@ -122,6 +137,19 @@ def _connect(ray: ModuleType, address: str) -> None:
     finally:
         if on_main and handler is not None:
             signal.signal(signal.SIGTERM, handler)
+
+
+def check_reachable(address: str, timeout: float = 3.0) -> None:
+    """Fail in one line naming ``execution.address`` when nothing listens at an explicit HOST:PORT."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ConfigError("execution.address", f"expected auto, local or HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConfigError(
+            "execution.address", f"no Ray cluster answers at {address} ({exc.strerror or exc}); is `ray start` running?"
+        ) from None
 
 
 def _check_resources(ray: ModuleType, cfg: Config) -> None:
@@ -159,7 +187,8 @@ def run_on_ray(
     ray = import_ray()
     execution = cfg.execution
     attempts = execution.max_retries + 1
-    _connect(ray, execution.address)
+    if not ray.is_initialized():  # the runner normally joined already, to say where the shards train
+        connect(execution.address)
     latest = dict(checkpoints)
     tried: dict[Shard, int] = {}
     running: dict[Any, Shard] = {}

@@ -17,6 +17,7 @@ STATUS_STYLE = {
     "stopped": "yellow",
     "failed": "bold red",
     "dead": "bold red",
+    "not responding": "bold yellow",
     "created": "dim",
     "damaged": "bold magenta",
 }

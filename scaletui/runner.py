@@ -43,17 +43,29 @@ from scaletui.engine import (
     resolve_device,
     train_shard,
 )
-from scaletui.ray_executor import ShardFailed, ShardPlaced, ShardRetried, import_ray, run_on_ray, shard_device
+from scaletui.ray_executor import (
+    ShardFailed,
+    ShardPlaced,
+    ShardRetried,
+    check_reachable,
+    import_ray,
+    run_on_ray,
+    shard_device,
+)
+from scaletui.ray_executor import connect as connect_ray
 from scaletui.store import (
     HEARTBEAT_SECONDS,
     CheckpointRefused,
     Run,
+    RunLocked,
     RunWriter,
     StoreError,
+    acquire_runner_lock,
     checkpoint_name,
     environment_facts,
 )
 
+LOCKED_EXIT_CODE = 3  # another runner holds the run: this one wrote nothing
 FLUSH_SECONDS = 1.0
 PROGRESS_SECONDS = 0.5
 MEMORY_SHARE = 0.8  # of what the device has free when the run starts
@@ -100,6 +112,8 @@ def preflight(cfg: Config) -> None:
     build_target(cfg.target)
     if cfg.execution.executor == "ray":
         import_ray()  # the devices and memory are the cluster's: the runner checks what it can once it joins
+        if cfg.execution.address not in ("auto", "local"):
+            check_reachable(cfg.execution.address)
         return
     device = resolve_device(cfg.device)
     plan(cfg, int(MEMORY_SHARE * available_memory(device)))
@@ -204,7 +218,20 @@ def _shard_summary(result: ShardFinished, earlier_train: np.ndarray | None) -> t
 
 
 def execute(run_dir: Path, stop: threading.Event, resume: bool = False) -> str:
-    """Train every unfinished shard of the run, recording as we go; returns the final status."""
+    """Train every unfinished shard of the run, recording as we go; returns the final status.
+
+    The run's writer lock is taken before anything is written and held until the end, so a second runner on
+    the same run (two resumes at once, a resume beside a stopped-but-alive runner) raises :class:`RunLocked`
+    having written nothing.
+    """
+    lock = acquire_runner_lock(run_dir)
+    try:
+        return _execute_locked(run_dir, stop, resume)
+    finally:
+        os.close(lock)
+
+
+def _execute_locked(run_dir: Path, stop: threading.Event, resume: bool) -> str:
     writer = RunWriter(run_dir)
     heartbeat = _Heartbeat(run_dir)
     try:
@@ -224,7 +251,7 @@ def execute(run_dir: Path, stop: threading.Event, resume: bool = False) -> str:
         done = writer.finished_models() if resume else set()
         budget = None if on_ray else int(MEMORY_SHARE * available_memory(here))
         shards = [s for s in plan(cfg, budget) if not all((s.width, seed) in done for seed in s.seeds)]
-        where = f"Ray at {cfg.execution.address} ({device})" if on_ray else device
+        where = f"{connect_ray(cfg.execution.address)} ({device})" if on_ray else device
         widths = len({s.width for s in shards})
         writer.log_event(
             "info", f"{'resumed' if resume else 'started'} on {where}: {widths} widths to train in {len(shards)} shards"
@@ -395,7 +422,11 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, on_signal)
     # Past a file-size limit the kernel would kill us with SIGXFSZ; as an error we can record the failure.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    status = execute(args.run_dir, stop, resume=args.resume)
+    try:
+        status = execute(args.run_dir, stop, resume=args.resume)
+    except RunLocked as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return LOCKED_EXIT_CODE
     return {"finished": 0, "stopped": 130}.get(status, 1)
 
 

@@ -1,6 +1,6 @@
 """Run directories: the single source of truth that the runner writes and every face reads.
 
-Layout of ``runs/<run-id>/`` (schema version 2)::
+Layout of ``runs/<run-id>/`` (schema version 3)::
 
     config.toml      the resolved config; ``scaletui run runs/<id>/config.toml`` re-runs it
     meta.json        schema version, id, creation time, environment facts (written once, atomically)
@@ -9,18 +9,23 @@ Layout of ``runs/<run-id>/`` (schema version 2)::
     arrays/w<width>_s<first>-<last>.npz outputs on the test set (models, n) and final weights, per shard
     arrays/w<width>_s<first>.checkpoint.npz  an unfinished shard's latest training state (removed when it ends)
     runner.log       the runner process's own output
+    runner.lock      held (an OS file lock) by the one runner writing the run, for as long as it lives
 
 Crash safety: SQLite in WAL mode commits atomically, so a ``kill -9`` loses at most the rows buffered
 since the last flush (about a second) and a reader never sees half a record. Array files are written to a
 temporary name, fsynced and renamed; a model's row is committed only after its arrays exist. A checkpoint
 is written after the curve rows up to its step are committed, so on resume the rows and the state agree.
 
-Schema 2 added checkpoints (the ``checkpoints`` table and files); a schema-1 run reads as one without any,
-and gains the table when it is resumed.
+Schema versions: 2 added ``target.teacher_bias_std``, whose default is not what runs of version 1 were
+trained with; reading an older run fills each field it lacks with the value it was trained with
+(:data:`TRAINED_WITH`), so it opens and resumes as the run it was. 3 added checkpoints (the ``checkpoints``
+table and files, ``execution.checkpoint_seconds``, which changes no result): an older run reads as one
+without any and, when resumed, gains the table and checkpoints at the default interval.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
@@ -50,11 +55,18 @@ from scaletui.config import (
     seeds_label,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+# Config fields added in a schema version, with the value every run of an older version was trained with.
+TRAINED_WITH: dict[int, dict[tuple[str, str], Any]] = {2: {("target", "teacher_bias_std"): 0.0}}
 FAILURE_NOTE = "failure.txt"  # written only when a failure could not be recorded in run.sqlite
 HEARTBEAT_SECONDS = 2.0
 STALE_AFTER_SECONDS = 15.0
-ACTIVE_STATUSES = ("created", "running")
+# "not responding": the runner still holds the run's lock but its heartbeat stopped (stopped with SIGSTOP, or
+# swapped out): alive, so nothing may write the run in its place.
+ACTIVE_STATUSES = ("created", "running", "not responding")
+LOCK_FILE = "runner.lock"
+LOCK_WAIT_SECONDS = 2.0  # a reader's probe holds the lock for microseconds; a runner waits this long past it
+RUN_TABLES = frozenset({"run", "curves", "models", "progress", "events"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS run (
@@ -98,6 +110,51 @@ class CheckpointRefused(StoreError):
 def checkpoint_name(width: int, first_seed: int) -> str:
     """The file of a shard's checkpoint, beside its arrays: one per shard, keyed by (width, first seed)."""
     return f"w{width:06d}_s{first_seed:05d}.checkpoint.npz"
+
+
+class RunLocked(StoreError):
+    """Another live process is the run's writer."""
+
+
+def acquire_runner_lock(run_dir: Path) -> int:
+    """Take the run's writer lock for the life of this process and return its file descriptor.
+
+    An ``flock`` rather than a pid in a file: the kernel releases it when the process dies, however it dies,
+    so a lock can never outlive its runner, and a runner that is alive but stopped (SIGSTOP) still holds it.
+    Raises :class:`RunLocked` naming the holder's pid when another runner has it.
+    """
+    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise RunLocked(
+                    f"run {run_dir.name} already has a runner (pid {holder}); refusing to start a second writer"
+                ) from None
+            time.sleep(0.02)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+def runner_lock_held(run_dir: Path) -> bool:
+    """Whether a live process holds the run's writer lock (False for runs written before the lock existed)."""
+    try:
+        fd = os.open(run_dir / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the probe's own shared lock
+    return False
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -178,23 +235,32 @@ class RunWriter:
 
     @classmethod
     def create(cls, runs_dir: Path, cfg: Config, run_id: str | None = None) -> RunWriter:
-        """Make a new run directory holding the config and meta; the runner fills in the rest."""
+        """Make a new run directory holding the config and meta; the runner fills in the rest.
+
+        The directory is assembled under a hidden name and renamed into place whole, so a reader listing the
+        runs directory never meets a run that is half made (a meta.json without its database tables).
+        """
         runs_dir.mkdir(parents=True, exist_ok=True)
         run_id = run_id or new_run_id(cfg.name)
         run_dir = runs_dir / run_id
-        run_dir.mkdir()
-        (run_dir / "arrays").mkdir()
-        atomic_write_bytes(run_dir / "config.toml", config_to_toml(cfg).encode())
+        if run_dir.exists():
+            raise FileExistsError(f"{run_dir} already exists")
+        building = runs_dir / f".{run_id}.creating"
+        building.mkdir()
+        (building / "arrays").mkdir()
+        atomic_write_bytes(building / "config.toml", config_to_toml(cfg).encode())
         meta = {
             "schema_version": SCHEMA_VERSION,
             "run_id": run_id,
             "created": time.time(),
             "created_iso": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        atomic_write_bytes(run_dir / "meta.json", json.dumps(meta, indent=2).encode())
-        writer = cls(run_dir)
-        writer.conn.execute("INSERT INTO run (id, status) VALUES (1, 'created')")
-        return writer
+        atomic_write_bytes(building / "meta.json", json.dumps(meta, indent=2).encode())
+        first = cls(building)
+        first.conn.execute("INSERT INTO run (id, status) VALUES (1, 'created')")
+        first.conn.close()  # SQLite names its WAL files after the path it opened: reopen after the rename
+        building.rename(run_dir)
+        return cls(run_dir)
 
     def close(self) -> None:
         self.flush()
@@ -461,6 +527,17 @@ class CurveTable:
     test_loss: np.ndarray
 
 
+def _as_trained(raw: dict[str, Any], schema_version: int) -> dict[str, Any]:
+    """A saved config of an older schema with the fields it lacks set to what its run was trained with."""
+    for version, added in TRAINED_WITH.items():
+        if schema_version < version:
+            for (section, key), value in added.items():
+                table = raw.setdefault(section, {})
+                if isinstance(table, dict):  # anything else is refused, naming the section, by validation
+                    table.setdefault(key, value)
+    return raw
+
+
 class Run:
     """Read access to one run directory; safe while the runner is still writing it."""
 
@@ -499,7 +576,8 @@ class Run:
         except (OSError, UnicodeDecodeError) as exc:
             raise StoreError(f"{path}: unreadable ({exc.__class__.__name__})") from None
         try:
-            return config_from_dict(parse_toml(text, str(path)), str(path))
+            raw = parse_toml(text, str(path))
+            return config_from_dict(_as_trained(raw, self.meta["schema_version"]), str(path))
         except ConfigError as exc:
             raise StoreError(str(exc)) from None
 
@@ -531,11 +609,14 @@ class Run:
             error = note.read_text(encoding="utf-8", errors="replace").strip()
             return RunStatus("failed", *rows[0][1:7], error or "the runner failed (no reason recorded)")
         if st.is_live:
-            gone = st.host == socket.gethostname() and st.pid is not None and not _pid_alive(st.pid)
+            here = st.host == socket.gethostname()
             if st.status == "running":
                 stale = st.heartbeat is None or time.time() - st.heartbeat > STALE_AFTER_SECONDS
             else:  # created: launched (or about to be) but not yet training
                 stale = st.pid is None and time.time() - float(self.meta.get("created", 0)) > STALE_AFTER_SECONDS
+            if here and runner_lock_held(self.dir):  # its runner is alive, whatever its heartbeat says
+                return RunStatus("not responding", *rows[0][1:]) if stale and st.status == "running" else st
+            gone = here and st.pid is not None and not _pid_alive(st.pid)
             if stale or gone:
                 return RunStatus("dead", *rows[0][1:])
         return st
@@ -676,12 +757,33 @@ class RunListing:
             return 0.0
 
 
-def _is_run_dir(path: Path) -> bool:
+def is_run_dir(path: Path) -> bool:
+    """A scaletui run directory, recognised by its own markers, never by a file name alone: a meta.json holding
+    the project's ``schema_version`` and ``run_id``, or a run.sqlite holding the run tables. Either suffices, so
+    a run with one of the two damaged is still recognised (and can be listed as damaged, and removed)."""
+    return path.is_dir() and not path.name.startswith(".") and (_has_run_meta(path) or _has_run_tables(path))
+
+
+def _has_run_meta(path: Path) -> bool:
+    try:
+        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
     return (
-        path.is_dir()
-        and not path.name.startswith(".")
-        and any((path / n).exists() for n in ("meta.json", "config.toml", "run.sqlite"))
+        isinstance(meta, dict) and isinstance(meta.get("schema_version"), int) and isinstance(meta.get("run_id"), str)
     )
+
+
+def _has_run_tables(path: Path) -> bool:
+    db = path / "run.sqlite"
+    if not db.is_file():
+        return False
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1.0)) as conn:
+            names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error:
+        return False
+    return names >= RUN_TABLES
 
 
 def list_runs(runs_dir: Path) -> list[RunListing]:
@@ -690,7 +792,7 @@ def list_runs(runs_dir: Path) -> list[RunListing]:
         return []
     listings = []
     for path in runs_dir.iterdir():
-        if not _is_run_dir(path):
+        if not is_run_dir(path):
             continue
         try:
             run = Run(path)
@@ -703,9 +805,10 @@ def list_runs(runs_dir: Path) -> list[RunListing]:
 
 
 def resolve_run(runs_dir: Path, ref: str) -> Path:
-    """A run directory from an id, a unique id prefix, a path, or ``latest``."""
+    """A run directory from an id, a unique id prefix, a path, or ``latest``; only recognised runs
+    (:func:`is_run_dir`) are ever returned."""
     candidate = Path(ref)
-    if candidate.is_dir() and _is_run_dir(candidate):
+    if candidate.is_dir() and is_run_dir(candidate):
         return candidate
     if ref == "latest":
         runs = list_runs(runs_dir)
@@ -713,30 +816,49 @@ def resolve_run(runs_dir: Path, ref: str) -> Path:
             raise StoreError(f"no runs in {runs_dir}")
         return runs[-1].path
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", ref):
+        if candidate.is_dir():
+            raise StoreError(f"{ref} is a directory but not a scaletui run (no run meta.json or run.sqlite)")
         raise StoreError(f"{ref!r} is not a run id, a run directory, or 'latest'")
-    if (runs_dir / ref).is_dir():
+    if is_run_dir(runs_dir / ref):
         return runs_dir / ref
-    matches = sorted(p for p in runs_dir.glob(f"{ref}*") if _is_run_dir(p)) if runs_dir.is_dir() else []
+    matches = sorted(p for p in runs_dir.glob(f"{ref}*") if is_run_dir(p)) if runs_dir.is_dir() else []
     if len(matches) == 1:
         return matches[0]
-    if not matches:
-        raise StoreError(f"no run {ref!r} in {runs_dir}")
-    raise StoreError(f"{ref!r} matches {len(matches)} runs in {runs_dir}; give more of the id")
+    if len(matches) > 1:
+        raise StoreError(f"{ref!r} matches {len(matches)} runs in {runs_dir}; give more of the id")
+    if candidate.is_dir():
+        raise StoreError(f"{ref} is a directory but not a scaletui run (no run meta.json or run.sqlite)")
+    raise StoreError(f"no run {ref!r} in {runs_dir}")
+
+
+def removable_run(runs_dir: Path, ref: str) -> Path:
+    """The run that ``rm REF`` may delete: a recognised run that is neither the working directory, nor the runs
+    directory, nor a folder holding it."""
+    run_dir = resolve_run(runs_dir, ref)
+    here = run_dir.resolve()
+    if here == Path.cwd().resolve():
+        raise StoreError(f"{ref} is the current directory; step out of it and name the run")
+    runs_home = runs_dir.resolve()
+    if here == runs_home or here in runs_home.parents:
+        raise StoreError(f"{ref} is the runs directory or holds it; name a run inside it")
+    return run_dir
 
 
 def delete_run(run_dir: Path) -> None:
-    """Remove a run directory; a run whose runner is still alive is refused (stop it first)."""
+    """Remove a recognised run directory; a run whose runner is alive (or starting) is refused."""
     import shutil
 
-    if not _is_run_dir(run_dir):
-        raise StoreError(f"{run_dir} is not a run directory")
+    if not is_run_dir(run_dir):
+        raise StoreError(f"{run_dir} is not a scaletui run directory")
+    if runner_lock_held(run_dir):
+        raise StoreError(f"run {run_dir.name} has a live runner; stop it before deleting it")
     try:
         status = Run(run_dir).status().status
     except StoreError:
-        status = "damaged"  # a damaged run can always be removed
+        status = "damaged"  # a damaged run that is recognised as one can be removed
     starting = status == "created" and time.time() - run_dir.stat().st_mtime < STALE_AFTER_SECONDS
-    if status == "running" or starting:
-        raise StoreError(f"run {run_dir.name} is {'starting' if starting else 'running'}; stop it before deleting it")
+    if status in ("running", "not responding") or starting:
+        raise StoreError(f"run {run_dir.name} is {'starting' if starting else status}; stop it before deleting it")
     shutil.rmtree(run_dir)
 
 

@@ -31,7 +31,15 @@ BUILTINS: dict[str, tuple[str, Scalar]] = {
 }
 assert tuple(BUILTINS) == BUILTIN_NAMES, "config.BUILTIN_NAMES must list the same built-ins"
 
-__all__ = ["BUILTINS", "Expression", "ExpressionError", "Target", "build_target", "parse_expression"]
+__all__ = [
+    "BUILTINS",
+    "Expression",
+    "ExpressionError",
+    "Target",
+    "build_target",
+    "parse_expression",
+    "teacher_parameters",
+]
 
 # The array operations behind expressions.py's grammar (its names, torch's functions).
 TORCH_OPS: dict[str, Callable[..., torch.Tensor]] = {
@@ -117,19 +125,34 @@ class Target:
         return self.function(x)
 
 
-def _teacher(cfg: TargetConfig) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A random ReLU MLP: weights N(0, 1/fan_in), biases 0 (Sharma & Kaplan's teacher)."""
+def teacher_parameters(cfg: TargetConfig) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """A random ReLU MLP's weights N(0, 1/fan_in), (fan_in, fan_out) each, and hidden biases N(0, σ²).
+
+    The biases are drawn after every weight, so ``teacher_bias_std = 0`` gives the teacher of the runs made
+    before biases existed, bit for bit. The output layer has none: a constant offset moves no kink, and the
+    student's own output bias would absorb it.
+    """
     gen = torch.Generator().manual_seed(cfg.teacher_seed)
     sizes = [cfg.input_dim, *cfg.teacher_hidden, 1]
     weights = [
         torch.randn((fan_in, fan_out), generator=gen, dtype=torch.float64) / math.sqrt(fan_in)
         for fan_in, fan_out in itertools.pairwise(sizes)
     ]
+    biases = [
+        cfg.teacher_bias_std * torch.randn((fan_out,), generator=gen, dtype=torch.float64)
+        for fan_out in cfg.teacher_hidden
+    ]
+    return weights, biases
+
+
+def _teacher(cfg: TargetConfig) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Sharma & Kaplan's teacher: the ReLU MLP of :func:`teacher_parameters`, evaluated in float64."""
+    weights, biases = teacher_parameters(cfg)
 
     def teacher(x: torch.Tensor) -> torch.Tensor:
         h = x.to(torch.float64)
-        for w in weights[:-1]:
-            h = torch.relu(h @ w.to(h.device))
+        for w, b in zip(weights[:-1], biases, strict=True):
+            h = torch.relu(h @ w.to(h.device) + b.to(h.device))
         return (h @ weights[-1].to(h.device))[:, 0].to(x.dtype)
 
     return teacher

@@ -79,7 +79,7 @@ def test_robust_fit_shrugs_off_a_broken_width():
 
 
 def test_piecewise_linear_interpolation_of_x_squared_scales_as_knots_to_the_minus_4():
-    """SCIENCE.md's exact sanity check for the fitter: MSE of linear interpolation of x² on D uniform
+    """docs/SCIENCE.md's exact sanity check for the fitter: MSE of linear interpolation of x² on D uniform
     intervals is h⁴/30 with h = 4/D, so the fitted exponent must be 4 to high accuracy."""
     grid = np.linspace(-2, 2, 400_001)
     intervals = np.array([8, 16, 32, 64, 128, 256])

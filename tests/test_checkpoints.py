@@ -283,18 +283,17 @@ def test_a_resume_keeps_the_curve_rows_up_to_each_checkpoint_and_no_others(runs_
 def test_a_run_of_the_previous_schema_opens_and_resumes(tmp_path):
     cfg = smoke_config("training.steps=60", "model.widths=[2, 4]")
     run_dir = create_run(tmp_path / "runs", cfg)
-    stop = threading.Event()
-    RunWriter(run_dir).close()
-    with sqlite3.connect(run_dir / "run.sqlite") as db:  # what a schema-1 runner left: no checkpoints table
+    with sqlite3.connect(run_dir / "run.sqlite") as db:  # what a schema-2 runner left: no checkpoints table
         db.execute("DROP TABLE checkpoints")
         db.execute("UPDATE run SET status = 'stopped'")
     meta = json.loads((run_dir / "meta.json").read_text())
-    (run_dir / "meta.json").write_text(json.dumps({**meta, "schema_version": 1}))
+    (run_dir / "meta.json").write_text(json.dumps({**meta, "schema_version": SCHEMA_VERSION - 1}))
     run = Run(run_dir)
-    assert run.meta["schema_version"] == 1 and run.checkpoints() == [] and run.status().status == "stopped"
+    assert run.meta["schema_version"] == SCHEMA_VERSION - 1 and run.checkpoints() == []
+    assert run.status().status == "stopped"
     shown = CliRunner().invoke(app, ["show", str(run_dir), "--no-plots"])
     assert shown.exit_code == 0 and "checkpoints:" not in shown.output
-    assert execute(run_dir, stop, resume=True) == "finished"
+    assert execute(run_dir, threading.Event(), resume=True) == "finished"
     assert len(Run(run_dir).models()) == 8 and Run(run_dir).checkpoints() == []
 
 

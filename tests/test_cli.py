@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from scaletui.store import Run, list_runs
@@ -106,8 +108,31 @@ def test_ls_marks_damaged_runs_and_carries_on(runs_dir):
     result = run_cli("run", "smoke", "--runs-dir", str(runs_dir), "--set", "training.steps=20")
     assert result.returncode == 0, result.stderr
     broken = runs_dir / "20000101-000000-broken-0000"
-    broken.mkdir()
-    (broken / "meta.json").write_text("garbage")
+    shutil.copytree(next(runs_dir.iterdir()), broken)
+    (broken / "meta.json").write_text("garbage")  # still a run: its run.sqlite holds the run tables
+    (runs_dir / "notes").mkdir()
+    (runs_dir / "notes" / "meta.json").write_text("garbage")  # not a run: nothing of a run's own
     ls = run_cli("ls", "--runs-dir", str(runs_dir))
     assert ls.returncode == 0
-    assert "damaged" in ls.stdout and "finished" in ls.stdout
+    assert "damaged" in ls.stdout and "finished" in ls.stdout and "notes" not in ls.stdout
+
+
+def test_the_top_level_runs_dir_reaches_every_subcommand(tmp_path):
+    top = tmp_path / "top"
+    result = run_cli("--runs-dir", str(top), "run", "smoke", "--set", "training.steps=10", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "runs").exists() and len(list(top.iterdir())) == 1
+    listed = run_cli("--runs-dir", str(top), "ls", cwd=tmp_path)
+    assert next(top.iterdir()).name in listed.stdout
+    own = run_cli("--runs-dir", str(top), "ls", "--runs-dir", str(tmp_path / "other"), cwd=tmp_path)
+    assert "no runs in" in own.stderr  # the subcommand's own option wins
+
+
+def test_export_does_not_replace_a_dangling_link_without_force(runs_dir, tmp_path):
+    assert run_cli("run", "smoke", "--runs-dir", str(runs_dir), "--set", "training.steps=10").returncode == 0
+    link = tmp_path / "out.csv"
+    link.symlink_to(tmp_path / "nowhere.csv")
+    refused = run_cli("export", "latest", "--runs-dir", str(runs_dir), "--out", str(link))
+    assert refused.returncode == 2 and link.is_symlink() and "exists" in refused.stderr
+    forced = run_cli("export", "latest", "--runs-dir", str(runs_dir), "--out", str(link), "--force")
+    assert forced.returncode == 0 and not link.is_symlink() and link.read_text().startswith("run,")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import threading
 
 import numpy as np
 import pytest
 
+from scaletui.config import load_config
+from scaletui.presets import resolve_preset
 from scaletui.store import SCHEMA_VERSION, Run, RunWriter, StoreError, list_runs, new_run_id, resolve_run
 from tests.conftest import smoke_config
 
@@ -57,6 +61,28 @@ def test_a_written_run_reads_back_exactly(runs_dir):
     assert np.array_equal(y, x[:, 0] ** 2)
 
 
+def test_a_run_of_schema_1_reads_as_trained_without_teacher_biases(runs_dir):
+    # Schema 1 had no target.teacher_bias_std: its teachers had zero biases, whatever today's default is.
+    cfg = load_config(resolve_preset("teacher-d2"))
+    assert cfg.target.teacher_bias_std > 0
+    writer = RunWriter.create(runs_dir, cfg)
+    writer.close()
+    config_path, meta_path = writer.dir / "config.toml", writer.dir / "meta.json"
+    text = config_path.read_text()
+    assert "teacher_bias_std" in text  # a new run states it
+    assert Run(writer.dir).config == cfg
+
+    config_path.write_text("".join(line for line in text.splitlines(True) if "teacher_bias_std" not in line))
+    meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "schema_version": 1}))
+    old = Run(writer.dir).config
+    assert old.target.teacher_bias_std == 0.0
+    assert old == dataclasses.replace(cfg, target=dataclasses.replace(cfg.target, teacher_bias_std=0.0))
+
+    # The same file under the current schema means the current default: the version decides, not the file.
+    meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "schema_version": SCHEMA_VERSION}))
+    assert Run(writer.dir).config.target.teacher_bias_std == cfg.target.teacher_bias_std
+
+
 def test_run_ids_are_safe_directory_names():
     run_id = new_run_id("../../etc/passwd Weird Name!")
     assert "/" not in run_id and ".." not in run_id
@@ -98,3 +124,24 @@ def test_run_references(runs_dir):
             resolve_run(runs_dir, hostile)
     with pytest.raises(StoreError, match="no run"):
         resolve_run(runs_dir, "nonexistent")
+
+
+def test_a_reader_never_meets_a_half_made_run(runs_dir):
+    """Runs appear whole: a listing taken while runs are being created shows none of them damaged."""
+    seen_damaged: list[str] = []
+    done = threading.Event()
+
+    def keep_listing() -> None:
+        while not done.is_set():
+            seen_damaged.extend(item.error for item in list_runs(runs_dir) if item.error)
+
+    reader = threading.Thread(target=keep_listing)
+    reader.start()
+    try:
+        for i in range(20):
+            make_run(runs_dir, f"r{i}")[0].close()
+    finally:
+        done.set()
+        reader.join()
+    assert seen_damaged == []
+    assert len(list_runs(runs_dir)) == 20

@@ -13,7 +13,7 @@ from scaletui.config import load_config
 from scaletui.runner import create_run, execute
 from scaletui.store import Run, list_runs
 from scaletui.tui.explorer import ExplorerScreen
-from scaletui.tui.form import ConfigForm, FieldList
+from scaletui.tui.form import ConfigForm, FieldList, field_paths
 from scaletui.tui.watch import LIVE_RESAMPLES
 from tests.conftest import run_cli, smoke_config, until
 
@@ -150,7 +150,9 @@ async def test_the_form_is_filled_from_the_keyboard_on_a_small_terminal(tmp_path
         assert form.current == "name" and form.texts["name"] == "keys"
         await pilot.press("enter", "tab", "tab")  # enter and tab move on: description, device, target.kind
         assert form.current == "target.kind"
-        await pilot.press(*["down"] * 10, "left")  # to data.fresh, a switch: ←/→ flip it
+        paths = [path for path, _ in field_paths()]
+        downs = paths.index("data.fresh") - paths.index("target.kind")
+        await pilot.press(*["down"] * downs, "left")  # to data.fresh, a switch: ←/→ flip it
         assert form.current == "data.fresh" and form.texts["data.fresh"] == "true"
         await pilot.press("ctrl+u")  # delete to the start: an empty field leaves the default
         cfg = form.validated()

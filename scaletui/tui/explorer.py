@@ -285,7 +285,7 @@ class ExplorerScreen(Screen):
         )
         excluded = sum(s.diverged for s in snap.analysis.widths), sum(s.unconverged for s in snap.analysis.widths)
         flags = f" · {excluded[0]} diverged, {excluded[1]} unconverged" if any(excluded) else ""
-        style = {"failed": "red", "dead": "red", "running": "green"}.get(st.status, "")
+        style = {"failed": "red", "dead": "red", "running": "green", "not responding": "yellow"}.get(st.status, "")
         error = f" · {st.error}" if st.error else ""
         saved = checkpoints_line(snap.checkpoints, snap.config.seeds.count)
         saved = f" · {saved}" if saved else ""

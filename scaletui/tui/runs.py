@@ -228,15 +228,15 @@ class RunsScreen(Screen[None]):
     def _cells(self, row: RunRow) -> tuple[str | Text, ...]:
         return (
             MARK if row.id in self.marked else "",
-            row.name if len(row.name) <= NAME_WIDTH else row.name[: NAME_WIDTH - 1] + "…",
+            Text(row.name if len(row.name) <= NAME_WIDTH else row.name[: NAME_WIDTH - 1] + "…"),  # data, not markup
             Text(row.status, style=STATUS_STYLE.get(row.status, "")),
             Text(row.alpha, justify="right"),
             row.widths,
             Text(row.seeds, justify="right"),
-            row.target,
+            Text(row.target),
             row.activation,
             row.started,
-            row.id,
+            Text(row.id),
         )
 
     def _patch_table(self, rows: list[RunRow]) -> None:
