@@ -92,6 +92,7 @@ def _kill_at_random(proc, run_dir, rng, trial: int) -> None:
     proc.wait(timeout=30)
 
 
+@pytest.mark.timeout(900)  # 30 runner processes killed and 30 resumes: minutes on a loaded 2-core machine
 def test_sigkill_at_random_moments_loses_nothing_committed_and_resume_matches(tmp_path):
     runs_dir = tmp_path / "runs"
     cfg = smoke_config(*FAULT_CONFIG)
