@@ -79,7 +79,7 @@ def atomic_write_bytes(path, data):
 store.atomic_write_bytes = atomic_write_bytes
 sys.exit(main([run_dir]))
 """
-KILL_MOMENTS = ("at a random moment", "inside a width, after a checkpoint", "during a checkpoint write")
+KILL_MOMENTS = ("at a random moment", "inside a width after a checkpoint", "during a checkpoint write")
 
 
 def _kill_at_random(proc, run_dir, rng, trial: int) -> None:
@@ -114,7 +114,7 @@ def test_sigkill_at_random_moments_loses_nothing_committed_and_resume_matches(tm
             assert proc.wait(timeout=120) == -signal.SIGKILL, "the runner finished before its checkpoint write"
         else:
             proc = start_runner(run_dir)
-            if moment == "inside a width, after a checkpoint":
+            if moment == "inside a width after a checkpoint":
                 time.sleep(rng.uniform(0.0, 0.3))  # then the first checkpoint of a shard still training from here
                 kill_after_a_checkpoint(proc, run_dir)
             else:
@@ -135,7 +135,7 @@ def test_sigkill_at_random_moments_loses_nothing_committed_and_resume_matches(tm
         from_checkpoint += any(": from step " in m for _, _, _, m in Run(run_dir).events())
         assert_same_results(reference_dir, run_dir)
     assert outcomes["dead"] >= KILL_TRIALS * 0.8
-    assert from_checkpoint >= moments["inside a width, after a checkpoint"]
+    assert from_checkpoint >= moments["inside a width after a checkpoint"]
     report_reliability(
         "SIGKILL of the runner: at random moments (start-up, training, mid-write), inside widths, "
         "during checkpoint writes",
