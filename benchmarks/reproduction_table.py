@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scaletui.export import FitOptions
+from scaletui.analysis import FitOptions, analyze_run
 from scaletui.store import open_run
 
 
@@ -35,10 +35,10 @@ def main() -> None:
     args = parser.parse_args()
     run = open_run(args.runs_dir, args.run)
     options = FitOptions(
-        x_axis=args.x, how="median", min_width=args.min_width, max_width=args.max_width, offset=args.offset,
+        x_axis=args.x, aggregate="median", min_width=args.min_width, max_width=args.max_width, offset=args.offset,
         robust=False, resamples=2000, seed=0, include_unconverged=args.include_unconverged,
     )  # fmt: skip
-    analysis = options.analyze(run)
+    analysis = analyze_run(run, options)
     total = sum(s.seeds for s in analysis.widths)
     bad = sum(s.diverged + s.unconverged for s in analysis.widths)
     status = run.status()

@@ -19,7 +19,8 @@ from scaletui.intrinsic import IntrinsicDimension, two_nn_dimension
 AGGREGATES = ("median", "mean", "geomean")
 X_AXES = ("width", "params")
 HUBER_DELTA = 1e-3  # Besiroglu et al. (2024): Huber loss on log-loss residuals with delta = 1e-3
-DEFAULT_RESAMPLES = 2000
+DEFAULT_RESAMPLES = 2000  # every face's bootstrap: thousands are cheap here (SCIENCE.md)
+BOOTSTRAP_SEED = 0  # every face draws the same resamples, so the same run shows the same CI everywhere
 CONVERGENCE_WINDOW = 0.10  # the last 10% of steps
 CONVERGENCE_THRESHOLD = 0.05  # a model whose loss fell by more than 5% over that window is still learning
 
@@ -27,15 +28,45 @@ CONVERGENCE_THRESHOLD = 0.05  # a model whose loss fell by more than 5% over tha
 # --- aggregation ---------------------------------------------------------------------------------
 
 
-def aggregate(values: np.ndarray, how: str = "median", axis: int = -1) -> np.ndarray:
+def aggregate(values: np.ndarray, kind: str = "median", axis: int = -1) -> np.ndarray:
     """Median (robust to a failed seed, as Liu & Tegmark report), mean, or geometric mean."""
-    if how == "median":
+    if kind == "median":
         return np.median(values, axis=axis)
-    if how == "mean":
+    if kind == "mean":
         return np.mean(values, axis=axis)
-    if how == "geomean":
+    if kind == "geomean":
         return np.exp(np.mean(np.log(values), axis=axis))
-    raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}; got {how!r}")
+    raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}; got {kind!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FitOptions:
+    """The choices behind every number shown for a run. The CLI, the exports, the report and every screen
+    of the TUI analyse a run through :func:`analyze_run` with one of these, so the same options give the
+    same α, CI, V slope and counts on every face; the defaults are what a face shows unless told otherwise.
+    """
+
+    x_axis: str = "params"
+    aggregate: str = "median"
+    min_width: int | None = None
+    max_width: int | None = None
+    offset: bool = False
+    robust: bool = False
+    resamples: int = DEFAULT_RESAMPLES
+    seed: int = BOOTSTRAP_SEED
+    include_unconverged: bool = False
+
+    def __post_init__(self) -> None:
+        if self.x_axis not in X_AXES:
+            raise ValueError(f"x must be one of {', '.join(X_AXES)}; got {self.x_axis!r}")
+        if self.aggregate not in AGGREGATES:
+            raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}; got {self.aggregate!r}")
+
+    def in_range(self, width: int) -> bool:
+        """The one width-range rule: fits, slopes and listings all use the widths this admits."""
+        return (self.min_width is None or width >= self.min_width) and (
+            self.max_width is None or width <= self.max_width
+        )
 
 
 @dataclass(frozen=True)
@@ -56,8 +87,8 @@ class WidthStats:
     min: float
     max: float
 
-    def value(self, how: str) -> float:
-        return {"median": self.median, "mean": self.mean, "geomean": self.geomean}[how]
+    def value(self, kind: str) -> float:
+        return {"median": self.median, "mean": self.mean, "geomean": self.geomean}[kind]
 
 
 def usable_losses(losses: np.ndarray, diverged: np.ndarray, excluded: np.ndarray) -> np.ndarray:
@@ -205,12 +236,12 @@ def fit_power_law(x: np.ndarray, y: np.ndarray, *, offset: bool = False, robust:
     return PowerLawFit(-slope, math.exp(intercept), 0.0, _r2(ly, intercept + slope * lx), robust=robust, points=len(x))
 
 
-def _resampled_aggregates(groups: list[np.ndarray], how: str, resamples: int, rng: np.random.Generator) -> np.ndarray:
+def _resampled_aggregates(groups: list[np.ndarray], kind: str, resamples: int, rng: np.random.Generator) -> np.ndarray:
     """(resamples, groups): each group's values resampled with replacement, then aggregated."""
     out = np.empty((resamples, len(groups)))
     for j, values in enumerate(groups):
         picks = rng.integers(0, len(values), size=(resamples, len(values)))
-        out[:, j] = aggregate(values[picks], how, axis=1)
+        out[:, j] = aggregate(values[picks], kind, axis=1)
     return out
 
 
@@ -218,13 +249,13 @@ def bootstrap_alpha(
     x: np.ndarray,
     groups: list[np.ndarray],
     fit: PowerLawFit,
-    how: str = "median",
+    kind: str = "median",
     resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
+    seed: int = BOOTSTRAP_SEED,
 ) -> np.ndarray:
     """α refitted on resampled seeds: within each width, seeds are drawn with replacement and re-aggregated."""
     rng = np.random.default_rng(seed)
-    agg = _resampled_aggregates(groups, how, resamples, rng)
+    agg = _resampled_aggregates(groups, kind, resamples, rng)
     lx = np.broadcast_to(np.log(np.asarray(x, dtype=float)), agg.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         ly = np.log(agg)
@@ -239,17 +270,17 @@ def fit_with_ci(
     x: np.ndarray,
     groups: list[np.ndarray],
     *,
-    how: str = "median",
+    kind: str = "median",
     offset: bool = False,
     robust: bool = False,
     resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
+    seed: int = BOOTSTRAP_SEED,
     x_axis: str = "params",
 ) -> PowerLawFit:
     """Fit the aggregate of each group (one group of seed losses per x) and attach a percentile 95% CI."""
     x = np.asarray(x, dtype=float)
-    point = fit_power_law(x, np.array([aggregate(g, how) for g in groups]), offset=offset, robust=robust)
-    alphas = bootstrap_alpha(x, groups, point, how, resamples, seed) if resamples else np.array([])
+    point = fit_power_law(x, np.array([aggregate(g, kind) for g in groups]), offset=offset, robust=robust)
+    alphas = bootstrap_alpha(x, groups, point, kind, resamples, seed) if resamples else np.array([])
     alphas = alphas[np.isfinite(alphas)]
     low, high = np.percentile(alphas, [2.5, 97.5]) if alphas.size else (float("nan"), float("nan"))
     return PowerLawFit(point.alpha, point.k, point.l_inf, point.r2, float(low), float(high), int(alphas.size),
@@ -293,7 +324,7 @@ def bootstrap_variances(outputs: np.ndarray, resamples: int, rng: np.random.Gene
 
 
 def variance_fit(
-    x: np.ndarray, outputs_by_width: list[np.ndarray], resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+    x: np.ndarray, outputs_by_width: list[np.ndarray], resamples: int = DEFAULT_RESAMPLES, seed: int = BOOTSTRAP_SEED,
     x_axis: str = "width",
 ) -> PowerLawFit:  # fmt: skip
     """Slope of V against x (V ∝ x^−slope) with a seed-bootstrap 95% CI: 1 is the lottery-ticket prediction."""
@@ -392,10 +423,17 @@ class RunAnalysis:
     variance_slope: PowerLawFit | None
     spread: list[SeedSpread]
     theory: dict[str, float]
-    aggregate: str
-    x_axis: str
+    options: FitOptions
     unconverged: dict[tuple[int, int], bool | None] = field(default_factory=dict)
     intrinsic: IntrinsicDimension | None = None  # TwoNN on the test inputs, for inputs of 2+ dimensions
+
+    @property
+    def aggregate(self) -> str:
+        return self.options.aggregate
+
+    @property
+    def x_axis(self) -> str:
+        return self.options.x_axis
 
     def x_of(self, stats: WidthStats) -> int:
         return stats.width if self.x_axis == "width" else stats.n_params
@@ -414,58 +452,44 @@ def convergence_flags(curves, total_steps: int) -> dict[tuple[int, int], bool | 
     return flags
 
 
-def analyze_run(
-    run,
-    *,
-    x_axis: str = "params",
-    how: str = "median",
-    min_width: int | None = None,
-    max_width: int | None = None,
-    offset: bool = False,
-    robust: bool = False,
-    resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
-    include_unconverged: bool = False,
-    with_outputs: bool = True,
-) -> RunAnalysis:
-    """Analyse a stored run (a :class:`scaletui.store.Run`), using whatever models have finished so far."""
-    if x_axis not in X_AXES:
-        raise ValueError(f"x must be one of {', '.join(X_AXES)}; got {x_axis!r}")
-    if how not in AGGREGATES:
-        raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}; got {how!r}")
+def analyze_run(run, options: FitOptions = FitOptions(), *, with_outputs: bool = True) -> RunAnalysis:
+    """Analyse a stored run (a :class:`scaletui.store.Run`), using whatever models have finished so far.
+
+    Every face calls this with its :class:`FitOptions`; ``with_outputs=False`` skips reading the output
+    arrays (no V, bias² or TwoNN), for listings that show α alone.
+    """
     cfg = run.config
     models = run.models()
     flags = convergence_flags(run.curves(), cfg.training.steps)
     unconverged_all = np.array(
         [bool(flags.get((int(w), int(s)))) for w, s in zip(models.width, models.seed, strict=True)], dtype=bool
     )
-    unconverged_excluded = unconverged_all & (not include_unconverged)
+    include = options.include_unconverged
+    unconverged_excluded = unconverged_all & (not include)
     stats_list = []
     for w in sorted(set(models.width.tolist())):
         mask = models.width == w
         stats_list.append(
             width_stats(w, int(models.n_params[mask][0]), models.test_loss[mask], models.diverged[mask],
-                        unconverged_all[mask], exclude_unconverged=not include_unconverged)
+                        unconverged_all[mask], exclude_unconverged=not include)
         )  # fmt: skip
     fit_error = None
     fit = None
-    chosen = [
-        s
-        for s in stats_list
-        if (min_width is None or s.width >= min_width) and (max_width is None or s.width <= max_width)
-    ]
+    chosen = [s for s in stats_list if options.in_range(s.width)]
     groups = []
     for s in chosen:
         mask = models.width == s.width
         groups.append(usable_losses(models.test_loss[mask], models.diverged[mask], unconverged_excluded[mask]))
     usable = [(s, g) for s, g in zip(chosen, groups, strict=True) if g.size]
+    x_axis = options.x_axis
     try:
         xs = np.array([s.width if x_axis == "width" else s.n_params for s, _ in usable], dtype=float)
-        fit = fit_with_ci(xs, [g for _, g in usable], how=how, offset=offset, robust=robust,
-                          resamples=resamples, seed=seed, x_axis=x_axis)  # fmt: skip
+        fit = fit_with_ci(xs, [g for _, g in usable], kind=options.aggregate, offset=options.offset,
+                          robust=options.robust, resamples=options.resamples, seed=options.seed,
+                          x_axis=x_axis)  # fmt: skip
     except ValueError as exc:
         fit_error = str(exc)
-        left_out = sum(s.unconverged for s in chosen) if not include_unconverged else 0
+        left_out = sum(s.unconverged for s in chosen) if not include else 0
         if left_out:
             fit_error += f" ({left_out} unconverged models left out; include them to fit anyway)"
     variance, spread, v_outputs, v_x = [], [], [], []
@@ -483,16 +507,15 @@ def analyze_run(
             finite = np.all(np.isfinite(outputs), axis=1)
             if finite.sum() >= 2:
                 variance.append(bias_variance(s.width, outputs[finite], y))
-                in_range = (min_width is None or s.width >= min_width) and (max_width is None or s.width <= max_width)
-                if in_range:
+                if options.in_range(s.width):
                     v_outputs.append(outputs[finite])
                     v_x.append(s.width if x_axis == "width" else s.n_params)
     v_fit = None
     if len(v_outputs) >= 2:
         try:
-            v_fit = variance_fit(np.array(v_x, dtype=float), v_outputs, resamples, seed, x_axis)
+            v_fit = variance_fit(np.array(v_x, dtype=float), v_outputs, options.resamples, options.seed, x_axis)
         except ValueError:
             v_fit = None
     d = cfg.target.intrinsic_dim if cfg.target.kind == "teacher" else cfg.target.input_dim
     return RunAnalysis(stats_list, fit, fit_error, variance, v_fit, spread,
-                       theory_slopes(d, cfg.model.hidden_layers, x_axis), how, x_axis, flags, intrinsic)  # fmt: skip
+                       theory_slopes(d, cfg.model.hidden_layers, x_axis), options, flags, intrinsic)  # fmt: skip

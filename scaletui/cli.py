@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 from rich.text import Text
 
+from scaletui.analysis import AGGREGATES, BOOTSTRAP_SEED, DEFAULT_RESAMPLES, X_AXES, FitOptions, analyze_run
 from scaletui.config import (
     DEVICES,
     EXECUTORS,
@@ -29,7 +31,7 @@ from scaletui.config import (
     load_config,
     widths_label,
 )
-from scaletui.export import FORMATS, FitOptions, export_csv, export_to_file
+from scaletui.export import FORMATS, export_csv, export_to_file
 from scaletui.presets import list_presets, resolve_preset
 from scaletui.report import (
     STATUS_STYLE,
@@ -243,7 +245,7 @@ def run(
         returncode = _watch(run_dir, proc)
         finished = Run(run_dir)
         status = finished.status()
-        analysis = FitOptions().analyze(finished)
+        analysis = analyze_run(finished)
         out.print(width_table(analysis, compact=out.width < 120, title=f"{finished.id}: final test loss per width"))
         out.print(fit_line(analysis.fit, analysis.fit_error, analysis.aggregate))
         duration = _format_duration(status.duration)
@@ -352,17 +354,17 @@ Unconverged = Annotated[
 
 
 def _fit_options(
-    x: str, aggregate: str, min_width, max_width, offset, robust, resamples, seed, unconverged
-) -> FitOptions:
-    from scaletui.analysis import AGGREGATES, X_AXES
-
+    x: str, aggregate: str, min_width=None, max_width=None, offset=False, robust=False,
+    resamples=DEFAULT_RESAMPLES, seed=BOOTSTRAP_SEED, unconverged=False,
+) -> FitOptions:  # fmt: skip
     if x not in X_AXES:
         fail(f"--x: must be one of {', '.join(X_AXES)}; got {x!r}")
     if aggregate not in AGGREGATES:
         fail(f"--aggregate: must be one of {', '.join(AGGREGATES)}; got {aggregate!r}")
     if min_width is not None and max_width is not None and min_width > max_width:
         fail(f"--min-width {min_width} is above --max-width {max_width}")
-    return FitOptions(x, aggregate, min_width, max_width, offset, robust, resamples, seed, unconverged)
+    return FitOptions(x_axis=x, aggregate=aggregate, min_width=min_width, max_width=max_width, offset=offset,
+                      robust=robust, resamples=resamples, seed=seed, include_unconverged=unconverged)  # fmt: skip
 
 
 def _header(run: Run) -> list[object]:
@@ -400,11 +402,10 @@ def show(
 
     with friendly_errors():
         found = open_run(runs_dir, run_ref)
-        options = _fit_options(x, aggregate, None, None, False, False, 2000, 0, include_unconverged)
-        analysis = options.analyze(found)
-        other = FitOptions(**{**options.__dict__, "x_axis": "width" if x == "params" else "params"}).analyze(
-            found, with_outputs=False
-        )
+        options = _fit_options(x, aggregate, unconverged=include_unconverged)
+        analysis = analyze_run(found, options)
+        other_axis = "width" if x == "params" else "params"
+        other = analyze_run(found, dataclasses.replace(options, x_axis=other_axis), with_outputs=False)
         for line in _header(found):
             out.print(line)
         out.print()
@@ -445,8 +446,8 @@ def fit(
     max_width: MaxWidth = None,
     offset: Offset = False,
     robust: Robust = False,
-    resamples: Resamples = 2000,
-    seed: Seed = 0,
+    resamples: Resamples = DEFAULT_RESAMPLES,
+    seed: Seed = BOOTSTRAP_SEED,
     include_unconverged: Unconverged = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per run.")] = False,
 ) -> None:
@@ -458,7 +459,7 @@ def fit(
         results = []
         for ref in run_refs:
             found = open_run(runs_dir, ref)
-            analysis = options.analyze(found)
+            analysis = analyze_run(found, options)
             if as_json:
                 results.append(_fit_json(found, analysis, options))
             else:
@@ -479,14 +480,13 @@ def _fit_json(run: Run, analysis, options: FitOptions) -> dict[str, object]:
     def clean(value):
         return None if isinstance(value, float) and not np.isfinite(value) else value
 
-    used = [s for s in analysis.widths if s.used and (options.min_width is None or s.width >= options.min_width)
-            and (options.max_width is None or s.width <= options.max_width)]  # fmt: skip
+    used = [s for s in analysis.widths if s.used and options.in_range(s.width)]
     loss = fit_dict(analysis.fit)
     variance = fit_dict(analysis.variance_slope)
     return {
         "run": run.id,
         "x_axis": options.x_axis,
-        "aggregate": options.how,
+        "aggregate": options.aggregate,
         "offset": options.offset,
         "robust": options.robust,
         "min_width": options.min_width,
@@ -498,7 +498,7 @@ def _fit_json(run: Run, analysis, options: FitOptions) -> dict[str, object]:
         "variance_slope": {k: clean(v) for k, v in variance.items()} if variance else None,
         "widths": [s.width for s in used],
         "x": [s.width if options.x_axis == "width" else s.n_params for s in used],
-        "aggregate_loss": [s.value(options.how) for s in used],
+        "aggregate_loss": [s.value(options.aggregate) for s in used],
         "diverged": sum(s.diverged for s in analysis.widths),
         "unconverged": sum(s.unconverged for s in analysis.widths),
     }
@@ -519,8 +519,8 @@ def export(
     max_width: MaxWidth = None,
     offset: Offset = False,
     robust: Robust = False,
-    resamples: Resamples = 2000,
-    seed: Seed = 0,
+    resamples: Resamples = DEFAULT_RESAMPLES,
+    seed: Seed = BOOTSTRAP_SEED,
     include_unconverged: Unconverged = False,
 ) -> None:
     """Export runs as CSV: per-seed results, per-width summaries, loss curves, or fits (one header row)."""

@@ -10,38 +10,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
-from scaletui.analysis import DEFAULT_RESAMPLES, RunAnalysis, analyze_run
+from scaletui.analysis import FitOptions, analyze_run
 from scaletui.store import Run, atomic_write_bytes
 
 FORMATS = ("per-seed", "per-width", "curves", "fit")
-
-
-@dataclass(frozen=True)
-class FitOptions:
-    """The choices behind a fit, recorded in the ``fit`` export so the numbers can be reproduced."""
-
-    x_axis: str = "params"
-    how: str = "median"
-    min_width: int | None = None
-    max_width: int | None = None
-    offset: bool = False
-    robust: bool = False
-    resamples: int = DEFAULT_RESAMPLES
-    seed: int = 0
-    include_unconverged: bool = False
-
-    def analyze(self, run: Run, with_outputs: bool = True) -> RunAnalysis:
-        return analyze_run(
-            run, x_axis=self.x_axis, how=self.how, min_width=self.min_width, max_width=self.max_width,
-            offset=self.offset, robust=self.robust, resamples=self.resamples, seed=self.seed,
-            include_unconverged=self.include_unconverged, with_outputs=with_outputs,
-        )  # fmt: skip
 
 
 def _cell(value: Any) -> str:
@@ -56,7 +33,7 @@ def _cell(value: Any) -> str:
 
 def _per_seed(run: Run, options: FitOptions) -> Iterator[list[Any]]:
     models = run.models()
-    flags = options.analyze(run, with_outputs=False).unconverged
+    flags = analyze_run(run, options, with_outputs=False).unconverged
     for i in range(len(models)):
         w, s = int(models.width[i]), int(models.seed[i])
         yield [run.id, w, int(models.n_params[i]), s, models.train_loss[i], models.test_loss[i],
@@ -65,7 +42,7 @@ def _per_seed(run: Run, options: FitOptions) -> Iterator[list[Any]]:
 
 
 def _per_width(run: Run, options: FitOptions) -> Iterator[list[Any]]:
-    analysis = options.analyze(run)
+    analysis = analyze_run(run, options)
     variance = {v.width: v for v in analysis.variance}
     spread = {s.width: s for s in analysis.spread}
     nan = float("nan")
@@ -84,11 +61,11 @@ def _curves(run: Run, options: FitOptions) -> Iterator[list[Any]]:
 
 
 def _fit(run: Run, options: FitOptions) -> Iterator[list[Any]]:
-    analysis = options.analyze(run)
+    analysis = analyze_run(run, options)
     for quantity, fit in (("loss", analysis.fit), ("output_variance", analysis.variance_slope)):
         if fit is None:
             continue
-        yield [run.id, quantity, fit.x_axis, options.how if quantity == "loss" else "",
+        yield [run.id, quantity, fit.x_axis, options.aggregate if quantity == "loss" else "",
                fit.offset, fit.robust, fit.alpha, fit.ci_low, fit.ci_high, fit.k, fit.l_inf, fit.r2,
                fit.points, fit.resamples, options.seed, options.min_width, options.max_width,
                options.include_unconverged]  # fmt: skip
@@ -107,11 +84,10 @@ HEADERS = {
 _ROWS = {"per-seed": _per_seed, "per-width": _per_width, "curves": _curves, "fit": _fit}
 
 
-def export_csv(runs: Iterable[Run], what: str, out: TextIO, options: FitOptions | None = None) -> int:
+def export_csv(runs: Iterable[Run], what: str, out: TextIO, options: FitOptions = FitOptions()) -> int:
     """Write one CSV of the given format for the runs; returns the number of records."""
     if what not in FORMATS:
         raise ValueError(f"export format must be one of {', '.join(FORMATS)}; got {what!r}")
-    options = options or FitOptions()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(HEADERS[what])
     count = 0
@@ -123,7 +99,7 @@ def export_csv(runs: Iterable[Run], what: str, out: TextIO, options: FitOptions 
 
 
 def export_to_file(
-    runs: list[Run], what: str, path: Path, options: FitOptions | None = None, force: bool = False
+    runs: list[Run], what: str, path: Path, options: FitOptions = FitOptions(), force: bool = False
 ) -> int:
     """Export to a file, atomically, refusing to replace an existing one unless ``force``."""
     if path.exists() and not force:

@@ -60,9 +60,22 @@ def _ci(fit: PowerLawFit) -> str:
     return f"95% CI [{fit.ci_low:.3f}, {fit.ci_high:.3f}]"
 
 
+def _axis(fit: PowerLawFit) -> str:
+    return "N" if fit.x_axis == "params" else "width"
+
+
+def alpha_numbers(fit: PowerLawFit) -> str:
+    """'α vs N = 1.931  95% CI [1.231, 2.588]  R² 0.8502': the one format of a loss fit on every face."""
+    return f"α vs {_axis(fit)} = {fit.alpha:.3f}  {_ci(fit)}  R² {fit.r2:.4f}"
+
+
+def variance_numbers(fit: PowerLawFit) -> str:
+    """'V ∝ N^-2.468  95% CI [1.631, 3.969]  R² 0.9608': the one format of the V slope on every face."""
+    return f"V ∝ {_axis(fit)}^{-fit.alpha:.3f}  {_ci(fit)}  R² {fit.r2:.4f}"
+
+
 def fit_line(fit: PowerLawFit | None, error: str | None, aggregate: str) -> Text:
     """'α vs N = 1.02  95% CI [0.95, 1.10]  R² 0.998 …', or why there is no fit yet."""
-    axis = "N" if (fit.x_axis if fit else "params") == "params" else "width"
     if fit is None:
         return Text.assemble(("α: ", "bold"), (error or "no fit", "yellow"))
     extras = []
@@ -71,9 +84,8 @@ def fit_line(fit: PowerLawFit | None, error: str | None, aggregate: str) -> Text
     if fit.robust:
         extras.append("Huber")
     return Text.assemble(
-        (f"α vs {axis} = {fit.alpha:.3f}", "bold cyan"),
-        f"  {_ci(fit)}  R² {fit.r2:.4f}  ",
-        (f"({aggregate} of seeds, {fit.points} widths, {fit.resamples} resamples{', ' if extras else ''}"
+        (alpha_numbers(fit), "bold cyan"),
+        (f"  ({aggregate} of seeds, {fit.points} widths, {fit.resamples} resamples{', ' if extras else ''}"
          f"{', '.join(extras)})", "dim"),
     )  # fmt: skip
 
@@ -81,11 +93,9 @@ def fit_line(fit: PowerLawFit | None, error: str | None, aggregate: str) -> Text
 def variance_line(fit: PowerLawFit | None) -> Text:
     if fit is None:
         return Text("V slope: needs 2+ widths with 2+ finite seeds", style="yellow")
-    axis = "N" if fit.x_axis == "params" else "width"
     return Text.assemble(
-        (f"V ∝ {axis}^{-fit.alpha:.3f}", "bold green"),
-        f"  {_ci(fit)}  R² {fit.r2:.4f}  ",
-        ("(output variance across seeds; lottery-ticket ensembling predicts 1)", "dim"),
+        (variance_numbers(fit), "bold green"),
+        ("  (output variance across seeds; lottery-ticket ensembling predicts 1)", "dim"),
     )
 
 

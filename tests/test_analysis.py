@@ -55,7 +55,7 @@ def test_bootstrap_ci_covers_the_true_exponent_about_95_percent_of_the_time(how,
     replicas = 300
     covered = 0
     for r in range(replicas):
-        fit = fit_with_ci(X, synthetic_groups(rng), how=how, resamples=1000, seed=r)
+        fit = fit_with_ci(X, synthetic_groups(rng), kind=how, resamples=1000, seed=r)
         covered += fit.ci_low <= 1.0 <= fit.ci_high
     assert band[0] <= covered / replicas <= band[1]
 

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from scaletui.export import FORMATS, FitOptions, export_csv
+from scaletui.analysis import FitOptions
+from scaletui.export import FORMATS, export_csv
 from scaletui.runner import create_run, execute
 from scaletui.store import Run, RunWriter
 from tests.conftest import run_cli, smoke_config

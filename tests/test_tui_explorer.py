@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
 from textual.app import App
 from textual.widgets import DataTable, Input, Static
 
-from scaletui.analysis import analyze_run
+from scaletui.analysis import FitOptions, PowerLawFit, analyze_run
 from scaletui.config import load_config
+from scaletui.report import alpha_numbers, variance_numbers
 from scaletui.runner import create_run, execute
 from scaletui.store import Run, list_runs
 from scaletui.tui.explorer import ExplorerScreen
 from scaletui.tui.form import ConfigForm, FieldList
-from scaletui.tui.watch import LIVE_RESAMPLES
 from tests.conftest import run_cli, smoke_config, until
 
 
@@ -32,8 +33,8 @@ def alpha_text(app) -> str:
 
 
 def expected_alpha(run_dir: Path, x_axis: str = "params") -> str:
-    fit = analyze_run(Run(run_dir), x_axis=x_axis, resamples=LIVE_RESAMPLES).fit
-    return f"= {fit.alpha:.3f}  95% CI [{fit.ci_low:.3f}, {fit.ci_high:.3f}]"
+    """What the α line of a run that is no longer live must show: the default analysis, in the one format."""
+    return alpha_numbers(analyze_run(Run(run_dir), FitOptions(x_axis=x_axis)).fit)
 
 
 async def set_input(pilot, path: str, value: str) -> None:
@@ -62,7 +63,7 @@ async def test_fill_the_form_run_smoke_and_see_the_stores_numbers(tmp_path):
         await until(pilot, lambda: expected_alpha(listing.path) in alpha_text(app))
         table = app.screen.query_one("#widths", DataTable)
         rows = [table.get_row_at(i) for i in range(table.row_count)]
-        stats = analyze_run(Run(listing.path), resamples=0).widths
+        stats = analyze_run(Run(listing.path), FitOptions(resamples=0)).widths
         assert [r[0] for r in rows] == ["2", "4", "8", "16"]
         assert [r[2] for r in rows] == [f"{s.used}/{s.seeds}" for s in stats]
         assert [r[3] for r in rows] == [f"{s.median:.2e}" if s.used else "–" for s in stats]
@@ -165,9 +166,30 @@ async def test_a_teacher_runs_alpha_line_shows_the_measured_dimension(tmp_path):
     )  # fmt: skip
     run_dir = create_run(tmp_path / "runs", cfg)
     assert execute(run_dir, threading.Event()) == "finished"
-    expected = analyze_run(Run(run_dir), resamples=0).intrinsic.dimension
+    expected = analyze_run(Run(run_dir), FitOptions(resamples=0)).intrinsic.dimension
     app = ExplorerApp(tmp_path / "runs", run_dir)
     async with app.run_test(size=(160, 40)) as pilot:
         await until(pilot, lambda: "TwoNN d = " in alpha_text(app))
         assert f"TwoNN d = {expected:.2f} → 4/d = {4 / expected:.2f}" in alpha_text(app)
         assert abs(expected - 2) < 0.3
+
+
+async def test_a_finished_runs_alpha_line_shows_what_fit_json_prints(tmp_path):
+    runs_dir = tmp_path / "runs"
+    run_dir = create_run(runs_dir, smoke_config())
+    assert execute(run_dir, threading.Event()) == "finished"
+    result = run_cli("fit", run_dir.name, "--runs-dir", str(runs_dir), "--json")
+    assert result.returncode == 0, result.stderr
+    [printed] = json.loads(result.stdout)
+
+    def fit_of(numbers: dict) -> PowerLawFit:
+        return PowerLawFit(numbers["alpha"], numbers["k"], numbers["l_inf"], numbers["r2"], numbers["ci_low"],
+                           numbers["ci_high"], x_axis=printed["x_axis"])  # fmt: skip
+
+    alpha, variance = alpha_numbers(fit_of(printed["fit"])), variance_numbers(fit_of(printed["variance_slope"]))
+    app = ExplorerApp(runs_dir, run_dir)
+    async with app.run_test(size=(200, 40)) as pilot:
+        await until(pilot, lambda: "α vs N = " in alpha_text(app))
+        line = alpha_text(app).replace("\n", " ")
+        assert alpha in line and variance in line
+        assert "live:" not in line  # a finished run is shown with the full bootstrap

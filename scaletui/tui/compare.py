@@ -20,12 +20,10 @@ from textual.widgets import DataTable, Header, Static
 from textual.worker import Worker, WorkerState
 
 from scaletui import plots
-from scaletui.analysis import PowerLawFit, analyze_run
+from scaletui.analysis import DEFAULT_RESAMPLES, PowerLawFit, analyze_run
 from scaletui.config import widths_label
 from scaletui.store import Run, StoreError
 from scaletui.tui.footer import KeysFooter
-
-COMPARE_RESAMPLES = 500
 
 
 @dataclass(frozen=True)
@@ -45,7 +43,7 @@ def read_fit(run_dir: Path) -> RunFit:
     """Fit one run against N; a run that cannot be read comes back with its reason instead of raising."""
     try:
         run = Run(run_dir)
-        analysis = analyze_run(run, x_axis="params", resamples=COMPARE_RESAMPLES, with_outputs=False)
+        analysis = analyze_run(run, with_outputs=False)  # the default options: the α that `scaletui fit` prints
     except StoreError as exc:
         return RunFit(run_dir.name, "", "", (), (), None, str(exc))
     points = [s for s in analysis.widths if s.used and math.isfinite(s.median) and s.median > 0]
@@ -133,7 +131,7 @@ class CompareScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield ComparePlot(f"fitting {len(self.runs)} runs ({COMPARE_RESAMPLES} bootstrap resamples)…", id="plot")
+        yield ComparePlot(f"fitting {len(self.runs)} runs ({DEFAULT_RESAMPLES} bootstrap resamples)…", id="plot")
         table: DataTable[str | Text] = DataTable(cursor_type="row", id="fits")
         table.add_columns("name", "α", "95% CI", "R²", "widths", "id", "note")  # the long id after the numbers
         yield table

@@ -7,7 +7,6 @@ code path as ``scaletui run``; a thread worker reads the run's store a few times
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -22,9 +21,11 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Header, RichLog, Select, Static
 from textual.worker import Worker, WorkerState
 
+from scaletui.analysis import DEFAULT_RESAMPLES
 from scaletui.config import Config, ConfigError, load_config
 from scaletui.plots import curves_plot, loss_plot, variance_plot
 from scaletui.presets import list_presets
+from scaletui.report import alpha_numbers, fmt, variance_numbers
 from scaletui.store import Run, StoreError
 from scaletui.tui.footer import KeysFooter
 from scaletui.tui.form import ConfigForm
@@ -37,10 +38,6 @@ REFRESH_SECONDS = 0.4
 CURVES_SECONDS = 2.0  # new loss-curve points alone redraw the plots at most this often
 TABS = {"loss": "Loss", "variance": "Variance", "curves": "Curves", "table": "Table", "events": "Events"}  # F1…F5
 PANEL_WIDGETS = {"table": "#widths", "events": "#log"}  # the widget each tab shows; the plot tabs share #plot
-
-
-def _fmt(value: float, digits: int = 3) -> str:
-    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits - 1}e}"
 
 
 def _duration(seconds: float) -> str:
@@ -244,23 +241,25 @@ class ExplorerScreen(Screen):
             widget.update(text, layout=False)  # fixed-size lines: a repaint, never a layout of the screen
 
     def alpha_text(self, snap: RunSnapshot) -> Text:
+        """α and the V slope as ``scaletui fit`` prints them (one format function), then what qualifies them."""
         analysis = snap.analysis
         axis = "N" if analysis.x_axis == "params" else "width"
+        resamples = analysis.options.resamples
+        live = f"   live: {resamples} resamples" if resamples != DEFAULT_RESAMPLES else ""
         fit = analysis.fit
         if fit is None:
             return Text.assemble(
                 (f"α vs {axis}: ", "bold"),
                 (analysis.fit_error or "waiting for widths", "yellow"),
+                (live, "yellow"),
                 (self.dimension_text(analysis), "dim"),
             )
-        ci = f"[{fit.ci_low:.3f}, {fit.ci_high:.3f}]" if math.isfinite(fit.ci_low) else "[–]"
         v = analysis.variance_slope
-        v_text = f"   V ∝ {axis}^{-v.alpha:.2f} [{v.ci_low:.2f}, {v.ci_high:.2f}]" if v is not None else ""
         return Text.assemble(
-            (f"α vs {axis} = {fit.alpha:.3f}", "bold cyan"),
-            (f"  95% CI {ci}", "cyan"),
-            f"  R² {fit.r2:.4f}  ({fit.points} widths, {analysis.aggregate})",
-            (v_text, "green"),
+            (alpha_numbers(fit), "bold cyan"),
+            f"  ({fit.points} widths, {analysis.aggregate})",
+            (f"   {variance_numbers(v)}" if v is not None else "", "green"),
+            (live, "yellow"),
             (self.dimension_text(analysis), "dim"),
         )
 
@@ -297,9 +296,9 @@ class ExplorerScreen(Screen):
         for st in snap.analysis.widths:
             v = variance.get(st.width)
             table.add_row(
-                str(st.width), str(st.n_params), f"{st.used}/{st.seeds}", _fmt(st.median),
-                f"{_fmt(st.q25, 2)}–{_fmt(st.q75, 2)}", _fmt(v.variance, 2) if v else "–",
-                _fmt(v.bias2, 2) if v else "–", str(st.diverged), str(st.unconverged),
+                str(st.width), str(st.n_params), f"{st.used}/{st.seeds}", fmt(st.median),
+                f"{fmt(st.q25, 2)}–{fmt(st.q75, 2)}", fmt(v.variance, 2) if v else "–",
+                fmt(v.bias2, 2) if v else "–", str(st.diverged), str(st.unconverged),
             )  # fmt: skip
 
     @on(PlotResized)

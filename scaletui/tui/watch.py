@@ -1,23 +1,31 @@
 """Snapshots of a run for the live view, taken off the UI thread.
 
-A snapshot is everything the explorer draws, read from the store in one go. Analysis (with a modest
-bootstrap) is recomputed only when the set of finished models changes or the x axis is switched; loss
-curves and progress are read on every tick. Nothing here imports Textual.
+A snapshot is everything the explorer draws, read from the store in one go. Analysis is recomputed only
+when the set of finished models changes, the x axis is switched or the run stops being live; loss curves
+and progress are read on every tick. While the run is live the bootstrap uses LIVE_RESAMPLES (the screen
+says so); once it is not, the analysis is exactly ``scaletui fit``'s: the default options, same resamples,
+same seed. Nothing here imports Textual.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from scaletui.analysis import RunAnalysis, analyze_run
+from scaletui.analysis import FitOptions, RunAnalysis, analyze_run
 from scaletui.config import Config
 from scaletui.store import ModelTable, Run, RunStatus
 
-LIVE_RESAMPLES = 500
+LIVE_RESAMPLES = 500  # while a run is live its analysis is redone often: a cheaper bootstrap, marked on screen
+
+
+def watch_options(x_axis: str, live: bool) -> FitOptions:
+    """The explorer's options: the defaults on the chosen axis, with fewer resamples while the run is live."""
+    options = FitOptions(x_axis=x_axis)
+    return replace(options, resamples=LIVE_RESAMPLES) if live else options
 
 
 @dataclass
@@ -62,7 +70,7 @@ class RunWatcher:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         self.last_event = 0
-        self._analysis_key: tuple[int, str] | None = None
+        self._analysis_key: tuple[int, str, bool] | None = None
         self._analysis: RunAnalysis | None = None
 
     def snapshot(self, x_axis: str) -> RunSnapshot:
@@ -70,9 +78,9 @@ class RunWatcher:
         run = Run(self.run_dir)
         status = run.status()
         models = run.models()
-        key = (len(models), x_axis)
+        key = (len(models), x_axis, status.is_live)
         if self._analysis is None or key != self._analysis_key:
-            self._analysis = analyze_run(run, x_axis=x_axis, resamples=LIVE_RESAMPLES)
+            self._analysis = analyze_run(run, watch_options(x_axis, status.is_live))
             self._analysis_key = key
         events = run.events(self.last_event)
         if events:
