@@ -1,7 +1,7 @@
 """The measured columns of docs/REPRODUCTIONS.md for finished runs, as Markdown table cells.
 
     python benchmarks/reproduction_table.py RUN [--runs-dir DIR] [--x params|width] [--max-width W]
-        [--offset] [--include-unconverged]
+        [--offset] [--exclude-unconverged]
 
 Prints α with its 95% bootstrap CI, the output-variance slope with its CI, the fraction of models that
 converged (neither diverged nor flagged by the still-falling rule), the TwoNN dimension of the inputs where
@@ -31,12 +31,12 @@ def main() -> None:
     parser.add_argument("--min-width", type=int)
     parser.add_argument("--max-width", type=int)
     parser.add_argument("--offset", action="store_true")
-    parser.add_argument("--include-unconverged", action="store_true")
+    parser.add_argument("--exclude-unconverged", action="store_true")
     args = parser.parse_args()
     run = open_run(args.runs_dir, args.run)
     options = FitOptions(
         x_axis=args.x, aggregate="median", min_width=args.min_width, max_width=args.max_width, offset=args.offset,
-        robust=False, resamples=2000, seed=0, include_unconverged=args.include_unconverged,
+        robust=False, resamples=2000, seed=0, exclude_unconverged=args.exclude_unconverged,
     )  # fmt: skip
     analysis = analyze_run(run, options)
     total = sum(s.seeds for s in analysis.widths)

@@ -23,6 +23,7 @@ DEFAULT_RESAMPLES = 2000  # every face's bootstrap: thousands are cheap here (SC
 BOOTSTRAP_SEED = 0  # every face draws the same resamples, so the same run shows the same CI everywhere
 CONVERGENCE_WINDOW = 0.10  # the last 10% of steps
 CONVERGENCE_THRESHOLD = 0.05  # a model whose loss fell by more than 5% over that window is still learning
+SELECTION_SPREAD = 0.25  # dropped fractions further apart than this between widths: the exclusion selects by outcome
 
 
 # --- aggregation ---------------------------------------------------------------------------------
@@ -44,6 +45,13 @@ class FitOptions:
     """The choices behind every number shown for a run. The CLI, the exports, the report and every screen
     of the TUI analyse a run through :func:`analyze_run` with one of these, so the same options give the
     same α, CI, V slope and counts on every face; the defaults are what a face shows unless told otherwise.
+
+    All seeds by default: the per-width aggregate is taken over every finite (non-diverged) model. A model
+    whose training loss was still falling at the end (:func:`still_falling`) is flagged and counted per
+    width, but kept: dropping it selects by outcome (where stuck models sit flat in a bad basin and good
+    ones are still improving, a convergence filter keeps the failures). ``exclude_unconverged`` drops
+    them anyway; the faces then say how many went at each width and warn when the dropped fractions of
+    two widths differ by more than SELECTION_SPREAD.
     """
 
     x_axis: str = "params"
@@ -54,7 +62,7 @@ class FitOptions:
     robust: bool = False
     resamples: int = DEFAULT_RESAMPLES
     seed: int = BOOTSTRAP_SEED
-    include_unconverged: bool = False
+    exclude_unconverged: bool = False
 
     def __post_init__(self) -> None:
         if self.x_axis not in X_AXES:
@@ -76,9 +84,10 @@ class WidthStats:
     width: int
     n_params: int
     seeds: int  # finished models
-    used: int  # finite, converged models entering aggregates and fits
+    used: int  # models entering aggregates and fits: finite, and not dropped
     diverged: int
-    unconverged: int
+    unconverged: int  # finite models flagged still falling: counted, kept unless excluded
+    dropped: int  # of those, left out of aggregates and fits by ``exclude_unconverged``
     median: float
     mean: float
     geomean: float
@@ -89,6 +98,28 @@ class WidthStats:
 
     def value(self, kind: str) -> float:
         return {"median": self.median, "mean": self.mean, "geomean": self.geomean}[kind]
+
+    @property
+    def dropped_fraction(self) -> float:
+        """The share of this width's finite models that ``exclude_unconverged`` left out."""
+        finite = self.seeds - self.diverged
+        return self.dropped / finite if finite else 0.0
+
+
+def selection_warning(widths: list[WidthStats]) -> str | None:
+    """One line when dropping still-falling models left out shares of the widths that differ by more than
+    SELECTION_SPREAD: the kept models are then chosen by how they trained, which biases the fit."""
+    judged = [s for s in widths if s.seeds > s.diverged]
+    if not judged or not any(s.dropped for s in judged):
+        return None
+    most = max(judged, key=lambda s: s.dropped_fraction)
+    least = min(judged, key=lambda s: s.dropped_fraction)
+    if most.dropped_fraction - least.dropped_fraction <= SELECTION_SPREAD:
+        return None
+    return (
+        f"dropping still-falling models selects by outcome: dropped {most.dropped}/{most.seeds - most.diverged} "
+        f"at width {most.width}, {least.dropped}/{least.seeds - least.diverged} at width {least.width}"
+    )
 
 
 def usable_losses(losses: np.ndarray, diverged: np.ndarray, excluded: np.ndarray) -> np.ndarray:
@@ -102,10 +133,11 @@ def width_stats(
     losses: np.ndarray,
     diverged: np.ndarray,
     unconverged: np.ndarray,
-    exclude_unconverged: bool = True,
+    exclude_unconverged: bool = False,
 ) -> WidthStats:
-    """Summaries of one width's final losses; diverged (and by default unconverged) models are counted, not used."""
-    usable = usable_losses(losses, diverged, unconverged & exclude_unconverged)
+    """Summaries of one width's final losses; diverged (and, when asked, unconverged) models are counted, not used."""
+    dropped = unconverged & ~diverged & exclude_unconverged
+    usable = usable_losses(losses, diverged, dropped)
     nan = float("nan")
     if usable.size:
         q25, median, q75 = np.quantile(usable, [0.25, 0.5, 0.75])
@@ -121,7 +153,7 @@ def width_stats(
         summary, extremes = (nan,) * 5, (nan, nan)
     return WidthStats(
         width, n_params, len(losses), int(usable.size), int(diverged.sum()), int((unconverged & ~diverged).sum()),
-        summary[0], summary[1], summary[2], summary[3], summary[4], *extremes,
+        int(dropped.sum()), summary[0], summary[1], summary[2], summary[3], summary[4], *extremes,
     )  # fmt: skip
 
 
@@ -464,14 +496,14 @@ def analyze_run(run, options: FitOptions = FitOptions(), *, with_outputs: bool =
     unconverged_all = np.array(
         [bool(flags.get((int(w), int(s)))) for w, s in zip(models.width, models.seed, strict=True)], dtype=bool
     )
-    include = options.include_unconverged
-    unconverged_excluded = unconverged_all & (not include)
+    exclude = options.exclude_unconverged
+    unconverged_excluded = unconverged_all & exclude
     stats_list = []
     for w in sorted(set(models.width.tolist())):
         mask = models.width == w
         stats_list.append(
             width_stats(w, int(models.n_params[mask][0]), models.test_loss[mask], models.diverged[mask],
-                        unconverged_all[mask], exclude_unconverged=not include)
+                        unconverged_all[mask], exclude_unconverged=exclude)
         )  # fmt: skip
     fit_error = None
     fit = None
@@ -489,9 +521,9 @@ def analyze_run(run, options: FitOptions = FitOptions(), *, with_outputs: bool =
                           x_axis=x_axis)  # fmt: skip
     except ValueError as exc:
         fit_error = str(exc)
-        left_out = sum(s.unconverged for s in chosen) if not include else 0
+        left_out = sum(s.dropped for s in chosen)
         if left_out:
-            fit_error += f" ({left_out} unconverged models left out; include them to fit anyway)"
+            fit_error += f" ({left_out} still-falling models dropped by the exclusion)"
     variance, spread, v_outputs, v_x = [], [], [], []
     for s in stats_list:
         mask = models.width == s.width

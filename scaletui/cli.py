@@ -20,7 +20,15 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 from rich.text import Text
 
-from scaletui.analysis import AGGREGATES, BOOTSTRAP_SEED, DEFAULT_RESAMPLES, X_AXES, FitOptions, analyze_run
+from scaletui.analysis import (
+    AGGREGATES,
+    BOOTSTRAP_SEED,
+    DEFAULT_RESAMPLES,
+    X_AXES,
+    FitOptions,
+    analyze_run,
+    selection_warning,
+)
 from scaletui.config import (
     DEVICES,
     EXECUTORS,
@@ -39,6 +47,7 @@ from scaletui.report import (
     exclusions_line,
     fit_line,
     pair_table,
+    selection_lines,
     theory_line,
     ticket_summary,
     variance_line,
@@ -349,7 +358,10 @@ Resamples = Annotated[int, typer.Option("--resamples", min=0, help="Bootstrap re
 Seed = Annotated[int, typer.Option("--seed", help="Bootstrap random seed.")]
 Unconverged = Annotated[
     bool,
-    typer.Option("--include-unconverged", help="Fit models whose loss was still falling at the end (flagged)."),
+    typer.Option(
+        "--exclude-unconverged",
+        help="Drop models whose loss was still falling at the end (kept by default: dropping selects by outcome).",
+    ),
 ]
 
 
@@ -364,7 +376,7 @@ def _fit_options(
     if min_width is not None and max_width is not None and min_width > max_width:
         fail(f"--min-width {min_width} is above --max-width {max_width}")
     return FitOptions(x_axis=x, aggregate=aggregate, min_width=min_width, max_width=max_width, offset=offset,
-                      robust=robust, resamples=resamples, seed=seed, include_unconverged=unconverged)  # fmt: skip
+                      robust=robust, resamples=resamples, seed=seed, exclude_unconverged=unconverged)  # fmt: skip
 
 
 def _header(run: Run) -> list[object]:
@@ -392,7 +404,7 @@ def show(
     runs_dir: RunsDir = DEFAULT_RUNS_DIR,
     x: XAxis = "params",
     aggregate: Aggregate = "median",
-    include_unconverged: Unconverged = False,
+    exclude_unconverged: Unconverged = False,
     plots: Annotated[bool, typer.Option(help="Draw the log-log plots.")] = True,
 ) -> None:
     """Summarise a run (finished or still running): per-width table, fitted α ± CI, variance, plots."""
@@ -402,7 +414,7 @@ def show(
 
     with friendly_errors():
         found = open_run(runs_dir, run_ref)
-        options = _fit_options(x, aggregate, unconverged=include_unconverged)
+        options = _fit_options(x, aggregate, unconverged=exclude_unconverged)
         analysis = analyze_run(found, options)
         other_axis = "width" if x == "params" else "params"
         other = analyze_run(found, dataclasses.replace(options, x_axis=other_axis), with_outputs=False)
@@ -418,6 +430,8 @@ def show(
         excluded = exclusions_line(analysis)
         if excluded is not None:
             out.print(excluded)
+        for line in selection_lines(analysis):
+            out.print(line)
         if not plots:
             return
         side_by_side = out.width >= 160
@@ -448,14 +462,14 @@ def fit(
     robust: Robust = False,
     resamples: Resamples = DEFAULT_RESAMPLES,
     seed: Seed = BOOTSTRAP_SEED,
-    include_unconverged: Unconverged = False,
+    exclude_unconverged: Unconverged = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per run.")] = False,
 ) -> None:
     """Fit the scaling law L ≈ k·x^-α (+ L∞) of one or more runs, with a seed-bootstrap 95% CI for α."""
     import json
 
     with friendly_errors():
-        options = _fit_options(x, aggregate, min_width, max_width, offset, robust, resamples, seed, include_unconverged)
+        options = _fit_options(x, aggregate, min_width, max_width, offset, robust, resamples, seed, exclude_unconverged)
         results = []
         for ref in run_refs:
             found = open_run(runs_dir, ref)
@@ -466,8 +480,16 @@ def fit(
                 out.print(Text(found.id, style="bold"))
                 out.print(fit_line(analysis.fit, analysis.fit_error, aggregate))
                 out.print(variance_line(analysis.variance_slope))
+                for line in selection_lines(analysis):
+                    out.print(line)
         if as_json:
             print(json.dumps(results, indent=2))
+
+
+def _width_counts(s) -> dict[str, int]:
+    """A width's models: finished, used in the fit, diverged, flagged still falling, dropped by the exclusion."""
+    return {"width": s.width, "n_params": s.n_params, "seeds": s.seeds, "used": s.used, "diverged": s.diverged,
+            "still_falling": s.unconverged, "dropped": s.dropped}  # fmt: skip
 
 
 def _fit_json(run: Run, analysis, options: FitOptions) -> dict[str, object]:
@@ -492,7 +514,7 @@ def _fit_json(run: Run, analysis, options: FitOptions) -> dict[str, object]:
         "min_width": options.min_width,
         "max_width": options.max_width,
         "bootstrap_seed": options.seed,
-        "include_unconverged": options.include_unconverged,
+        "exclude_unconverged": options.exclude_unconverged,
         "fit": {k: clean(v) for k, v in loss.items()} if loss else None,
         "fit_error": analysis.fit_error,
         "variance_slope": {k: clean(v) for k, v in variance.items()} if variance else None,
@@ -501,6 +523,8 @@ def _fit_json(run: Run, analysis, options: FitOptions) -> dict[str, object]:
         "aggregate_loss": [s.value(options.aggregate) for s in used],
         "diverged": sum(s.diverged for s in analysis.widths),
         "unconverged": sum(s.unconverged for s in analysis.widths),
+        "per_width": [_width_counts(s) for s in analysis.widths],
+        "selection_warning": selection_warning(analysis.widths),
     }
 
 
@@ -521,14 +545,18 @@ def export(
     robust: Robust = False,
     resamples: Resamples = DEFAULT_RESAMPLES,
     seed: Seed = BOOTSTRAP_SEED,
-    include_unconverged: Unconverged = False,
+    exclude_unconverged: Unconverged = False,
 ) -> None:
     """Export runs as CSV: per-seed results, per-width summaries, loss curves, or fits (one header row)."""
     with friendly_errors():
         if what not in FORMATS:
             fail(f"--what: must be one of {', '.join(FORMATS)}; got {what!r}")
-        options = _fit_options(x, aggregate, min_width, max_width, offset, robust, resamples, seed, include_unconverged)
+        options = _fit_options(x, aggregate, min_width, max_width, offset, robust, resamples, seed, exclude_unconverged)
         runs = [open_run(runs_dir, ref) for ref in run_refs]
+        if exclude_unconverged and what in ("per-width", "fit"):
+            for run in runs:  # stderr: stdout may be the CSV itself
+                for line in selection_lines(analyze_run(run, options, with_outputs=False)):
+                    err.print(Text(f"{run.id}: ").append_text(line))
         if out_path is None:
             export_csv(runs, what, sys.stdout, options)
             return

@@ -48,7 +48,7 @@ def _per_width(run: Run, options: FitOptions) -> Iterator[list[Any]]:
     nan = float("nan")
     for st in analysis.widths:
         v, sp = variance.get(st.width), spread[st.width]
-        yield [run.id, st.width, st.n_params, st.seeds, st.used, st.diverged, st.unconverged,
+        yield [run.id, st.width, st.n_params, st.seeds, st.used, st.diverged, st.unconverged, st.dropped,
                st.median, st.mean, st.geomean, st.q25, st.q75, st.min, st.max,
                v.variance if v else nan, v.bias2 if v else nan, v.mean_loss if v else nan,
                sp.median_log10, sp.iqr_log10, sp.skewness, sp.excess_kurtosis, sp.max_over_median]  # fmt: skip
@@ -68,18 +68,19 @@ def _fit(run: Run, options: FitOptions) -> Iterator[list[Any]]:
         yield [run.id, quantity, fit.x_axis, options.aggregate if quantity == "loss" else "",
                fit.offset, fit.robust, fit.alpha, fit.ci_low, fit.ci_high, fit.k, fit.l_inf, fit.r2,
                fit.points, fit.resamples, options.seed, options.min_width, options.max_width,
-               options.include_unconverged]  # fmt: skip
+               options.exclude_unconverged]  # fmt: skip
 
 
 HEADERS = {
     "per-seed": ["run", "width", "n_params", "seed", "train_loss", "test_loss", "diverged", "diverged_step",
                  "unconverged", "wall_seconds"],
-    "per-width": ["run", "width", "n_params", "seeds", "used", "diverged", "unconverged", "median", "mean",
+    "per-width": ["run", "width", "n_params", "seeds", "used", "diverged", "unconverged", "dropped", "median", "mean",
                   "geomean", "q25", "q75", "min", "max", "output_variance", "bias2", "mean_loss",
                   "median_log10", "iqr_log10", "skewness", "excess_kurtosis", "max_over_median"],
     "curves": ["run", "width", "seed", "step", "train_loss", "test_loss"],
     "fit": ["run", "quantity", "x_axis", "aggregate", "offset", "robust", "alpha", "ci_low", "ci_high", "k",
-            "l_inf", "r2", "points", "resamples", "bootstrap_seed", "min_width", "max_width", "include_unconverged"],
+            "l_inf", "r2", "points", "resamples", "bootstrap_seed", "min_width", "max_width",
+            "exclude_unconverged"],
 }  # fmt: skip
 _ROWS = {"per-seed": _per_seed, "per-width": _per_width, "curves": _curves, "fit": _fit}
 

@@ -7,7 +7,13 @@ import math
 from rich.table import Table
 from rich.text import Text
 
-from scaletui.analysis import CONVERGENCE_THRESHOLD, CONVERGENCE_WINDOW, PowerLawFit, RunAnalysis
+from scaletui.analysis import (
+    CONVERGENCE_THRESHOLD,
+    CONVERGENCE_WINDOW,
+    PowerLawFit,
+    RunAnalysis,
+    selection_warning,
+)
 from scaletui.tickets import EnsembleComparison, TicketReport
 
 STATUS_STYLE = {
@@ -28,9 +34,9 @@ def fmt(value: float, digits: int = 3) -> str:
 def width_table(analysis: RunAnalysis, compact: bool, title: str | None = None) -> Table:
     """Per width: the aggregate and spread of final test loss, V, bias², exclusions, tail shape."""
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
-    columns = ["width", "N", "seeds", analysis.aggregate, "IQR", "V", "bias²", "div", "unconv", "skew", "max/med"]
+    columns = ["width", "N", "seeds", analysis.aggregate, "IQR", "V", "bias²", "div", "falling", "skew", "max/med"]
     if compact:
-        columns = ["width", "N", "seeds", analysis.aggregate, "V", "bias²", "div", "unconv", "skew"]
+        columns = ["width", "N", "seeds", analysis.aggregate, "V", "bias²", "div", "falling", "skew"]
     for name in columns:
         table.add_column(name, justify="right", no_wrap=True)
     variance = {v.width: v for v in analysis.variance}
@@ -46,7 +52,7 @@ def width_table(analysis: RunAnalysis, compact: bool, title: str | None = None) 
             "V": fmt(v.variance, 2) if v else "–",
             "bias²": fmt(v.bias2, 2) if v else "–",
             "div": f"[red]{st.diverged}[/]" if st.diverged else "0",
-            "unconv": f"[yellow]{st.unconverged}[/]" if st.unconverged else "0",
+            "falling": f"[yellow]{st.unconverged}[/]" if st.unconverged else "0",
             "skew": "–" if not math.isfinite(sp.skewness) else f"{sp.skewness:+.2f}",
             "max/med": "–" if not math.isfinite(sp.max_over_median) else f"{sp.max_over_median:.3g}",
         }
@@ -108,15 +114,31 @@ def theory_line(analysis: RunAnalysis) -> Text:
 
 
 def exclusions_line(analysis: RunAnalysis) -> Text | None:
+    """What the fits leave out (diverged models) and what they keep but flag (models still falling)."""
     diverged = sum(s.diverged for s in analysis.widths)
-    unconverged = sum(s.unconverged for s in analysis.widths)
-    if not diverged and not unconverged:
+    falling = sum(s.unconverged for s in analysis.widths)
+    dropped = sum(s.dropped for s in analysis.widths)
+    if not diverged and not falling:
         return None
+    kept = f"{dropped} of them dropped (--exclude-unconverged)" if dropped else "kept in fits"
     return Text(
-        f"excluded from fits: {diverged} diverged (NaN/inf), {unconverged} unconverged "
-        f"(training loss fell > {CONVERGENCE_THRESHOLD:.0%} over the last {CONVERGENCE_WINDOW:.0%} of steps)",
+        f"{diverged} diverged (NaN/inf, left out of fits) · {falling} still falling at the end (training loss "
+        f"fell > {CONVERGENCE_THRESHOLD:.0%} over the last {CONVERGENCE_WINDOW:.0%} of steps; {kept})",
         style="yellow",
     )
+
+
+def selection_lines(analysis: RunAnalysis) -> list[Text]:
+    """With --exclude-unconverged: how many models were dropped at each width, and the one-line warning
+    when the dropped shares differ enough between widths to select by outcome."""
+    if not analysis.options.exclude_unconverged:
+        return []
+    counts = " · ".join(f"width {s.width}: {s.dropped}/{s.seeds - s.diverged}" for s in analysis.widths)
+    lines = [Text(f"dropped as still falling: {counts}", style="yellow")]
+    warning = selection_warning(analysis.widths)
+    if warning is not None:
+        lines.append(Text(f"warning: {warning}", style="bold yellow"))
+    return lines
 
 
 def ticket_summary(report: TicketReport) -> Text:

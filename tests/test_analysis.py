@@ -131,14 +131,18 @@ def test_seed_spread_tells_thin_tails_from_jackpots():
     assert heavy.max_over_median == pytest.approx(losses.max() / np.median(losses))
 
 
-def test_width_stats_exclude_diverged_and_unconverged_models_but_count_them():
+def test_width_stats_keep_unconverged_models_by_default_and_drop_them_only_when_asked():
     losses = np.array([1.0, 2.0, 3.0, 100.0, np.nan])
     diverged = np.array([False, False, False, False, True])
     unconverged = np.array([False, False, False, True, False])
-    st = width_stats(8, 25, losses, diverged, unconverged)
-    assert (st.seeds, st.used, st.diverged, st.unconverged) == (5, 3, 1, 1)
+    kept = width_stats(8, 25, losses, diverged, unconverged)
+    assert (kept.seeds, kept.used, kept.diverged, kept.unconverged, kept.dropped) == (5, 4, 1, 1, 0)
+    assert kept.median == 2.5 and kept.max == 100.0
+    st = width_stats(8, 25, losses, diverged, unconverged, exclude_unconverged=True)
+    assert (st.seeds, st.used, st.diverged, st.unconverged, st.dropped) == (5, 3, 1, 1, 1)
     assert st.median == 2.0 and st.max == 3.0 and st.mean == 2.0
     assert st.geomean == pytest.approx(6 ** (1 / 3))
+    assert st.dropped_fraction == 0.25
 
 
 def test_convergence_rule():

@@ -54,7 +54,7 @@ def test_show_fits_the_terminal_and_has_the_alpha_line_and_table(trained, column
 
 def test_fit_json_agrees_with_an_independent_scipy_fit(trained):
     runs_dir, runs = trained
-    result = run_cli("fit", runs[0].id, runs[1].id, "--runs-dir", str(runs_dir), "--json", "--include-unconverged")
+    result = run_cli("fit", runs[0].id, runs[1].id, "--runs-dir", str(runs_dir), "--json")
     assert result.returncode == 0, result.stderr
     fits = json.loads(result.stdout)
     assert [f["run"] for f in fits] == [runs[0].id, runs[1].id]
@@ -72,7 +72,7 @@ def test_fit_json_agrees_with_an_independent_scipy_fit(trained):
 
 def test_fit_options_change_the_fit(trained):
     runs_dir, runs = trained
-    base = ["fit", runs[0].id, "--runs-dir", str(runs_dir), "--json", "--include-unconverged", "--resamples", "200"]
+    base = ["fit", runs[0].id, "--runs-dir", str(runs_dir), "--json", "--resamples", "200"]
     by_width = json.loads(run_cli(*base, "--x", "width").stdout)[0]
     narrowed = json.loads(run_cli(*base, "--min-width", "4").stdout)[0]
     assert by_width["x"] == [2, 4, 8, 16] and narrowed["widths"] == [4, 8, 16]

@@ -177,7 +177,7 @@ class ExplorerScreen(Screen):
             self.query_one("#form-pane").display = False  # an opened run needs the room; ctrl+f shows it
         self.query_one(TabBar).show(self.tab)
         table = self.query_one("#widths", DataTable)
-        table.add_columns("width", "N", "seeds", "median", "IQR", "V", "bias²", "diverged", "unconv")
+        table.add_columns("width", "N", "seeds", "median", "IQR", "V", "bias²", "diverged", "falling")
         self.set_interval(REFRESH_SECONDS, self.refresh_snapshot)  # the first one when the screen is shown
 
     # --- following a run ---------------------------------------------------------------------------
@@ -282,7 +282,7 @@ class ExplorerScreen(Screen):
             f" · width {current[0]}: step {snap.steps_done[current[0]]}/{snap.config.training.steps}" if current else ""
         )
         excluded = sum(s.diverged for s in snap.analysis.widths), sum(s.unconverged for s in snap.analysis.widths)
-        flags = f" · {excluded[0]} diverged, {excluded[1]} unconverged" if any(excluded) else ""
+        flags = f" · {excluded[0]} diverged, {excluded[1]} still falling" if any(excluded) else ""
         style = {"failed": "red", "dead": "red", "running": "green"}.get(st.status, "")
         error = f" · {st.error}" if st.error else ""
         return Text.assemble(
