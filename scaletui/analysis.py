@@ -23,6 +23,7 @@ DEFAULT_RESAMPLES = 2000  # every face's bootstrap: thousands are cheap here (SC
 BOOTSTRAP_SEED = 0  # every face draws the same resamples, so the same run shows the same CI everywhere
 CONVERGENCE_WINDOW = 0.10  # the last 10% of steps
 CONVERGENCE_THRESHOLD = 0.05  # a model whose loss fell by more than 5% over that window is still learning
+BASIN_GAP = 1.0  # decades: sorted log10 losses further apart than this start a new basin
 SELECTION_SPREAD = 0.25  # dropped fractions further apart than this between widths: the exclusion selects by outcome
 
 
@@ -428,6 +429,65 @@ def fell_too_much(earlier, final, threshold: float = CONVERGENCE_THRESHOLD):
     return (np.asarray(earlier) - np.asarray(final)) > threshold * np.asarray(final)
 
 
+# --- basins ------------------------------------------------------------------------------------------
+
+
+def basin_groups(losses: np.ndarray, gap: float = BASIN_GAP) -> list[np.ndarray]:
+    """The basin rule: sort the log10 losses and cut wherever two neighbours are more than ``gap`` decades
+    apart. Returns each group's indices into ``losses`` (positive and finite), lowest losses first."""
+    order = np.argsort(losses)
+    logs = np.log10(losses[order])
+    cuts = np.nonzero(np.diff(logs) > gap)[0] + 1
+    return [order[chunk] for chunk in np.split(np.arange(len(order)), cuts)] if len(order) else []
+
+
+def main_basin(losses: np.ndarray, gap: float = BASIN_GAP) -> np.ndarray:
+    """A mask of the main basin: the largest group of :func:`basin_groups`, the lower-loss one on a tie
+    (``max`` keeps the first of equals, and groups come lowest first)."""
+    mask = np.zeros(len(losses), dtype=bool)
+    groups = basin_groups(losses, gap)
+    if groups:
+        mask[max(groups, key=len)] = True
+    return mask
+
+
+@dataclass(frozen=True)
+class Basins:
+    """One width's finite models split into basins: how many fell outside the main one, and the main
+    basin's own median and output variance beside V over all seeds (a mean over seeds that a few stuck
+    models can dominate)."""
+
+    width: int
+    models: int  # finite models
+    groups: int
+    outside: int  # models outside the main basin
+    main_median: float
+    variance_all: float  # NaN without outputs (or fewer than 2 finite models)
+    variance_main: float  # V over the main basin's models; NaN below 2 of them
+
+    @property
+    def fraction_outside(self) -> float:
+        return self.outside / self.models if self.models else float("nan")
+
+
+def width_basins(
+    width: int, losses: np.ndarray, outputs: np.ndarray | None = None, target: np.ndarray | None = None
+) -> Basins:
+    """Basins of one width from its finite models' losses and, when given, their outputs (rows aligned)."""
+    nan = float("nan")
+    if losses.size == 0:
+        return Basins(width, 0, 0, 0, nan, nan, nan)
+    main = main_basin(losses)
+    v_all = v_main = nan
+    if outputs is not None and target is not None:
+        if len(outputs) >= 2:
+            v_all = bias_variance(width, outputs, target).variance
+        if main.sum() >= 2:
+            v_main = bias_variance(width, outputs[main], target).variance
+    return Basins(width, int(losses.size), len(basin_groups(losses)), int((~main).sum()),
+                  float(np.median(losses[main])), v_all, v_main)  # fmt: skip
+
+
 def theory_slopes(intrinsic_dim: int, hidden_layers: int, x_axis: str) -> dict[str, float]:
     """Reference exponents (SCIENCE.md), stated against N and converted to width when asked.
 
@@ -458,6 +518,7 @@ class RunAnalysis:
     options: FitOptions
     unconverged: dict[tuple[int, int], bool | None] = field(default_factory=dict)
     intrinsic: IntrinsicDimension | None = None  # TwoNN on the test inputs, for inputs of 2+ dimensions
+    basins: list[Basins] = field(default_factory=list)  # per width, over all finite models whatever the options
 
     @property
     def aggregate(self) -> str:
@@ -524,24 +585,33 @@ def analyze_run(run, options: FitOptions = FitOptions(), *, with_outputs: bool =
         left_out = sum(s.dropped for s in chosen)
         if left_out:
             fit_error += f" ({left_out} still-falling models dropped by the exclusion)"
-    variance, spread, v_outputs, v_x = [], [], [], []
+    variance, spread, basins, v_outputs, v_x = [], [], [], [], []
     for s in stats_list:
         mask = models.width == s.width
         spread.append(seed_spread(s.width, models.test_loss[mask & ~models.diverged]))
     intrinsic = None
+    y = None
     if with_outputs and len(models):  # the test set is written before any model can finish
         x, y = run.test_set()
         if x.ndim == 2 and x.shape[1] > 1:
             with contextlib.suppress(ValueError):
                 intrinsic = two_nn_dimension(x)
-        for s in stats_list:
-            _seeds, outputs = run.outputs(s.width)
-            finite = np.all(np.isfinite(outputs), axis=1)
-            if finite.sum() >= 2:
-                variance.append(bias_variance(s.width, outputs[finite], y))
-                if options.in_range(s.width):
-                    v_outputs.append(outputs[finite])
-                    v_x.append(s.width if x_axis == "width" else s.n_params)
+    for s in stats_list:
+        mask = models.width == s.width
+        loss_of = dict(zip(models.seed[mask].tolist(), models.test_loss[mask].tolist(), strict=True))
+        if y is None:
+            losses = usable_losses(models.test_loss[mask], models.diverged[mask], np.zeros(mask.sum(), dtype=bool))
+            basins.append(width_basins(s.width, losses))
+            continue
+        seeds, outputs = run.outputs(s.width)
+        losses = np.array([loss_of.get(int(seed), np.nan) for seed in seeds])
+        finite = np.all(np.isfinite(outputs), axis=1)
+        basins.append(width_basins(s.width, losses[finite & (losses > 0)], outputs[finite & (losses > 0)], y))
+        if finite.sum() >= 2:
+            variance.append(bias_variance(s.width, outputs[finite], y))
+            if options.in_range(s.width):
+                v_outputs.append(outputs[finite])
+                v_x.append(s.width if x_axis == "width" else s.n_params)
     v_fit = None
     if len(v_outputs) >= 2:
         try:
@@ -550,4 +620,5 @@ def analyze_run(run, options: FitOptions = FitOptions(), *, with_outputs: bool =
             v_fit = None
     d = cfg.target.intrinsic_dim if cfg.target.kind == "teacher" else cfg.target.input_dim
     return RunAnalysis(stats_list, fit, fit_error, variance, v_fit, spread,
-                       theory_slopes(d, cfg.model.hidden_layers, x_axis), options, flags, intrinsic)  # fmt: skip
+                       theory_slopes(d, cfg.model.hidden_layers, x_axis), options, flags, intrinsic,
+                       basins)  # fmt: skip

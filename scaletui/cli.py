@@ -43,6 +43,7 @@ from scaletui.export import FORMATS, export_csv, export_to_file
 from scaletui.presets import list_presets, resolve_preset
 from scaletui.report import (
     STATUS_STYLE,
+    basins_line,
     ensemble_table,
     exclusions_line,
     fit_line,
@@ -427,11 +428,9 @@ def show(
         out.print(fit_line(other.fit, other.fit_error, aggregate))
         out.print(variance_line(analysis.variance_slope))
         out.print(theory_line(analysis))
-        excluded = exclusions_line(analysis)
-        if excluded is not None:
-            out.print(excluded)
-        for line in selection_lines(analysis):
-            out.print(line)
+        for line in (exclusions_line(analysis), basins_line(analysis), *selection_lines(analysis)):
+            if line is not None:
+                out.print(line)
         if not plots:
             return
         side_by_side = out.width >= 160
@@ -486,10 +485,13 @@ def fit(
             print(json.dumps(results, indent=2))
 
 
-def _width_counts(s) -> dict[str, int]:
-    """A width's models: finished, used in the fit, diverged, flagged still falling, dropped by the exclusion."""
+def _width_json(s, basins) -> dict[str, object]:
+    """A width's models (finished, used in the fit, diverged, flagged still falling, dropped by the exclusion)
+    and its basins."""
     return {"width": s.width, "n_params": s.n_params, "seeds": s.seeds, "used": s.used, "diverged": s.diverged,
-            "still_falling": s.unconverged, "dropped": s.dropped}  # fmt: skip
+            "still_falling": s.unconverged, "dropped": s.dropped, "outside_main_basin": basins.outside,
+            "fraction_outside": basins.fraction_outside, "main_basin_median": basins.main_median,
+            "output_variance": basins.variance_all, "output_variance_main_basin": basins.variance_main}  # fmt: skip
 
 
 def _fit_json(run: Run, analysis, options: FitOptions) -> dict[str, object]:
@@ -523,7 +525,10 @@ def _fit_json(run: Run, analysis, options: FitOptions) -> dict[str, object]:
         "aggregate_loss": [s.value(options.aggregate) for s in used],
         "diverged": sum(s.diverged for s in analysis.widths),
         "unconverged": sum(s.unconverged for s in analysis.widths),
-        "per_width": [_width_counts(s) for s in analysis.widths],
+        "per_width": [
+            {k: clean(v) for k, v in _width_json(s, b).items()}
+            for s, b in zip(analysis.widths, analysis.basins, strict=True)
+        ],
         "selection_warning": selection_warning(analysis.widths),
     }
 

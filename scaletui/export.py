@@ -45,13 +45,15 @@ def _per_width(run: Run, options: FitOptions) -> Iterator[list[Any]]:
     analysis = analyze_run(run, options)
     variance = {v.width: v for v in analysis.variance}
     spread = {s.width: s for s in analysis.spread}
+    basins = {b.width: b for b in analysis.basins}
     nan = float("nan")
     for st in analysis.widths:
-        v, sp = variance.get(st.width), spread[st.width]
+        v, sp, b = variance.get(st.width), spread[st.width], basins[st.width]
         yield [run.id, st.width, st.n_params, st.seeds, st.used, st.diverged, st.unconverged, st.dropped,
                st.median, st.mean, st.geomean, st.q25, st.q75, st.min, st.max,
                v.variance if v else nan, v.bias2 if v else nan, v.mean_loss if v else nan,
-               sp.median_log10, sp.iqr_log10, sp.skewness, sp.excess_kurtosis, sp.max_over_median]  # fmt: skip
+               sp.median_log10, sp.iqr_log10, sp.skewness, sp.excess_kurtosis, sp.max_over_median,
+               b.outside, b.fraction_outside, b.main_median, b.variance_main]  # fmt: skip
 
 
 def _curves(run: Run, options: FitOptions) -> Iterator[list[Any]]:
@@ -76,7 +78,8 @@ HEADERS = {
                  "unconverged", "wall_seconds"],
     "per-width": ["run", "width", "n_params", "seeds", "used", "diverged", "unconverged", "dropped", "median", "mean",
                   "geomean", "q25", "q75", "min", "max", "output_variance", "bias2", "mean_loss",
-                  "median_log10", "iqr_log10", "skewness", "excess_kurtosis", "max_over_median"],
+                  "median_log10", "iqr_log10", "skewness", "excess_kurtosis", "max_over_median",
+                  "outside_main_basin", "fraction_outside", "main_basin_median", "output_variance_main_basin"],
     "curves": ["run", "width", "seed", "step", "train_loss", "test_loss"],
     "fit": ["run", "quantity", "x_axis", "aggregate", "offset", "robust", "alpha", "ci_low", "ci_high", "k",
             "l_inf", "r2", "points", "resamples", "bootstrap_seed", "min_width", "max_width",

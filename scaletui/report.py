@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scaletui.analysis import (
+    BASIN_GAP,
     CONVERGENCE_THRESHOLD,
     CONVERGENCE_WINDOW,
     PowerLawFit,
@@ -31,33 +32,69 @@ def fmt(value: float, digits: int = 3) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:.{digits - 1}e}"
 
 
-def width_table(analysis: RunAnalysis, compact: bool, title: str | None = None) -> Table:
-    """Per width: the aggregate and spread of final test loss, V, bias², exclusions, tail shape."""
-    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
-    columns = ["width", "N", "seeds", analysis.aggregate, "IQR", "V", "bias²", "div", "falling", "skew", "max/med"]
-    if compact:
-        columns = ["width", "N", "seeds", analysis.aggregate, "V", "bias²", "div", "falling", "skew"]
-    for name in columns:
-        table.add_column(name, justify="right", no_wrap=True)
+WIDE_COLUMNS = ("width", "N", "seeds", "{aggregate}", "IQR", "V", "V main", "bias²", "outside", "main med", "div",
+                "falling", "skew", "max/med")  # fmt: skip
+NARROW_COLUMNS = ("width", "N", "seeds", "{aggregate}", "V", "V main", "outside", "div", "falling")
+
+
+def width_columns(analysis: RunAnalysis, compact: bool) -> list[str]:
+    """The per-width table's columns; the narrow set keeps every key column whole at 80 columns."""
+    return [c.format(aggregate=analysis.aggregate) for c in (NARROW_COLUMNS if compact else WIDE_COLUMNS)]
+
+
+def width_cells(analysis: RunAnalysis) -> list[dict[str, str]]:
+    """Per width, every column's text: the one source of the CLI's table and the explorer's.
+
+    seeds = models used / finished; V and V main = output variance over all finite seeds and over the main
+    basin's; outside = models outside the main basin / finite models; falling = flagged still falling.
+    """
     variance = {v.width: v for v in analysis.variance}
     spread = {s.width: s for s in analysis.spread}
+    basins = {b.width: b for b in analysis.basins}
+    rows = []
     for st in analysis.widths:
-        v, sp = variance.get(st.width), spread[st.width]
-        cells = {
+        v, sp, b = variance.get(st.width), spread[st.width], basins.get(st.width)
+        rows.append({
             "width": str(st.width),
             "N": str(st.n_params),
             "seeds": f"{st.used}/{st.seeds}",
             analysis.aggregate: fmt(st.value(analysis.aggregate)),
             "IQR": f"{fmt(st.q25, 2)}–{fmt(st.q75, 2)}",
             "V": fmt(v.variance, 2) if v else "–",
+            "V main": fmt(b.variance_main, 2) if b else "–",
             "bias²": fmt(v.bias2, 2) if v else "–",
-            "div": f"[red]{st.diverged}[/]" if st.diverged else "0",
-            "falling": f"[yellow]{st.unconverged}[/]" if st.unconverged else "0",
+            "outside": f"{b.outside}/{b.models}" if b and b.models else "–",
+            "main med": fmt(b.main_median, 2) if b else "–",
+            "div": str(st.diverged),
+            "falling": str(st.unconverged),
             "skew": "–" if not math.isfinite(sp.skewness) else f"{sp.skewness:+.2f}",
             "max/med": "–" if not math.isfinite(sp.max_over_median) else f"{sp.max_over_median:.3g}",
-        }
-        table.add_row(*(cells[c] for c in columns))
+        })  # fmt: skip
+    return rows
+
+
+def width_table(analysis: RunAnalysis, compact: bool, title: str | None = None) -> Table:
+    """Per width: the aggregate and spread of final test loss, V, basins, bias², flags, tail shape."""
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
+    columns = width_columns(analysis, compact)
+    for name in columns:
+        table.add_column(name, justify="right", no_wrap=True)
+    warn = {"div": "red", "falling": "yellow", "outside": "yellow"}
+    for cells in width_cells(analysis):
+        table.add_row(*(
+            Text(cells[c], style=warn[c]) if c in warn and cells[c][0] not in "0–" else Text(cells[c])
+            for c in columns
+        ))  # fmt: skip
     return table
+
+
+def basins_line(analysis: RunAnalysis) -> Text | None:
+    """The failure fraction against width: models outside the main basin, per width, in one row."""
+    basins = [b for b in analysis.basins if b.models]
+    if not basins:
+        return None
+    cells = " · ".join(f"{b.width}: {b.outside}/{b.models}" for b in basins)
+    return Text.assemble(("outside the main basin", "bold"), f" (log10 loss gap > {BASIN_GAP:g}) by width: {cells}")
 
 
 def _ci(fit: PowerLawFit) -> str:

@@ -7,13 +7,16 @@ import pytest
 from scipy import stats
 
 from scaletui.analysis import (
+    basin_groups,
     bias_variance,
     fit_power_law,
     fit_with_ci,
+    main_basin,
     seed_spread,
     still_falling,
     theory_slopes,
     variance_fit,
+    width_basins,
     width_stats,
 )
 
@@ -162,3 +165,27 @@ def test_theory_slopes_follow_the_axis():
     deep = theory_slopes(2, 2, "width")
     assert sorted(deep.values()) == [2.0, 2.0, 4.0]
     assert sorted(theory_slopes(2, 2, "params").values()) == [1.0, 1.0, 2.0]
+
+
+def test_basins_split_at_a_decade_and_report_the_main_basins_fraction_median_and_variance():
+    rng = np.random.default_rng(8)
+    good = 1e-5 * np.exp(0.3 * rng.standard_normal(14))
+    stuck = np.array([8e-3, 2e-2, 0.1, 0.4, 1.0, 1.5])  # 7 decades above, within 3 decades of each other
+    losses = rng.permutation(np.r_[good, stuck])
+    groups = basin_groups(losses)
+    assert [len(g) for g in groups] == [14, 6] and set(losses[groups[1]]) == set(stuck)
+    target = np.linspace(-1, 1, 50)
+    outputs = target + np.sqrt(losses)[:, None] * rng.standard_normal((20, 50))
+    b = width_basins(2, losses, outputs, target)
+    assert (b.models, b.groups, b.outside) == (20, 2, 6) and b.fraction_outside == pytest.approx(0.3)
+    assert b.main_median == np.median(good)
+    main = np.isin(losses, good)
+    assert b.variance_main == pytest.approx(outputs[main].var(axis=0).mean(), rel=1e-12)
+    assert b.variance_all == pytest.approx(bias_variance(2, outputs, target).variance, rel=1e-12)
+    assert b.variance_all > 100 * b.variance_main  # the stuck few dominate a mean over seeds
+
+
+def test_the_main_basin_is_the_largest_group_and_the_lower_one_on_a_tie():
+    assert main_basin(np.array([1e-6, 2e-6, 1.0, 2.0, 3.0])).tolist() == [False, False, True, True, True]
+    assert main_basin(np.array([1.0, 2.0, 1e-6, 2e-6])).tolist() == [False, False, True, True]
+    assert main_basin(np.array([1e-3, 5e-3, 2e-2])).all()  # gaps under a decade chain into one basin

@@ -25,7 +25,7 @@ from scaletui.analysis import DEFAULT_RESAMPLES
 from scaletui.config import Config, ConfigError, load_config
 from scaletui.plots import curves_plot, loss_plot, variance_plot
 from scaletui.presets import list_presets
-from scaletui.report import alpha_numbers, fmt, variance_numbers
+from scaletui.report import alpha_numbers, variance_numbers, width_cells
 from scaletui.store import Run, StoreError
 from scaletui.tui.footer import KeysFooter
 from scaletui.tui.form import ConfigForm
@@ -37,6 +37,8 @@ from scaletui.tui.watch import RunSnapshot, RunWatcher
 REFRESH_SECONDS = 0.4
 CURVES_SECONDS = 2.0  # new loss-curve points alone redraw the plots at most this often
 TABS = {"loss": "Loss", "variance": "Variance", "curves": "Curves", "table": "Table", "events": "Events"}  # F1…F5
+EXPLORER_COLUMNS = ("width", "N", "seeds", "median", "IQR", "V", "V main", "bias²", "outside", "main med", "div",
+                    "falling")  # fmt: skip
 PANEL_WIDGETS = {"table": "#widths", "events": "#log"}  # the widget each tab shows; the plot tabs share #plot
 
 
@@ -177,7 +179,7 @@ class ExplorerScreen(Screen):
             self.query_one("#form-pane").display = False  # an opened run needs the room; ctrl+f shows it
         self.query_one(TabBar).show(self.tab)
         table = self.query_one("#widths", DataTable)
-        table.add_columns("width", "N", "seeds", "median", "IQR", "V", "bias²", "diverged", "falling")
+        table.add_columns(*EXPLORER_COLUMNS)
         self.set_interval(REFRESH_SECONDS, self.refresh_snapshot)  # the first one when the screen is shown
 
     # --- following a run ---------------------------------------------------------------------------
@@ -292,14 +294,8 @@ class ExplorerScreen(Screen):
     def fill_table(self, snap: RunSnapshot) -> None:
         table = self.query_one("#widths", DataTable)
         table.clear()
-        variance = {v.width: v for v in snap.analysis.variance}
-        for st in snap.analysis.widths:
-            v = variance.get(st.width)
-            table.add_row(
-                str(st.width), str(st.n_params), f"{st.used}/{st.seeds}", fmt(st.median),
-                f"{fmt(st.q25, 2)}–{fmt(st.q75, 2)}", fmt(v.variance, 2) if v else "–",
-                fmt(v.bias2, 2) if v else "–", str(st.diverged), str(st.unconverged),
-            )  # fmt: skip
+        for cells in width_cells(snap.analysis):
+            table.add_row(*(cells[c] for c in EXPLORER_COLUMNS))
 
     @on(PlotResized)
     def draw_plots(self) -> None:
