@@ -47,6 +47,8 @@ from scaletui.report import (
     ensemble_table,
     exclusions_line,
     fit_line,
+    local_lines,
+    local_table,
     pair_table,
     selection_lines,
     theory_line,
@@ -257,7 +259,7 @@ def run(
         status = finished.status()
         analysis = analyze_run(finished)
         out.print(width_table(analysis, compact=out.width < 120, title=f"{finished.id}: final test loss per width"))
-        out.print(fit_line(analysis.fit, analysis.fit_error, analysis.aggregate))
+        out.print(fit_line(analysis))
         duration = _format_duration(status.duration)
         if status.status == "finished":
             out.print(f"[cyan]finished[/] in {duration}: {run_dir}", highlight=False)
@@ -424,13 +426,15 @@ def show(
         out.print()
         out.print(width_table(analysis, compact=out.width < 110))
         out.print()
-        out.print(fit_line(analysis.fit, analysis.fit_error, aggregate))
-        out.print(fit_line(other.fit, other.fit_error, aggregate))
+        out.print(fit_line(analysis))
+        out.print(fit_line(other))
         out.print(variance_line(analysis.variance_slope))
         out.print(theory_line(analysis))
         for line in (exclusions_line(analysis), basins_line(analysis), *selection_lines(analysis)):
             if line is not None:
                 out.print(line)
+        out.print()
+        _print_local(analysis)
         if not plots:
             return
         side_by_side = out.width >= 160
@@ -462,6 +466,9 @@ def fit(
     resamples: Resamples = DEFAULT_RESAMPLES,
     seed: Seed = BOOTSTRAP_SEED,
     exclude_unconverged: Unconverged = False,
+    local: Annotated[
+        bool, typer.Option("--local", help="Also the local slopes: between neighbouring widths and over three.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per run.")] = False,
 ) -> None:
     """Fit the scaling law L ≈ k·x^-α (+ L∞) of one or more runs, with a seed-bootstrap 95% CI for α."""
@@ -474,13 +481,15 @@ def fit(
             found = open_run(runs_dir, ref)
             analysis = analyze_run(found, options)
             if as_json:
-                results.append(_fit_json(found, analysis, options))
-            else:
-                out.print(Text(found.id, style="bold"))
-                out.print(fit_line(analysis.fit, analysis.fit_error, aggregate))
-                out.print(variance_line(analysis.variance_slope))
-                for line in selection_lines(analysis):
-                    out.print(line)
+                results.append(_fit_json(found, analysis, options, local))
+                continue
+            out.print(Text(found.id, style="bold"))
+            out.print(fit_line(analysis))
+            out.print(variance_line(analysis.variance_slope))
+            for line in selection_lines(analysis):
+                out.print(line)
+            if local:
+                _print_local(analysis)
         if as_json:
             print(json.dumps(results, indent=2))
 
@@ -494,15 +503,39 @@ def _width_json(s, basins) -> dict[str, object]:
             "output_variance": basins.variance_all, "output_variance_main_basin": basins.variance_main}  # fmt: skip
 
 
-def _fit_json(run: Run, analysis, options: FitOptions) -> dict[str, object]:
+def _print_local(analysis) -> None:
+    if analysis.local is None:
+        out.print(Text("local slopes: need 2+ widths with a usable loss", style="yellow"))
+        return
+    out.print(local_table(analysis.local, analysis.x_axis))
+    for line in local_lines(analysis.local):
+        out.print(line)
+
+
+def _clean(value):
+    """JSON without NaN: undefined numbers become null, at any depth."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return None if isinstance(value, float) and not np.isfinite(value) else value
+
+
+def _local_json(local) -> dict[str, object] | None:
+    if local is None:
+        return None
+    broken = dataclasses.asdict(local.broken) | {"preferred": local.broken.preferred} if local.broken else None
+    return {"pairs": [dataclasses.asdict(p) for p in local.pairs],
+            "windows": [dataclasses.asdict(w) for w in local.windows],
+            "one_power_law": local.one_law, "verdict": local.verdict(), "broken": broken}  # fmt: skip
+
+
+def _fit_json(run: Run, analysis, options: FitOptions, local: bool = False) -> dict[str, object]:
     def fit_dict(f):
         if f is None:
             return None
         return {"alpha": f.alpha, "ci_low": f.ci_low, "ci_high": f.ci_high, "k": f.k, "l_inf": f.l_inf,
                 "r2": f.r2, "points": f.points, "resamples": f.resamples}  # fmt: skip
-
-    def clean(value):
-        return None if isinstance(value, float) and not np.isfinite(value) else value
 
     used = [s for s in analysis.widths if s.used and options.in_range(s.width)]
     loss = fit_dict(analysis.fit)
@@ -517,19 +550,18 @@ def _fit_json(run: Run, analysis, options: FitOptions) -> dict[str, object]:
         "max_width": options.max_width,
         "bootstrap_seed": options.seed,
         "exclude_unconverged": options.exclude_unconverged,
-        "fit": {k: clean(v) for k, v in loss.items()} if loss else None,
+        "fit": _clean(loss),
         "fit_error": analysis.fit_error,
-        "variance_slope": {k: clean(v) for k, v in variance.items()} if variance else None,
+        "variance_slope": _clean(variance),
         "widths": [s.width for s in used],
         "x": [s.width if options.x_axis == "width" else s.n_params for s in used],
         "aggregate_loss": [s.value(options.aggregate) for s in used],
         "diverged": sum(s.diverged for s in analysis.widths),
         "unconverged": sum(s.unconverged for s in analysis.widths),
-        "per_width": [
-            {k: clean(v) for k, v in _width_json(s, b).items()}
-            for s, b in zip(analysis.widths, analysis.basins, strict=True)
-        ],
+        "per_width": [_clean(_width_json(s, b)) for s, b in zip(analysis.widths, analysis.basins, strict=True)],
         "selection_warning": selection_warning(analysis.widths),
+        "local_verdict": analysis.local.verdict() if analysis.local else None,
+        **({"local": _clean(_local_json(analysis.local))} if local else {}),
     }
 
 

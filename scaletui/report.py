@@ -9,8 +9,10 @@ from rich.text import Text
 
 from scaletui.analysis import (
     BASIN_GAP,
+    BROKEN_BIC_MARGIN,
     CONVERGENCE_THRESHOLD,
     CONVERGENCE_WINDOW,
+    LocalSlopes,
     PowerLawFit,
     RunAnalysis,
     selection_warning,
@@ -117,10 +119,12 @@ def variance_numbers(fit: PowerLawFit) -> str:
     return f"V ∝ {_axis(fit)}^{-fit.alpha:.3f}  {_ci(fit)}  R² {fit.r2:.4f}"
 
 
-def fit_line(fit: PowerLawFit | None, error: str | None, aggregate: str) -> Text:
-    """'α vs N = 1.02  95% CI [0.95, 1.10]  R² 0.998 …', or why there is no fit yet."""
+def fit_line(analysis: RunAnalysis) -> Text:
+    """'α vs N = 1.02  95% CI [0.95, 1.10]  R² 0.998 …' and, beside it, 'not one power law: …' when the
+    local slopes disagree beyond their CIs; or why there is no fit yet."""
+    fit = analysis.fit
     if fit is None:
-        return Text.assemble(("α: ", "bold"), (error or "no fit", "yellow"))
+        return Text.assemble(("α: ", "bold"), (analysis.fit_error or "no fit", "yellow"))
     extras = []
     if fit.offset:
         extras.append(f"L∞ = {fit.l_inf:.3g}")
@@ -128,9 +132,49 @@ def fit_line(fit: PowerLawFit | None, error: str | None, aggregate: str) -> Text
         extras.append("Huber")
     return Text.assemble(
         (alpha_numbers(fit), "bold cyan"),
-        (f"  ({aggregate} of seeds, {fit.points} widths, {fit.resamples} resamples{', ' if extras else ''}"
-         f"{', '.join(extras)})", "dim"),
+        verdict_text(analysis),
+        (f"  ({analysis.aggregate} of seeds, {fit.points} widths, {fit.resamples} resamples"
+         f"{', ' if extras else ''}{', '.join(extras)})", "dim"),
     )  # fmt: skip
+
+
+def verdict_text(analysis: RunAnalysis) -> Text:
+    """'  not one power law: local slopes 0.4–4.6' (next to α, never instead of it), or nothing."""
+    verdict = analysis.local.verdict() if analysis.local is not None else None
+    return Text(f"  {verdict}", style="bold yellow") if verdict else Text()
+
+
+def local_table(local: LocalSlopes, x_axis: str) -> Table:
+    """Slopes between neighbouring widths (pairs) and over three (windows), each with its 95% CI."""
+    axis = "N" if x_axis == "params" else "width"
+    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    for name in ("widths", "over", f"α vs {axis}", "95% CI"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for kind, slopes in (("pair", local.pairs), ("window", local.windows)):
+        for slope in slopes:
+            ci = f"[{slope.ci_low:.3f}, {slope.ci_high:.3f}]" if math.isfinite(slope.ci_low) else "–"
+            table.add_row("–".join(map(str, slope.widths)), kind, f"{slope.alpha:.3f}", ci)
+    return table
+
+
+def local_lines(local: LocalSlopes) -> list[Text]:
+    """The verdict of the local-slope rule, and the broken power law against one slope where there is one."""
+    verdict = local.verdict()
+    if verdict:
+        lines = [Text(f"{verdict} (two pair slopes with 95% CIs that do not overlap)", style="bold yellow")]
+    elif local.one_law:
+        lines = [Text("consistent with one power law: the pair slopes' 95% CIs all overlap", style="green")]
+    else:
+        lines = [Text("local slopes: too few pairs with a CI to judge", style="dim")]
+    b = local.broken
+    if b is not None:
+        lines.append(Text(
+            f"broken power law: α {b.alpha_below:.3f} below x = {b.break_x:.3g}, {b.alpha_above:.3f} above · "
+            f"BIC {b.bic_broken:.1f} against {b.bic_one:.1f} for one slope: "
+            + ("preferred" if b.preferred else f"not preferred (needs a drop over {BROKEN_BIC_MARGIN:g})"),
+            style="bold" if b.preferred else "dim",
+        ))  # fmt: skip
+    return lines
 
 
 def variance_line(fit: PowerLawFit | None) -> Text:

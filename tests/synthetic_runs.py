@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +21,12 @@ def lottery_run(
     stuck: dict[int, int] | None = None,
     seeds: int = 20,
     alpha: float = 2.0,
+    law: Callable[[float], float] | None = None,
     run_id: str = "lottery",
 ) -> Run:
-    """Good models follow L = 0.1·w^(−alpha) and are still falling at the end (their loss fell 20% over the
-    last 10% of steps); ``stuck[w]`` models per width sit flat in a bad basin at L ≈ 0.3, the situation where
-    a convergence filter keeps the failures and drops the good ones."""
+    """Good models follow L = 0.1·w^(−alpha) (or ``law(w)``) and are still falling at the end (their loss
+    fell 20% over the last 10% of steps); ``stuck[w]`` models per width sit flat in a bad basin at L ≈ 0.3,
+    the situation where a convergence filter keeps the failures and drops the good ones."""
     stuck = {2: 7, 4: 4, 8: 1, 16: 0} if stuck is None else stuck
     cfg = smoke_config(f"seeds.count={seeds}", f"model.widths={list(widths)}", f"training.steps={STEPS}")
     writer = RunWriter.create(runs_dir, cfg, run_id=run_id)
@@ -33,7 +35,7 @@ def lottery_run(
     rng = np.random.default_rng(0)
     ids = list(range(seeds))
     for w in widths:
-        final = 0.1 * w**-alpha * np.exp(0.1 * rng.standard_normal(seeds))
+        final = (law(w) if law else 0.1 * w**-alpha) * np.exp(0.1 * rng.standard_normal(seeds))
         bad = np.arange(seeds) < stuck.get(w, 0)
         final[bad] = 0.3 * np.exp(0.2 * rng.standard_normal(bad.sum()))
         for step in CURVE_STEPS:

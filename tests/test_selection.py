@@ -54,3 +54,30 @@ def test_the_cli_counts_falling_models_and_warns_when_excluding_them(tmp_path):
     shown = run_cli("show", run.id, "--runs-dir", str(runs_dir), "--no-plots")
     assert "still falling at the end" in shown.stdout and "kept in fits" in shown.stdout
     assert "dropped as still falling" not in shown.stdout
+
+
+def test_fit_local_finds_a_known_break_and_every_alpha_line_says_so(tmp_path):
+    runs_dir = tmp_path / "runs"
+    widths = (2, 4, 8, 16, 32, 64)
+    run = lottery_run(runs_dir, widths=widths, stuck={}, law=lambda w: w**-4.0 if w <= 8 else 8**-4.0 * (w / 8) ** -1)
+    args = ["fit", run.id, "--runs-dir", str(runs_dir), "--x", "width", "--resamples", "500", "--local"]
+    result = run_cli(*args, "--json")
+    assert result.returncode == 0, result.stderr
+    [fitted] = json.loads(result.stdout)
+    pairs = fitted["local"]["pairs"]
+    assert [p["widths"] for p in pairs] == [[2, 4], [4, 8], [8, 16], [16, 32], [32, 64]]
+    for pair, truth in zip(pairs, (4, 4, 1, 1, 1), strict=True):
+        assert pair["ci_low"] < truth < pair["ci_high"]
+    assert fitted["local"]["windows"][0]["widths"] == [2, 4, 8]
+    assert fitted["local"]["one_power_law"] is False and fitted["local_verdict"].startswith("not one power law")
+    broken = fitted["local"]["broken"]
+    assert broken["preferred"] and 6 < broken["break_x"] < 11
+    assert abs(broken["alpha_below"] - 4) < 0.2 and abs(broken["alpha_above"] - 1) < 0.2
+
+    text = run_cli(*args).stdout
+    alpha_line = next(line for line in text.splitlines() if line.startswith("α vs width = "))
+    assert f"α vs width = {fitted['fit']['alpha']:.3f}" in alpha_line  # α kept beside the flag
+    assert fitted["local_verdict"] in alpha_line
+    assert "2–4–8 │ window" in text and "broken power law: α" in text and "preferred" in text
+    shown = run_cli("show", run.id, "--runs-dir", str(runs_dir), "--x", "width", "--no-plots").stdout
+    assert fitted["local_verdict"] in shown and "32–64 │   pair" in shown

@@ -37,6 +37,7 @@ class RunFit:
     medians: tuple[float, ...]
     fit: PowerLawFit | None
     error: str | None  # why there is no fit, or why the run cannot be read
+    verdict: str | None = None  # 'not one power law: local slopes …' when the local slopes disagree
 
 
 def read_fit(run_dir: Path) -> RunFit:
@@ -46,6 +47,7 @@ def read_fit(run_dir: Path) -> RunFit:
         analysis = analyze_run(run, with_outputs=False)  # the default options: the α that `scaletui fit` prints
     except StoreError as exc:
         return RunFit(run_dir.name, "", "", (), (), None, str(exc))
+    verdict = analysis.local.verdict() if analysis.local is not None else None
     points = [s for s in analysis.widths if s.used and math.isfinite(s.median) and s.median > 0]
     return RunFit(
         id=run.id,
@@ -55,6 +57,7 @@ def read_fit(run_dir: Path) -> RunFit:
         medians=tuple(s.median for s in points),
         fit=analysis.fit,
         error=analysis.fit_error,
+        verdict=verdict,
     )
 
 
@@ -160,7 +163,7 @@ class CompareScreen(Screen[None]):
                 f"{fit.r2:.4f}" if fit else "–",
                 run_fit.widths,
                 run_fit.id,
-                Text(run_fit.error or "", style="yellow"),
+                Text(run_fit.error or run_fit.verdict or "", style="yellow"),
             )
 
     @on(Worker.StateChanged)

@@ -25,7 +25,7 @@ from scaletui.analysis import DEFAULT_RESAMPLES
 from scaletui.config import Config, ConfigError, load_config
 from scaletui.plots import curves_plot, loss_plot, variance_plot
 from scaletui.presets import list_presets
-from scaletui.report import alpha_numbers, variance_numbers, width_cells
+from scaletui.report import alpha_numbers, variance_numbers, verdict_text, width_cells
 from scaletui.store import Run, StoreError
 from scaletui.tui.footer import KeysFooter
 from scaletui.tui.form import ConfigForm
@@ -259,6 +259,7 @@ class ExplorerScreen(Screen):
         v = analysis.variance_slope
         return Text.assemble(
             (alpha_numbers(fit), "bold cyan"),
+            verdict_text(analysis),
             f"  ({fit.points} widths, {analysis.aggregate})",
             (f"   {variance_numbers(v)}" if v is not None else "", "green"),
             (live, "yellow"),

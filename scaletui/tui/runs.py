@@ -112,10 +112,12 @@ class RunLister:
         key = (item.id, item.finished_models)
         if key not in self.alphas:
             try:
-                fit = analyze_run(run, with_outputs=False).fit  # the default options, as `scaletui fit` uses
+                analysis = analyze_run(run, with_outputs=False)  # the default options, as `scaletui fit` uses
             except StoreError:  # deleted or rewritten while we read it; the next pass tries again
                 return "–"
-            self.alphas[key] = "–" if fit is None else f"{fit.alpha:.3f}"
+            fit, local = analysis.fit, analysis.local
+            broken = " (not one law)" if local is not None and local.one_law is False else ""
+            self.alphas[key] = "–" if fit is None else f"{fit.alpha:.3f}{broken}"
         return self.alphas[key]
 
 
