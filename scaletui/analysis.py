@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, stats
 
+from scaletui.config import parameter_count
 from scaletui.intrinsic import IntrinsicDimension, two_nn_dimension
 
 AGGREGATES = ("median", "mean", "geomean")
@@ -23,6 +24,7 @@ DEFAULT_RESAMPLES = 2000  # every face's bootstrap: thousands are cheap here (SC
 BOOTSTRAP_SEED = 0  # every face draws the same resamples, so the same run shows the same CI everywhere
 CONVERGENCE_WINDOW = 0.10  # the last 10% of steps
 CONVERGENCE_THRESHOLD = 0.05  # a model whose loss fell by more than 5% over that window is still learning
+SETTLED_CHANGE = 0.10  # a width is settled when its aggregate test loss moved less than this over the last doubling
 BASIN_GAP = 1.0  # decades: sorted log10 losses further apart than this start a new basin
 BROKEN_BIC_MARGIN = 10.0  # BIC drop a broken power law needs before it is preferred to one slope
 SELECTION_SPREAD = 0.25  # dropped fractions further apart than this between widths: the exclusion selects by outcome
@@ -207,6 +209,11 @@ def _huber_lines(lx: np.ndarray, ly: np.ndarray, delta: float, iterations: int =
     return slope, intercept
 
 
+def _slopes(lx: np.ndarray, ly: np.ndarray, robust: bool) -> np.ndarray:
+    """The slope of each row of ly on lx: least squares, or the Huber line (δ = HUBER_DELTA) when robust."""
+    return (_huber_lines(lx, ly, HUBER_DELTA) if robust else _ols_slopes(lx, ly))[0]
+
+
 def _fit_offset(lx: np.ndarray, ly: np.ndarray, robust: bool, starts: list[np.ndarray]) -> np.ndarray:
     """(α, log k, log L∞) minimising squared or Huber log residuals of log(L∞ + k·x^−α), best of many starts.
 
@@ -295,8 +302,7 @@ def bootstrap_alpha(x: np.ndarray, boot: np.ndarray, fit: PowerLawFit) -> np.nda
     with np.errstate(divide="ignore", invalid="ignore"):
         ly = np.log(boot)
     if not fit.offset:
-        slope, _ = _huber_lines(lx, ly, HUBER_DELTA) if fit.robust else _ols_slopes(lx, ly)
-        return -slope
+        return -_slopes(lx, ly, fit.robust)
     start = [np.array([fit.alpha, math.log(fit.k), math.log(max(fit.l_inf, 1e-300))])]
     return np.array([_fit_offset(lx[i], ly[i], fit.robust, start)[0] for i in range(boot.shape[0])])
 
@@ -629,6 +635,160 @@ def theory_slopes(intrinsic_dim: int, hidden_layers: int, x_axis: str) -> dict[s
     }
 
 
+# --- the budget axis ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WidthBudget:
+    """One width's aggregate test loss at every evaluated step, and whether it has settled.
+
+    Evaluated steps are those (≥ 1: step 0 is the initialisation, not a budget) where every finite model
+    of the width has a point; a model with any non-finite test loss (diverged) is left out. *Settled*: the
+    aggregate at the last step T changed by less than SETTLED_CHANGE relative to the largest evaluated step
+    T' ≤ T/2, |agg(T)/agg(T') − 1| < 0.10; with no such T' it is not judged (None).
+    """
+
+    width: int
+    n_params: int
+    steps: np.ndarray  # (steps,)
+    losses: np.ndarray  # (models, steps): each finite model's test loss
+    aggregate: np.ndarray  # (steps,)
+    half_step: int | None  # T', the step one doubling before the last
+    change: float  # agg(T)/agg(T') − 1, NaN when not judged
+
+    @property
+    def settled(self) -> bool | None:
+        return None if self.half_step is None else bool(abs(self.change) < SETTLED_CHANGE)
+
+
+def last_doubling(steps: np.ndarray) -> tuple[int, int | None]:
+    """The last step T and the largest step T' ≤ T/2 (at least 1), or None when there is none."""
+    last = int(steps[-1])
+    earlier = steps[(steps >= 1) & (steps <= last / 2)]
+    return last, int(earlier[-1]) if earlier.size else None
+
+
+def width_budgets(
+    curves, n_params: dict[int, int], kind: str = "median", excluded: frozenset[tuple[int, int]] = frozenset()
+) -> list[WidthBudget]:
+    """Per width, from a store CurveTable: the evaluated steps and the aggregate test loss at each.
+
+    ``excluded`` (width, seed) models are left out (the still-falling ones, when the options drop them).
+    """
+    out = []
+    for w in np.unique(curves.width):
+        mask = curves.width == w
+        seeds, steps = curves.seed[mask], curves.step[mask]
+        keep = np.array([(int(w), int(seed)) not in excluded for seed in seeds], dtype=bool)
+        seeds, steps, test = seeds[keep], steps[keep], curves.test_loss[mask][keep]
+        model_ids, rows = np.unique(seeds, return_inverse=True)
+        step_ids, cols = np.unique(steps, return_inverse=True)
+        table = np.full((model_ids.size, step_ids.size), np.nan)
+        table[rows, cols] = test
+        present = np.zeros_like(table, dtype=bool)
+        present[rows, cols] = True
+        finite = np.array([np.isfinite(test[rows == i]).all() for i in range(model_ids.size)], dtype=bool)
+        table, present = table[finite], present[finite]
+        evaluated = present.all(axis=0) & (step_ids >= 1) & (table > 0).all(axis=0)
+        if not finite.any() or not evaluated.any():
+            continue
+        steps_w, losses = step_ids[evaluated], table[:, evaluated]
+        agg = aggregate(losses, kind, axis=0)
+        _, half = last_doubling(steps_w)
+        change = float(agg[-1] / agg[np.searchsorted(steps_w, half)] - 1) if half is not None else math.nan
+        out.append(WidthBudget(int(w), n_params[int(w)], steps_w, losses, agg, half, change))
+    return out
+
+
+@dataclass(frozen=True)
+class BudgetAnalysis:
+    """α against the training budget: α(step) with its bootstrap CI at each step common to the widths.
+
+    *α settled*: |α(T) − α(T')| is below the CI half-width of α(T), T the last common step and T' the
+    largest common step ≤ T/2; with no such T' (or no CI) it is not judged (None).
+    """
+
+    widths: list[WidthBudget]  # every width with evaluated steps, in range or not
+    fitted: list[int]  # the widths α(step) is fitted over
+    steps: np.ndarray  # steps common to the fitted widths
+    alpha: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    options: FitOptions
+    error: str | None = None  # why there is no α(step)
+
+    @property
+    def half_step(self) -> int | None:
+        return last_doubling(self.steps)[1] if self.steps.size else None
+
+    @property
+    def alpha_move(self) -> float:
+        """|α(T) − α(T')|; NaN when not judged."""
+        half = self.half_step
+        return math.nan if half is None else float(abs(self.alpha[-1] - self.alpha[self.steps == half][0]))
+
+    @property
+    def ci_half_width(self) -> float:
+        return float(self.ci_high[-1] - self.ci_low[-1]) / 2 if self.steps.size else math.nan
+
+    @property
+    def alpha_settled(self) -> bool | None:
+        move, half_width = self.alpha_move, self.ci_half_width
+        return None if not (math.isfinite(move) and math.isfinite(half_width)) else bool(move < half_width)
+
+
+BUDGET_CHUNK = 4_000_000  # resampled losses held at once while bootstrapping α(step)
+
+
+def alpha_by_step(
+    budgets: list[WidthBudget], x: np.ndarray, steps: np.ndarray, options: FitOptions
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """α at each of ``steps`` (common to every budget) with its percentile 95% CI: within each width the
+    seeds are resampled once per bootstrap replicate (the α CI's own draws) and re-aggregated at every step,
+    so neighbouring steps see the same resampled models."""
+    if options.offset:
+        raise ValueError("--offset: α(step) is fitted as a plain power law at each step; drop --offset")
+    lx = np.log(np.asarray(x, dtype=float))
+    columns = [np.searchsorted(b.steps, steps) for b in budgets]
+    point = np.log(np.stack([b.aggregate[c] for b, c in zip(budgets, columns, strict=True)], axis=-1))
+    alpha = -_slopes(lx, point, options.robust)
+    picks = resample_picks([b.losses.shape[0] for b in budgets], options.resamples, options.seed)
+    low, high = np.full(steps.size, np.nan), np.full(steps.size, np.nan)
+    largest = max(b.losses.shape[0] for b in budgets)
+    chunk = max(1, BUDGET_CHUNK // max(1, options.resamples * largest))
+    for start in range(0, steps.size, chunk):
+        part = slice(start, start + chunk)
+        boot = np.stack([aggregate(b.losses[:, c[part]][drawn], options.aggregate, axis=1)  # (resamples, steps)
+                         for b, c, drawn in zip(budgets, columns, picks, strict=True)], axis=-1)  # fmt: skip
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ly = np.log(boot).transpose(1, 0, 2)  # (steps, resamples, widths)
+        for i, step_alphas in enumerate(-_slopes(lx, ly, options.robust)):
+            low[start + i], high[start + i], _ = percentile_ci(step_alphas)
+    return alpha, low, high
+
+
+def budget_analysis(
+    curves, n_params: dict[int, int], options: FitOptions = FitOptions(),
+    excluded: frozenset[tuple[int, int]] = frozenset(),
+) -> BudgetAnalysis:  # fmt: skip
+    """The budget axis of a run from its stored curves (pure: a CurveTable and parameter counts in)."""
+    budgets = width_budgets(curves, n_params, options.aggregate, excluded)
+    fitted = [b for b in budgets if options.in_range(b.width)]
+    empty = np.array([])
+    if len(fitted) < 2:
+        return BudgetAnalysis(budgets, [], empty.astype(int), empty, empty, empty, options,
+                              "α(step) needs 2+ widths in range with evaluated steps")  # fmt: skip
+    steps = fitted[0].steps
+    for b in fitted[1:]:
+        steps = np.intersect1d(steps, b.steps)
+    if not steps.size:
+        return BudgetAnalysis(budgets, [b.width for b in fitted], steps, empty, empty, empty, options,
+                              "the widths have no evaluated step in common yet")  # fmt: skip
+    x = np.array([b.width if options.x_axis == "width" else b.n_params for b in fitted], dtype=float)
+    alpha, low, high = alpha_by_step(fitted, x, steps, options)
+    return BudgetAnalysis(budgets, [b.width for b in fitted], steps, alpha, low, high, options)
+
+
 # --- a whole run -------------------------------------------------------------------------------------
 
 
@@ -672,6 +832,17 @@ def convergence_flags(curves, total_steps: int) -> dict[tuple[int, int], bool | 
         key = (int(curves.width[chunk[0]]), int(curves.seed[chunk[0]]))
         flags[key] = still_falling(curves.step[chunk], curves.train_loss[chunk], total_steps)
     return flags
+
+
+def analyze_budget(run, options: FitOptions = FitOptions()) -> BudgetAnalysis:
+    """The budget axis of a stored run, finished or still being written, with the run's own options."""
+    cfg = run.config
+    curves = run.curves()
+    excluded: frozenset[tuple[int, int]] = frozenset()
+    if options.exclude_unconverged:
+        excluded = frozenset(k for k, v in convergence_flags(curves, cfg.training.steps).items() if v)
+    n_params = {w: parameter_count(cfg.target.input_dim, w, cfg.model.hidden_layers) for w in cfg.model.widths}
+    return budget_analysis(curves, n_params, options, excluded)
 
 
 def analyze_run(run, options: FitOptions = FitOptions(), *, with_outputs: bool = True) -> RunAnalysis:
