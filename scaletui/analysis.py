@@ -772,7 +772,11 @@ def budget_analysis(
     excluded: frozenset[tuple[int, int]] = frozenset(),
 ) -> BudgetAnalysis:  # fmt: skip
     """The budget axis of a run from its stored curves (pure: a CurveTable and parameter counts in)."""
-    budgets = width_budgets(curves, n_params, options.aggregate, excluded)
+    return alpha_budget(width_budgets(curves, n_params, options.aggregate, excluded), options)
+
+
+def alpha_budget(budgets: list[WidthBudget], options: FitOptions) -> BudgetAnalysis:
+    """α(step) over the widths in range, at the evaluated steps they all share."""
     fitted = [b for b in budgets if options.in_range(b.width)]
     empty = np.array([])
     if len(fitted) < 2:
@@ -787,6 +791,11 @@ def budget_analysis(
     x = np.array([b.width if options.x_axis == "width" else b.n_params for b in fitted], dtype=float)
     alpha, low, high = alpha_by_step(fitted, x, steps, options)
     return BudgetAnalysis(budgets, [b.width for b in fitted], steps, alpha, low, high, options)
+
+
+def parameter_counts(cfg) -> dict[int, int]:
+    """N of every width of a run's config, known before any model of that width has finished."""
+    return {w: parameter_count(cfg.target.input_dim, w, cfg.model.hidden_layers) for w in cfg.model.widths}
 
 
 # --- a whole run -------------------------------------------------------------------------------------
@@ -841,8 +850,7 @@ def analyze_budget(run, options: FitOptions = FitOptions()) -> BudgetAnalysis:
     excluded: frozenset[tuple[int, int]] = frozenset()
     if options.exclude_unconverged:
         excluded = frozenset(k for k, v in convergence_flags(curves, cfg.training.steps).items() if v)
-    n_params = {w: parameter_count(cfg.target.input_dim, w, cfg.model.hidden_layers) for w in cfg.model.widths}
-    return budget_analysis(curves, n_params, options, excluded)
+    return budget_analysis(curves, parameter_counts(cfg), options, excluded)
 
 
 def analyze_run(run, options: FitOptions = FitOptions(), *, with_outputs: bool = True) -> RunAnalysis:

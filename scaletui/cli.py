@@ -26,6 +26,7 @@ from scaletui.analysis import (
     DEFAULT_RESAMPLES,
     X_AXES,
     FitOptions,
+    analyze_budget,
     analyze_run,
     selection_warning,
 )
@@ -44,6 +45,8 @@ from scaletui.presets import list_presets, resolve_preset
 from scaletui.report import (
     STATUS_STYLE,
     basins_line,
+    budget_lines,
+    budget_table,
     ensemble_table,
     exclusions_line,
     fit_line,
@@ -413,7 +416,7 @@ def show(
     """Summarise a run (finished or still running): per-width table, fitted α ± CI, variance, plots."""
     from rich.columns import Columns
 
-    from scaletui.plots import loss_plot, variance_plot
+    from scaletui.plots import alpha_step_plot, loss_plot, variance_plot
 
     with friendly_errors():
         found = open_run(runs_dir, run_ref)
@@ -435,6 +438,9 @@ def show(
                 out.print(line)
         out.print()
         _print_local(analysis)
+        budget = analyze_budget(found, options)
+        for line in budget_lines(budget):
+            out.print(line)
         if not plots:
             return
         side_by_side = out.width >= 160
@@ -449,6 +455,8 @@ def show(
         out.print(Columns(pictures) if side_by_side else pictures[0])
         if not side_by_side:
             out.print(pictures[1])
+        if budget.steps.size:
+            out.print(Text.from_ansi(alpha_step_plot(budget, min(out.width, 100), 12, color)))
 
 
 @app.command()
@@ -469,6 +477,9 @@ def fit(
     local: Annotated[
         bool, typer.Option("--local", help="Also the local slopes: between neighbouring widths and over three.")
     ] = False,
+    budget: Annotated[
+        bool, typer.Option("--budget", help="Also α at every evaluated step, α(step), and whether it settled.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per run.")] = False,
 ) -> None:
     """Fit the scaling law L ≈ k·x^-α (+ L∞) of one or more runs, with a seed-bootstrap 95% CI for α."""
@@ -476,12 +487,15 @@ def fit(
 
     with friendly_errors():
         options = _fit_options(x, aggregate, min_width, max_width, offset, robust, resamples, seed, exclude_unconverged)
+        if budget and offset:
+            fail("--offset: α(step) is fitted as a plain power law at each step; drop --offset or --budget")
         results = []
         for ref in run_refs:
             found = open_run(runs_dir, ref)
             analysis = analyze_run(found, options)
+            by_step = analyze_budget(found, options) if budget else None
             if as_json:
-                results.append(_fit_json(found, analysis, options, local))
+                results.append(_fit_json(found, analysis, options, local) | _budget_json(by_step))
                 continue
             out.print(Text(found.id, style="bold"))
             out.print(fit_line(analysis))
@@ -490,6 +504,11 @@ def fit(
                 out.print(line)
             if local:
                 _print_local(analysis)
+            if by_step is not None:
+                table, note = budget_table(by_step, out.width)
+                out.print(table)
+                for line in ([Text(note, style="dim")] if note else []) + budget_lines(by_step):
+                    out.print(line)
         if as_json:
             print(json.dumps(results, indent=2))
 
@@ -510,6 +529,20 @@ def _print_local(analysis) -> None:
     out.print(local_table(analysis.local, analysis.x_axis))
     for line in local_lines(analysis.local):
         out.print(line)
+
+
+def _budget_json(budget) -> dict[str, object]:
+    if budget is None:
+        return {}
+    widths = [{"width": b.width, "n_params": b.n_params, "models": b.losses.shape[0], "steps": b.steps.tolist(),
+               "aggregate_loss": b.aggregate.tolist(), "settled": b.settled, "half_step": b.half_step,
+               "change": b.change} for b in budget.widths]  # fmt: skip
+    return {"budget": _clean({
+        "steps": budget.steps.tolist(), "alpha": budget.alpha.tolist(), "ci_low": budget.ci_low.tolist(),
+        "ci_high": budget.ci_high.tolist(), "fitted_widths": budget.fitted, "error": budget.error,
+        "alpha_settled": budget.alpha_settled, "half_step": budget.half_step, "alpha_move": budget.alpha_move,
+        "ci_half_width": budget.ci_half_width, "widths": widths,
+    })}  # fmt: skip
 
 
 def _clean(value):
@@ -589,6 +622,8 @@ def export(
         if what not in FORMATS:
             fail(f"--what: must be one of {', '.join(FORMATS)}; got {what!r}")
         options = _fit_options(x, aggregate, min_width, max_width, offset, robust, resamples, seed, exclude_unconverged)
+        if what == "budget" and offset:
+            fail("--offset: α(step) is fitted as a plain power law at each step; drop --offset")
         runs = [open_run(runs_dir, ref) for ref in run_refs]
         if exclude_unconverged and what in ("per-width", "fit"):
             for run in runs:  # stderr: stdout may be the CSV itself

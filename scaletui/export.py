@@ -15,10 +15,10 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from scaletui.analysis import FitOptions, analyze_run
+from scaletui.analysis import FitOptions, analyze_budget, analyze_run
 from scaletui.store import Run, atomic_write_bytes
 
-FORMATS = ("per-seed", "per-width", "curves", "fit")
+FORMATS = ("per-seed", "per-width", "curves", "fit", "budget")
 
 
 def _cell(value: Any) -> str:
@@ -73,6 +73,17 @@ def _fit(run: Run, options: FitOptions) -> Iterator[list[Any]]:
                options.exclude_unconverged]  # fmt: skip
 
 
+def _budget(run: Run, options: FitOptions) -> Iterator[list[Any]]:
+    """Per evaluated step and width: the width's aggregate test loss, and α(step) with its CI where the
+    step is common to the fitted widths (empty otherwise)."""
+    budget = analyze_budget(run, options)
+    alpha = {int(t): (a, lo, hi) for t, a, lo, hi in zip(budget.steps, budget.alpha, budget.ci_low, budget.ci_high,
+                                                         strict=True)}  # fmt: skip
+    rows = [(int(t), b.width, agg) for b in budget.widths for t, agg in zip(b.steps, b.aggregate, strict=True)]
+    for step, width, agg in sorted(rows):
+        yield [run.id, step, width, agg, *alpha.get(step, (None, None, None))]
+
+
 HEADERS = {
     "per-seed": ["run", "width", "n_params", "seed", "train_loss", "test_loss", "diverged", "diverged_step",
                  "unconverged", "wall_seconds"],
@@ -84,8 +95,9 @@ HEADERS = {
     "fit": ["run", "quantity", "x_axis", "aggregate", "offset", "robust", "alpha", "ci_low", "ci_high", "k",
             "l_inf", "r2", "points", "resamples", "bootstrap_seed", "min_width", "max_width",
             "exclude_unconverged"],
+    "budget": ["run", "step", "width", "aggregate", "alpha", "ci_low", "ci_high"],
 }  # fmt: skip
-_ROWS = {"per-seed": _per_seed, "per-width": _per_width, "curves": _curves, "fit": _fit}
+_ROWS = {"per-seed": _per_seed, "per-width": _per_width, "curves": _curves, "fit": _fit, "budget": _budget}
 
 
 def export_csv(runs: Iterable[Run], what: str, out: TextIO, options: FitOptions = FitOptions()) -> int:

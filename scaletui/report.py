@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from rich.table import Table
 from rich.text import Text
 
@@ -12,6 +13,8 @@ from scaletui.analysis import (
     BROKEN_BIC_MARGIN,
     CONVERGENCE_THRESHOLD,
     CONVERGENCE_WINDOW,
+    SETTLED_CHANGE,
+    BudgetAnalysis,
     LocalSlopes,
     PowerLawFit,
     RunAnalysis,
@@ -220,6 +223,70 @@ def selection_lines(analysis: RunAnalysis) -> list[Text]:
     if warning is not None:
         lines.append(Text(f"warning: {warning}", style="bold yellow"))
     return lines
+
+
+def budget_lines(budget: BudgetAnalysis) -> list[Text]:
+    """Whether α and each width have settled over the last doubling of the budget, in the stated rules."""
+    if budget.error:
+        alpha = Text(f"α(step): {budget.error}", style="yellow")
+    elif budget.alpha_settled is None:
+        alpha = Text(f"α not judged: no evaluated step at or below half of the last ({budget.steps[-1]}) besides "
+                     "step 0, or no CI", style="dim")  # fmt: skip
+    else:
+        settled = budget.alpha_settled
+        alpha = Text(
+            f"α {'settled' if settled else 'not settled'}: moved {budget.alpha_move:.3f} over the last doubling "
+            f"(step {budget.half_step} → {budget.steps[-1]}), {'less' if settled else 'more'} than its CI "
+            f"half-width {budget.ci_half_width:.3f}",
+            style="green" if settled else "bold yellow",
+        )
+    groups: dict[bool | None, list[str]] = {True: [], False: [], None: []}
+    for b in budget.widths:
+        groups[b.settled].append(str(b.width) if b.settled is not False else f"{b.width} ({b.change:+.0%})")
+    parts = [f"{label}: {', '.join(groups[key]) or 'none'}" for key, label in
+             ((True, "settled"), (False, "not settled"), (None, "not judged")) if groups[key] or key]  # fmt: skip
+    widths = Text(f"widths, test loss moved < {SETTLED_CHANGE:.0%} over the last doubling · " + " · ".join(parts))
+    return [alpha, widths]
+
+
+def thin_steps(steps: np.ndarray, limit: int = 40) -> np.ndarray:
+    """At most about ``limit`` of the steps for a table, spread evenly in log(step), the last one kept."""
+    if steps.size <= limit:
+        return steps
+    grid = np.geomspace(steps[0], steps[-1], limit)
+    picked = np.unique(np.r_[[steps[np.argmin(np.abs(np.log(steps) - np.log(g)))] for g in grid], steps[-1]])
+    return picked
+
+
+def budget_table(budget: BudgetAnalysis, room: int) -> tuple[Table, str | None]:
+    """step → α [CI] and each width's aggregate test loss, widths dropped from the right to fit ``room``
+    columns; returns the table and a note on what it left out."""
+    axis = "N" if budget.options.x_axis == "params" else "width"
+    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    for name in ("step", f"α vs {axis}", "95% CI"):
+        table.add_column(name, justify="right", no_wrap=True)
+    fixed = 7 + 8 + 18
+    shown = budget.widths[: max(0, (room - fixed) // 10)]
+    for b in shown:
+        table.add_column(f"w={b.width}", justify="right", no_wrap=True)
+    alpha = dict(zip(budget.steps.tolist(), zip(budget.alpha, budget.ci_low, budget.ci_high, strict=True),
+                     strict=True))  # fmt: skip
+    everything = np.unique(np.concatenate([b.steps for b in budget.widths])) if budget.widths else np.array([])
+    steps = thin_steps(everything)
+    for step in steps.tolist():
+        a, low, high = alpha.get(step, (math.nan,) * 3)
+        cells = [str(step), "–" if not math.isfinite(a) else f"{a:.3f}",
+                 "–" if not math.isfinite(low) else f"[{low:.3f}, {high:.3f}]"]  # fmt: skip
+        for b in shown:
+            at = np.searchsorted(b.steps, step)
+            cells.append(fmt(b.aggregate[at], 2) if at < b.steps.size and b.steps[at] == step else "")
+        table.add_row(*cells)
+    notes = []
+    if steps.size < everything.size:
+        notes.append(f"{steps.size} of {everything.size} steps shown")
+    if len(shown) < len(budget.widths):
+        notes.append(f"widths {', '.join(str(b.width) for b in budget.widths[len(shown) :])} left out for room")
+    return table, ("; ".join(notes) + "; --json has everything") if notes else None
 
 
 def ticket_summary(report: TicketReport) -> Text:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import threading
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from scaletui.analysis import FitOptions, analyze_budget, analyze_run, budget_analysis, width_budgets
 from scaletui.runner import create_run, execute
-from scaletui.store import CurveTable, Run
-from tests.conftest import smoke_config
+from scaletui.store import CurveTable, Run, RunWriter
+from tests.conftest import run_cli, smoke_config
 from tests.synthetic_runs import lottery_run
 
 WIDTHS = (4, 8, 16, 32, 64)
@@ -101,3 +105,56 @@ def test_a_log_schedule_evaluates_at_powers_of_root_two_and_the_end(tmp_path, op
             assert steps == [0, 1, 2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 50]
     budget = analyze_budget(Run(run_dir))
     assert budget.steps.tolist() == [1, 2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 50] and budget.half_step == 23
+
+
+def test_fit_budget_on_a_finished_run_and_on_one_still_being_written(tmp_path):
+    runs_dir = tmp_path / "runs"
+    finished = lottery_run(runs_dir)
+    result = run_cli("fit", finished.id, "--runs-dir", str(runs_dir), "--budget", "--json", "--resamples", "300")
+    assert result.returncode == 0, result.stderr
+    [fitted] = json.loads(result.stdout)
+    budget = fitted["budget"]
+    assert budget["steps"] == [25, 50, 90, 100] and budget["fitted_widths"] == [2, 4, 8, 16]
+    assert budget["alpha"][-1] == pytest.approx(fitted["fit"]["alpha"], rel=1e-12)
+    assert budget["half_step"] == 50 and isinstance(budget["alpha_settled"], bool)
+    assert [w["settled"] for w in budget["widths"]] == [False, False, False, False]  # good models fell 2×
+    text = run_cli("fit", finished.id, "--runs-dir", str(runs_dir), "--budget", "--resamples", "300").stdout
+    assert f"{budget['alpha'][0]:.3f}" in text and ("α not settled" in text or "α settled" in text)
+    assert "widths, test loss moved < 10% over the last doubling · settled: none · not settled: 2 (" in text
+
+    # A run whose runner is still writing it: two widths done to step 50, the third started.
+    cfg = smoke_config("seeds.count=3", "model.widths=[2, 4, 8]", "training.steps=100")
+    writer = RunWriter.create(runs_dir, cfg, run_id="live")
+    writer.mark_running("cpu")
+    for w, last in ((2, 50), (4, 50), (8, 10)):
+        for step in (0, 10, 20, 30, 40, 50):
+            if step <= last:
+                writer.add_curve_points(w, [0, 1, 2], step, [1.0 / w / (1 + step)] * 3, [w**-1.5 / (1 + step)] * 3)
+    writer.flush()
+    live = run_cli("fit", "live", "--runs-dir", str(runs_dir), "--budget", "--json", "--resamples", "100")
+    assert live.returncode == 0, live.stderr
+    [partial] = json.loads(live.stdout)
+    assert partial["fit"] is None and partial["budget"]["steps"] == [10]  # the only step all three widths share
+    widths = np.array([2, 4, 8])
+    expected = -stats.linregress(np.log(3 * widths + 1), np.log(widths**-1.5)).slope
+    assert partial["budget"]["alpha"][0] == pytest.approx(expected, rel=1e-9)
+    assert [w["steps"][-1] for w in partial["budget"]["widths"]] == [50, 50, 10]
+    shown = run_cli("fit", "live", "--runs-dir", str(runs_dir), "--budget", "--resamples", "100")
+    assert shown.returncode == 0 and "α not judged" in shown.stdout
+    writer.close()
+
+
+def test_export_budget_writes_a_row_per_step_and_width(tmp_path):
+    runs_dir = tmp_path / "runs"
+    run = lottery_run(runs_dir)
+    rows = list(csv.DictReader(io.StringIO(run_cli("export", run.id, "--runs-dir", str(runs_dir), "--what", "budget",
+                                                   "--resamples", "200").stdout)))  # fmt: skip
+    assert len(rows) == 4 * 4 and {r["width"] for r in rows} == {"2", "4", "8", "16"}
+    last = [r for r in rows if r["step"] == "100"]
+    fit = analyze_run(run, FitOptions(resamples=200)).fit
+    assert {float(r["alpha"]) for r in last} == {fit.alpha}
+    models = run.models()
+    for r in last:
+        assert float(r["aggregate"]) == np.median(models.test_loss[models.width == int(r["width"])])
+    bad = run_cli("export", run.id, "--runs-dir", str(runs_dir), "--what", "budget", "--offset")
+    assert bad.returncode == 2 and "--offset" in bad.stderr
