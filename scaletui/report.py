@@ -236,17 +236,17 @@ def budget_lines(budget: BudgetAnalysis) -> list[Text]:
         settled = budget.alpha_settled
         alpha = Text(
             f"α {'settled' if settled else 'not settled'}: moved {budget.alpha_move:.3f} over the last doubling "
-            f"(step {budget.half_step} → {budget.steps[-1]}), {'less' if settled else 'more'} than its CI "
-            f"half-width {budget.ci_half_width:.3f}",
+            f"(step {budget.half_step}→{budget.steps[-1]}), {'<' if settled else '≥'} its CI half-width "
+            f"{budget.ci_half_width:.3f}",
             style="green" if settled else "bold yellow",
         )
     groups: dict[bool | None, list[str]] = {True: [], False: [], None: []}
     for b in budget.widths:
         groups[b.settled].append(str(b.width) if b.settled is not False else f"{b.width} ({b.change:+.0%})")
+    settled = f"widths settled (test loss moved < {SETTLED_CHANGE:.0%} over the last doubling)"
     parts = [f"{label}: {', '.join(groups[key]) or 'none'}" for key, label in
-             ((True, "settled"), (False, "not settled"), (None, "not judged")) if groups[key] or key]  # fmt: skip
-    widths = Text(f"widths, test loss moved < {SETTLED_CHANGE:.0%} over the last doubling · " + " · ".join(parts))
-    return [alpha, widths]
+             ((True, settled), (False, "not settled"), (None, "not judged")) if groups[key] or key]  # fmt: skip
+    return [alpha, Text(" · ".join(parts))]
 
 
 def thin_steps(steps: np.ndarray, limit: int = 40) -> np.ndarray:

@@ -23,10 +23,12 @@ def lottery_run(
     alpha: float = 2.0,
     law: Callable[[float], float] | None = None,
     run_id: str = "lottery",
+    finished: bool = True,
 ) -> Run:
     """Good models follow L = 0.1·w^(−alpha) (or ``law(w)``) and are still falling at the end (their loss
     fell 20% over the last 10% of steps); ``stuck[w]`` models per width sit flat in a bad basin at L ≈ 0.3,
-    the situation where a convergence filter keeps the failures and drops the good ones."""
+    the situation where a convergence filter keeps the failures and drops the good ones. With
+    ``finished=False`` the run is left running, its runner this process."""
     stuck = {2: 7, 4: 4, 8: 1, 16: 0} if stuck is None else stuck
     cfg = smoke_config(f"seeds.count={seeds}", f"model.widths={list(widths)}", f"training.steps={STEPS}")
     writer = RunWriter.create(runs_dir, cfg, run_id=run_id)
@@ -44,6 +46,9 @@ def lottery_run(
             writer.add_curve_points(w, ids, step, curve, curve)
         outputs = x**2 + np.sqrt(final)[:, None] * rng.standard_normal((seeds, x.size))
         writer.add_shard_result(w, ids, 3 * w + 1, final, final, np.full(seeds, -1), 0.1, outputs, {})
-    writer.mark_ended("finished")
+    if finished:
+        writer.mark_ended("finished")
+    else:
+        writer.mark_running("cpu")
     writer.close()
     return Run(writer.dir)

@@ -120,7 +120,7 @@ def test_fit_budget_on_a_finished_run_and_on_one_still_being_written(tmp_path):
     assert [w["settled"] for w in budget["widths"]] == [False, False, False, False]  # good models fell 2×
     text = run_cli("fit", finished.id, "--runs-dir", str(runs_dir), "--budget", "--resamples", "300").stdout
     assert f"{budget['alpha'][0]:.3f}" in text and ("α not settled" in text or "α settled" in text)
-    assert "widths, test loss moved < 10% over the last doubling · settled: none · not settled: 2 (" in text
+    assert "widths settled (test loss moved < 10% over the last doubling): none · not settled: 2 (" in text
 
     # A run whose runner is still writing it: two widths done to step 50, the third started.
     cfg = smoke_config("seeds.count=3", "model.widths=[2, 4, 8]", "training.steps=100")
