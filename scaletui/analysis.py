@@ -857,78 +857,86 @@ def analyze_run(run, options: FitOptions = FitOptions(), *, with_outputs: bool =
     """Analyse a stored run (a :class:`scaletui.store.Run`), using whatever models have finished so far.
 
     Every face calls this with its :class:`FitOptions`; ``with_outputs=False`` skips reading the output
-    arrays (no V, bias² or TwoNN), for listings that show α alone.
+    arrays (no V, bias², V main or TwoNN), for listings that show α alone.
     """
     cfg = run.config
     models = run.models()
     flags = convergence_flags(run.curves(), cfg.training.steps)
-    unconverged_all = np.array(
+    unconverged = np.array(
         [bool(flags.get((int(w), int(s)))) for w, s in zip(models.width, models.seed, strict=True)], dtype=bool
     )
-    exclude = options.exclude_unconverged
-    unconverged_excluded = unconverged_all & exclude
     stats_list = []
     for w in sorted(set(models.width.tolist())):
         mask = models.width == w
         stats_list.append(
             width_stats(w, int(models.n_params[mask][0]), models.test_loss[mask], models.diverged[mask],
-                        unconverged_all[mask], exclude_unconverged=exclude)
+                        unconverged[mask], exclude_unconverged=options.exclude_unconverged)
         )  # fmt: skip
-    fit_error = None
-    fit = None
-    chosen = [s for s in stats_list if options.in_range(s.width)]
-    groups = []
-    for s in chosen:
-        mask = models.width == s.width
-        groups.append(usable_losses(models.test_loss[mask], models.diverged[mask], unconverged_excluded[mask]))
-    usable = [(s, g) for s, g in zip(chosen, groups, strict=True) if g.size]
-    x_axis = options.x_axis
-    xs = np.array([s.width if x_axis == "width" else s.n_params for s, _ in usable], dtype=float)
-    point = np.array([aggregate(g, options.aggregate) for _, g in usable])
-    picks = resample_picks([g.size for _, g in usable], options.resamples, options.seed)
-    boot = bootstrap_aggregates([g for _, g in usable], options.aggregate, picks)
-    local = local_slopes([s.width for s, _ in usable], xs, point, boot) if len(usable) >= 2 else None
-    try:
-        fit = fit_aggregates(xs, point, boot, offset=options.offset, robust=options.robust, x_axis=x_axis)
-    except ValueError as exc:
-        fit_error = str(exc)
-        left_out = sum(s.dropped for s in chosen)
-        if left_out:
-            fit_error += f" ({left_out} still-falling models dropped by the exclusion)"
-    variance, spread, basins, v_outputs, v_x = [], [], [], [], []
-    for s in stats_list:
-        mask = models.width == s.width
-        spread.append(seed_spread(s.width, models.test_loss[mask & ~models.diverged]))
-    intrinsic = None
-    y = None
+    fit, fit_error, local = _fit_widths(stats_list, models, unconverged & options.exclude_unconverged, options)
+    spread = [seed_spread(s.width, models.test_loss[(models.width == s.width) & ~models.diverged])
+              for s in stats_list]  # fmt: skip
+    intrinsic, variance, basins, v_fit = None, [], [], None
     if with_outputs and len(models):  # the test set is written before any model can finish
         x, y = run.test_set()
         if x.ndim == 2 and x.shape[1] > 1:
             with contextlib.suppress(ValueError):
                 intrinsic = two_nn_dimension(x)
+        variance, basins, v_fit = _outputs_by_width(run, stats_list, models, y, options)
+    else:
+        for s in stats_list:
+            mask = models.width == s.width
+            basins.append(width_basins(s.width, usable_losses(models.test_loss[mask], models.diverged[mask],
+                                                              np.zeros(mask.sum(), dtype=bool))))  # fmt: skip
+    d = cfg.target.intrinsic_dim if cfg.target.kind == "teacher" else cfg.target.input_dim
+    return RunAnalysis(stats_list, fit, fit_error, variance, v_fit, spread,
+                       theory_slopes(d, cfg.model.hidden_layers, options.x_axis), options, flags, intrinsic,
+                       basins, local)  # fmt: skip
+
+
+def _fit_widths(
+    stats_list: list[WidthStats], models, dropped: np.ndarray, options: FitOptions
+) -> tuple[PowerLawFit | None, str | None, LocalSlopes | None]:
+    """The loss fit and the local slopes over the widths in range, from one set of seed resamples."""
+    chosen = [s for s in stats_list if options.in_range(s.width)]
+    groups = [usable_losses(models.test_loss[m], models.diverged[m], dropped[m])
+              for m in (models.width == s.width for s in chosen)]  # fmt: skip
+    usable = [(s, g) for s, g in zip(chosen, groups, strict=True) if g.size]
+    xs = np.array([s.width if options.x_axis == "width" else s.n_params for s, _ in usable], dtype=float)
+    point = np.array([aggregate(g, options.aggregate) for _, g in usable])
+    picks = resample_picks([g.size for _, g in usable], options.resamples, options.seed)
+    boot = bootstrap_aggregates([g for _, g in usable], options.aggregate, picks)
+    local = local_slopes([s.width for s, _ in usable], xs, point, boot) if len(usable) >= 2 else None
+    try:
+        fit = fit_aggregates(xs, point, boot, offset=options.offset, robust=options.robust, x_axis=options.x_axis)
+    except ValueError as exc:
+        left_out = sum(s.dropped for s in chosen)
+        why = f" ({left_out} still-falling models dropped by the exclusion)" if left_out else ""
+        return None, f"{exc}{why}", local
+    return fit, None, local
+
+
+def _outputs_by_width(
+    run, stats_list: list[WidthStats], models, target: np.ndarray, options: FitOptions
+) -> tuple[list[BiasVariance], list[Basins], PowerLawFit | None]:
+    """Per width, from each model's outputs: bias² and V over all finite seeds, the basins with V over the
+    main one; and the V slope over the widths in range."""
+    variance, basins, v_outputs, v_x = [], [], [], []
     for s in stats_list:
         mask = models.width == s.width
         loss_of = dict(zip(models.seed[mask].tolist(), models.test_loss[mask].tolist(), strict=True))
-        if y is None:
-            losses = usable_losses(models.test_loss[mask], models.diverged[mask], np.zeros(mask.sum(), dtype=bool))
-            basins.append(width_basins(s.width, losses))
-            continue
         seeds, outputs = run.outputs(s.width)
         losses = np.array([loss_of.get(int(seed), np.nan) for seed in seeds])
         finite = np.all(np.isfinite(outputs), axis=1)
-        basins.append(width_basins(s.width, losses[finite & (losses > 0)], outputs[finite & (losses > 0)], y))
+        ok = finite & (losses > 0)
+        basins.append(width_basins(s.width, losses[ok], outputs[ok], target))
         if finite.sum() >= 2:
-            variance.append(bias_variance(s.width, outputs[finite], y))
+            variance.append(bias_variance(s.width, outputs[finite], target))
             if options.in_range(s.width):
                 v_outputs.append(outputs[finite])
-                v_x.append(s.width if x_axis == "width" else s.n_params)
+                v_x.append(s.width if options.x_axis == "width" else s.n_params)
     v_fit = None
     if len(v_outputs) >= 2:
-        try:
-            v_fit = variance_fit(np.array(v_x, dtype=float), v_outputs, options.resamples, options.seed, x_axis)
-        except ValueError:
-            v_fit = None
-    d = cfg.target.intrinsic_dim if cfg.target.kind == "teacher" else cfg.target.input_dim
-    return RunAnalysis(stats_list, fit, fit_error, variance, v_fit, spread,
-                       theory_slopes(d, cfg.model.hidden_layers, x_axis), options, flags, intrinsic,
-                       basins, local)  # fmt: skip
+        with contextlib.suppress(ValueError):
+            v_fit = variance_fit(np.array(v_x, dtype=float), v_outputs, options.resamples, options.seed,
+                                 options.x_axis)  # fmt: skip
+    return variance, basins, v_fit
