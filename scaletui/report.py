@@ -194,7 +194,9 @@ def theory_line(analysis: RunAnalysis) -> Text:
     line = Text("theory: " + " · ".join(analysis.theory), style="dim")
     if analysis.intrinsic is not None:
         d = analysis.intrinsic.dimension
-        line.append(f"  ·  data: TwoNN d = {d:.2f} → 4/d = {4 / d:.2f}", style="cyan")
+        line.append(
+            f"  ·  inputs: TwoNN d = {d:.2f} (checks the sampler, not the law) → 4/d = {4 / d:.2f}", style="cyan"
+        )
     return line
 
 
