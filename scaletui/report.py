@@ -194,9 +194,8 @@ def theory_line(analysis: RunAnalysis) -> Text:
     line = Text("theory: " + " · ".join(analysis.theory), style="dim")
     if analysis.intrinsic is not None:
         d = analysis.intrinsic.dimension
-        line.append(
-            f"  ·  inputs: TwoNN d = {d:.2f} (checks the sampler, not the law) → 4/d = {4 / d:.2f}", style="cyan"
-        )
+        # TwoNN of the inputs recovers the sampler's own d; it cannot say whether the law follows 4/d.
+        line.append(f"  ·  inputs: TwoNN d = {d:.2f} (checks the sampler) → 4/d = {4 / d:.2f}", style="cyan")
     return line
 
 
