@@ -48,6 +48,7 @@ from scaletui.report import (
     basins_line,
     budget_lines,
     budget_table,
+    checkpoints_line,
     ensemble_table,
     exclusions_line,
     fit_line,
@@ -409,6 +410,9 @@ def _header(run: Run) -> list[object]:
         ),
         Text(describe_config(run.config), style="dim"),
     ]
+    saved = checkpoints_line(run.checkpoints(), run.config.seeds.count)
+    if saved is not None:
+        lines.append(Text(saved, style="dim"))
     if st.error:
         lines.append(Text(f"error: {st.error}", style="red"))
     if st.status == "dead":

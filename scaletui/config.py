@@ -34,6 +34,7 @@ MAX_SEEDS = 100_000
 MAX_STEPS = 1_000_000_000
 MAX_SAMPLES = 100_000_000
 MAX_INPUT_DIM = 10_000
+MAX_CHECKPOINT_SECONDS = 10_000_000  # about four months: longer means never
 LM_MAX_PARAMETERS = 4096  # per model: LM solves a P×P system each step
 
 
@@ -127,7 +128,9 @@ class ExecutionConfig:
     """Where the shards train: this machine, or a Ray cluster (one task per shard, with these resources).
 
     ``seeds_per_shard = 0`` keeps a width's seeds together (split only when memory asks for it). Under Ray
-    a shard gets a GPU only when ``gpus_per_shard`` is above 0, and then trains on it.
+    a shard gets a GPU only when ``gpus_per_shard`` is above 0, and then trains on it. Every
+    ``checkpoint_seconds`` the runner saves each live shard's whole training state, so a killed run resumes
+    mid-width; 0 turns checkpoints off.
     """
 
     executor: str = "local"
@@ -136,6 +139,7 @@ class ExecutionConfig:
     gpus_per_shard: float = 0.0
     seeds_per_shard: int = 0
     max_retries: int = 3
+    checkpoint_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -375,6 +379,12 @@ def _validate_execution(e: ExecutionConfig, device: str) -> None:
         raise ConfigError("execution.gpus_per_shard", f"above 1 must be a whole number, got {e.gpus_per_shard:g}")
     _in_range("execution.seeds_per_shard", e.seeds_per_shard, 0, MAX_SEEDS)
     _in_range("execution.max_retries", e.max_retries, 0, 100)
+    if not 0 <= e.checkpoint_seconds <= MAX_CHECKPOINT_SECONDS:
+        raise ConfigError(
+            "execution.checkpoint_seconds",
+            f"must be 0 (no checkpoints) or a number of seconds up to {MAX_CHECKPOINT_SECONDS:,}, "
+            f"got {e.checkpoint_seconds:g}",
+        )
     if e.executor == "ray" and device == "cuda" and e.gpus_per_shard == 0:
         raise ConfigError("execution.gpus_per_shard", "device = cuda under Ray needs a GPU per shard (e.g. 1)")
     if e.executor == "ray" and device == "cpu" and e.gpus_per_shard > 0:
@@ -542,6 +552,19 @@ def config_to_toml(cfg: Config) -> str:
     return "\n".join(lines) + "\n"
 
 
+def training_fingerprint(cfg: Config) -> str:
+    """A hash of everything that decides how a model trains: the whole config but its name, description and
+    execution section (a run keeps its fingerprint when renamed, or resumed on another executor). A checkpoint
+    carries it, so state saved under one config is never continued under another."""
+    import hashlib
+    import json
+
+    data = config_to_dict(cfg)
+    for unused in ("name", "description", "execution"):
+        data.pop(unused)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
 def parameter_count(input_dim: int, width: int, hidden_layers: int) -> int:
     """Weights and biases of an MLP [input_dim, width x hidden_layers, 1] (docs/SCIENCE.md's N)."""
     return input_dim * width + width + (hidden_layers - 1) * (width * width + width) + width + 1
@@ -561,6 +584,20 @@ def describe_target(t: TargetConfig) -> str:
 def widths_label(widths: tuple[int, ...]) -> str:
     """``2–256 (8)``: the range and count of a width list."""
     return f"{widths[0]}–{widths[-1]} ({len(widths)})" if len(widths) > 1 else str(widths[0])
+
+
+def seeds_label(seeds) -> str:
+    """``seeds 0–19`` or ``seed 3``: a consecutive run of seed indices."""
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        return "no seeds"
+    return f"seeds {seeds[0]}–{seeds[-1]}" if len(seeds) > 1 else f"seed {seeds[0]}"
+
+
+def shard_label(width: int, seeds, seed_count: int) -> str:
+    """``width 256`` for a shard holding all ``seed_count`` seeds of its width, else ``width 256, seeds 0–9``."""
+    seeds = list(seeds)
+    return f"width {width}" if len(seeds) == seed_count else f"width {width}, {seeds_label(seeds)}"
 
 
 def describe_config(cfg: Config) -> str:

@@ -6,6 +6,8 @@ initialisation and its data order from generators seeded by (base seed, width, s
 model trains the same whether it is alone or one of hundreds in a batch.
 
 Training is a generator of events: the caller (the runner) decides what to store and when to stop.
+Every ``execution.checkpoint_seconds`` it also yields the shard's whole training state at a step boundary
+(:class:`Checkpointed`); handed back as ``resume``, that state continues the shard bit for bit.
 """
 
 from __future__ import annotations
@@ -48,6 +50,33 @@ def resolve_device(name: str) -> torch.device:
 
 def dtype_of(name: str) -> torch.dtype:
     return {"float32": torch.float32, "float64": torch.float64}[name]
+
+
+class CheckpointError(ValueError):
+    """A saved training state that does not fit the shard it was handed to; the message names the array."""
+
+
+State = dict[str, np.ndarray]
+
+
+def saved(tensor: torch.Tensor) -> np.ndarray:
+    """A tensor as an array of its own: never a view of a buffer that training goes on changing."""
+    return tensor.detach().cpu().clone().numpy()
+
+
+def _dtype_name(tensor: torch.Tensor) -> str:
+    return str(tensor.dtype).removeprefix("torch.")
+
+
+def restored(state: State, key: str, like: torch.Tensor) -> torch.Tensor:
+    """The saved array ``key`` as a tensor of ``like``'s shape, dtype and device, or a CheckpointError naming it."""
+    if key not in state:
+        raise CheckpointError(f"it has no {key!r}")
+    value = torch.from_numpy(np.array(state[key]))
+    if value.shape != like.shape or value.dtype != like.dtype:
+        found, needed = f"{_dtype_name(value)} {tuple(value.shape)}", f"{_dtype_name(like)} {tuple(like.shape)}"
+        raise CheckpointError(f"{key!r} is {found}, the shard needs {needed}")
+    return value.to(like.device)
 
 
 @dataclass
@@ -187,6 +216,23 @@ class BatchedOptimizer:
         )
         flat.grad = None
 
+    def state_dict(self) -> State:
+        """The step count and the moments: Adam's two, SGD's momentum (plain SGD keeps none)."""
+        state = {"optimizer_step": np.array(self.t, dtype=np.int64)}
+        if self.kind == "adam" or self.momentum > 0:
+            state["moment1"] = saved(self.m)
+        if self.kind == "adam":
+            state["moment2"] = saved(self.v)
+        return state
+
+    @torch.no_grad()
+    def load_state(self, state: State) -> None:
+        self.t = int(restored(state, "optimizer_step", torch.tensor(0)))
+        if self.kind == "adam" or self.momentum > 0:
+            self.m.copy_(restored(state, "moment1", self.m))
+        if self.kind == "adam":
+            self.v.copy_(restored(state, "moment2", self.v))
+
 
 @dataclass(frozen=True)
 class Shard:
@@ -227,7 +273,30 @@ class ShardFinished:
     wall_seconds: float = 0.0
 
 
-Event = Evaluated | Progressed | ShardFinished
+@dataclass
+class Checkpointed:
+    """A shard's whole training state at the boundary after ``step`` steps, taken when a checkpoint was due.
+
+    Everything the next steps depend on: weights, optimiser state, the data stream's generators and position,
+    which models live and when the others diverged. Plain arrays, so a reader never needs torch to hold one.
+    """
+
+    shard: Shard
+    step: int
+    state: State
+
+
+@dataclass
+class Resumed:
+    """A shard took up a saved state and goes on from ``step``; or, with ``refused``, why it could not (it
+    then starts from step 0)."""
+
+    shard: Shard
+    step: int
+    refused: str | None = None
+
+
+Event = Evaluated | Progressed | Checkpointed | Resumed | ShardFinished
 
 
 class DataStream:
@@ -243,6 +312,9 @@ class DataStream:
         self.queue_x: torch.Tensor | None = None
         self.queue_y: torch.Tensor | None = None
         self.position = 0
+        # The generators' states before the chunk in the queue was drawn: a checkpoint saves these and the
+        # position rather than the chunk itself, which can be far bigger than the models.
+        self.chunk_states: list[torch.Tensor] = []
         if cfg.data.fresh:
             self.chunk_steps = max(1, CHUNK_NUMBERS // (self.batch * cfg.target.input_dim))
         else:
@@ -251,6 +323,7 @@ class DataStream:
     def _refill(self) -> None:
         p, cfg = self.problem, self.problem.config
         n = self.chunk_steps * self.batch
+        self.chunk_states = [g.get_state() for g in self.generators]
         if cfg.data.fresh:
             xs, noises = [], []
             for gen in self.generators:
@@ -276,6 +349,32 @@ class DataStream:
         lo, hi = self.position * self.batch, (self.position + 1) * self.batch
         self.position += 1
         return self.queue_x[:, lo:hi], self.queue_y[:, lo:hi]
+
+    def state_dict(self) -> State:
+        drawn = self.queue_x is not None
+        states = self.chunk_states if drawn else [g.get_state() for g in self.generators]
+        return {
+            "stream_states": torch.stack(states).numpy(),
+            "stream_drawn": np.array(drawn),
+            "stream_position": np.array(self.position, dtype=np.int64),
+        }
+
+    def load_state(self, state: State) -> None:
+        """Put every generator back where the current chunk began and draw that chunk again."""
+        states = restored(state, "stream_states", torch.stack([g.get_state() for g in self.generators]))
+        drawn = bool(restored(state, "stream_drawn", torch.tensor(False)))
+        position = int(restored(state, "stream_position", torch.tensor(0)))
+        if not 0 <= position <= self.chunk_steps:
+            raise CheckpointError(f"'stream_position' {position} is outside a chunk of {self.chunk_steps} batches")
+        try:
+            for generator, saved_state in zip(self.generators, states, strict=True):
+                generator.set_state(saved_state.clone())
+        except RuntimeError as exc:  # a state the generator cannot take
+            raise CheckpointError(f"'stream_states' cannot be taken up ({exc})") from None
+        self.queue_x = self.queue_y = None
+        if drawn:
+            self._refill()
+        self.position = position
 
 
 def _mse(params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor, activation: str) -> torch.Tensor:
@@ -327,6 +426,17 @@ class GradientTrainer:
         self.optimizer.step(learning_rate(p.config, index), alive)
         return kept.detach(), alive
 
+    def state_dict(self) -> State:
+        state = {"params": saved(self.flat.flat), **self.optimizer.state_dict()}
+        return {**state, **self.stream.state_dict()} if self.stream is not None else state
+
+    @torch.no_grad()
+    def load_state(self, state: State) -> None:
+        self.flat.flat.copy_(restored(state, "params", self.flat.flat))
+        self.optimizer.load_state(state)
+        if self.stream is not None:
+            self.stream.load_state(state)
+
 
 class LevenbergTrainer:
     """Levenberg–Marquardt on the full training set (config validation guarantees full batch, small P)."""
@@ -341,6 +451,12 @@ class LevenbergTrainer:
     def step(self, index: int, alive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.solver.step(alive)
 
+    def state_dict(self) -> State:
+        return {k: saved(v) for k, v in self.solver.state_dict().items()}
+
+    def load_state(self, state: State) -> None:
+        self.solver.load_state({k: restored(state, k, v) for k, v in self.solver.state_dict().items()})
+
 
 def make_trainer(problem: Problem, shard: Shard, start: list[torch.Tensor]) -> GradientTrainer | LevenbergTrainer:
     if problem.config.training.optimizer == "lm":
@@ -353,13 +469,17 @@ def train_shard(
     shard: Shard,
     initial: list[torch.Tensor] | None = None,
     progress_every: int = 50,
+    resume: State | None = None,
 ) -> Iterator[Event]:
-    """Train one shard to the end, yielding evaluations, progress ticks and, last, the final results.
+    """Train one shard to the end, yielding evaluations, progress ticks, checkpoints and, last, the final results.
 
-    ``initial`` overrides the seeded initialisation (tests use it to plant a diverging model).
-    The caller may stop early by closing the generator; nothing is left half-done on its side.
+    ``initial`` overrides the seeded initialisation (tests use it to plant a diverging model). ``resume``, the
+    state of an earlier :class:`Checkpointed` of this shard, continues training from its step exactly as if it
+    had never stopped; a state that does not fit is refused (said in the :class:`Resumed` event) and the shard
+    starts over. The caller may stop early by closing the generator; nothing is left half-done on its side.
     """
     cfg = problem.config
+    steps = cfg.training.steps
     started = time.perf_counter()
     start = initial if initial is not None else init_parameters(cfg, shard.width, shard.seeds)
     trainer = make_trainer(problem, shard, [p.to(problem.device, problem.dtype) for p in start])
@@ -377,9 +497,40 @@ def train_shard(
         train, test = torch.where(alive, train, nan), torch.where(alive, test, nan)
         return Evaluated(shard, step, train.double().cpu().numpy(), test.double().cpu().numpy())
 
-    last = evaluated(0)
-    yield last
-    for step in range(cfg.training.steps):
+    def snapshot(done: int) -> State:
+        return {
+            **trainer.state_dict(),
+            "step": np.array(done, dtype=np.int64),
+            "alive": saved(alive),
+            "diverged_step": saved(diverged_at),
+            "running_loss": saved(running),
+            "running_count": np.array(running_count, dtype=np.int64),
+            "seconds": np.array(time.perf_counter() - started),
+        }
+
+    first = 0
+    if resume is not None:
+        try:
+            first = int(restored(resume, "step", torch.tensor(0)))
+            if not 0 <= first < steps:
+                raise CheckpointError(f"its step {first} is not one of this shard's 0–{steps - 1}")
+            trainer.load_state(resume)
+            alive = restored(resume, "alive", alive)
+            diverged_at = restored(resume, "diverged_step", diverged_at)
+            running = restored(resume, "running_loss", running)
+            running_count = int(restored(resume, "running_count", torch.tensor(0)))
+            started -= float(restored(resume, "seconds", torch.tensor(0.0, dtype=torch.float64)))
+        except CheckpointError as exc:
+            yield Resumed(shard, 0, refused=str(exc))
+            yield from train_shard(problem, shard, initial, progress_every)
+            return
+        yield Resumed(shard, first)
+    last = evaluated(0) if first == 0 else None
+    if last is not None:
+        yield last
+    every = cfg.execution.checkpoint_seconds
+    due = time.monotonic() + every if every else math.inf
+    for step in range(first, steps):
         # Models whose loss is no longer finite are frozen without a device sync: all of it stays on device.
         loss, still_alive = trainer.step(step, alive)
         diverged_at = torch.where(alive & ~still_alive, step, diverged_at)
@@ -395,7 +546,14 @@ def train_shard(
             running_count = 0
         elif done % progress_every == 0:
             yield Progressed(shard, done)
+        # One clock read per step (tens of nanoseconds against a step's tens of microseconds or more): a
+        # Levenberg–Marquardt step can take a second, so waiting for the next progress tick could miss a
+        # checkpoint by most of a minute.
+        if time.monotonic() >= due and done < steps:
+            yield Checkpointed(shard, done, snapshot(done))
+            due = time.monotonic() + every
 
+    assert last is not None  # the last step is always evaluated
     params = trainer.views()
     outputs = evaluate_outputs(params, problem.x_test, cfg.model.activation)
     outputs = torch.where(alive[:, None], outputs, nan)
@@ -428,6 +586,14 @@ def estimate_shard_bytes(cfg: Config, width: int, models: int) -> int:
     if cfg.training.optimizer == "lm":  # per model: the Jacobian (twice, while it is built) and a square system,
         n, p = cfg.data.n_train, parameter_count(d, width, layers)  # its damped copy and Cholesky factor
         state += models * (2 * n * p + 3 * min(n, p) ** 2)
+    if cfg.execution.checkpoint_seconds > 0:  # a checkpoint's copy of the training state, then its file's bytes
+        p = parameter_count(d, width, layers)
+        if cfg.training.optimizer == "lm":  # the weights and the linearisation a refused step keeps
+            n = cfg.data.n_train
+            saved_numbers = 3 * p + min(n, p) ** 2 + (n * p if n < p else p)
+        else:  # the weights and the moments: Adam's two, SGD's momentum
+            saved_numbers = p * {"adam": 3}.get(cfg.training.optimizer, 2 if cfg.training.momentum else 1)
+        state += 2 * models * saved_numbers
     return itemsize * (state + activations + evaluation + stream + data)
 
 

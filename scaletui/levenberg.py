@@ -64,6 +64,22 @@ class LevenbergMarquardt:
             offset += n
         return out
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Everything the next steps depend on: the weights, each model's damping and count of accepted steps,
+        and the linearisation a model keeps while its steps are refused.
+
+        The linearisation is kept rather than recomputed on restore: a batched matrix product rounds a row
+        differently depending on which other rows share the batch, and only the models whose last step was
+        accepted are linearised again, so a recomputed one would not be bit for bit the one it replaces.
+        """
+        cache = ("jac", "residual") if self.sample_space else ("gradient",)
+        kept = ("theta", "damping", "accepted", "stale", "scale", "loss", "system", *cache)
+        return {name: getattr(self, name) for name in kept}
+
+    def load_state(self, state: dict[str, torch.Tensor]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value.clone())
+
     def losses(self, theta: torch.Tensor | None = None) -> torch.Tensor:
         """Training MSE of every model, (models,)."""
         residual = forward(self.views(theta), self.x, self.activation) - self.y

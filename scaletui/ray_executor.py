@@ -2,9 +2,10 @@
 
 Each shard is one Ray task (a streaming generator) asking for ``execution.cpus_per_shard`` CPUs and
 ``execution.gpus_per_shard`` GPUs. The task trains the shard with the engine and yields the engine's own
-events; the runner, on the driver, stays the only writer of the run directory. A task whose worker dies
-is retried by Ray from the start of its shard: training is deterministic, and Ray drops the events a
-retry yields again, so the stream the runner sees is the same as an uninterrupted one.
+events, checkpoints included; the runner, on the driver, stays the only writer of the run directory. When
+a task's worker dies, this module (not Ray: a retry must start from a state Ray does not know of) submits
+the shard again, up to ``execution.max_retries`` times, with the latest checkpoint the dead one streamed
+back; training is deterministic, so the events it repeats carry the same numbers.
 
 Ray is an optional dependency, imported only when a sweep asks for it.
 """
@@ -23,7 +24,7 @@ from types import ModuleType
 from typing import Any
 
 from scaletui.config import Config, ConfigError
-from scaletui.engine import Event, Shard, prepare_problem, resolve_device, train_shard
+from scaletui.engine import Checkpointed, Event, Shard, State, prepare_problem, resolve_device, train_shard
 
 INSTALL_HINT = "pip install 'scaletui[ray]'"
 POLL_SECONDS = 0.25  # how often the driver looks at the stop flag while no shard reports
@@ -40,6 +41,14 @@ class ShardPlaced:
     shard: Shard
     host: str
     facts: dict[str, Any]
+
+
+@dataclass
+class ShardRetried:
+    """A shard's worker died and the shard was submitted again; ``reason`` says so in words."""
+
+    shard: Shard
+    reason: str
 
 
 @dataclass
@@ -83,15 +92,14 @@ def _fail_if_told(shard: Shard, step: int, steps: int) -> None:
         raise RuntimeError(f"a fault injected through {FAULTS_ENV}")
 
 
-def train_on_worker(cfg: Config, shard: Shard) -> Iterator[ShardPlaced | Event]:
-    """The body of a shard's Ray task. It yields the same number of items on every attempt, as Ray's replay
-    of a retried generator requires."""
+def train_on_worker(cfg: Config, shard: Shard, resume: State | None) -> Iterator[ShardPlaced | Event]:
+    """The body of a shard's Ray task: from the start, or from ``resume``, a checkpoint of the shard."""
     from scaletui.store import environment_facts
 
     device = resolve_device(shard_device(cfg))
     yield ShardPlaced(shard, socket.gethostname(), environment_facts(str(device), cfg.training.dtype))
     problem = prepare_problem(cfg, device)
-    for event in train_shard(problem, shard):
+    for event in train_shard(problem, shard, resume=resume):
         _fail_if_told(shard, getattr(event, "step", 0), cfg.training.steps)
         yield event
 
@@ -167,28 +175,40 @@ def _failure_reason(ray: ModuleType, exc: BaseException, attempts: int) -> str:
     return f"its worker died on all {attempts} attempts ({type(exc).__name__})"
 
 
-def run_on_ray(cfg: Config, shards: list[Shard], stop: threading.Event) -> Generator[ShardPlaced | Event | ShardFailed]:
-    """Submit every shard and yield their events as they arrive, until all are done or ``stop`` is set.
+def run_on_ray(
+    cfg: Config, shards: list[Shard], stop: threading.Event, checkpoints: dict[Shard, State]
+) -> Generator[ShardPlaced | Event | ShardRetried | ShardFailed]:
+    """Submit every shard (from its checkpoint, where ``checkpoints`` has one) and yield their events as
+    they arrive, until all are done or ``stop`` is set. A shard whose worker died is submitted again from the
+    latest checkpoint it sent.
 
     Closing the iterator cancels what is still running and leaves the cluster.
     """
     ray = import_ray()
     execution = cfg.execution
+    attempts = execution.max_retries + 1
     if not ray.is_initialized():  # the runner normally joined already, to say where the shards train
         connect(execution.address)
+    latest = dict(checkpoints)
+    tried: dict[Shard, int] = {}
     running: dict[Any, Shard] = {}
     try:
         _check_resources(ray, cfg)
         task = ray.remote(train_on_worker)
-        for shard in shards:
+
+        def submit(shard: Shard) -> None:
             stream = task.options(
                 name=f"scaletui w{shard.width} s{shard.seeds[0]}-{shard.seeds[-1]}",
                 num_cpus=execution.cpus_per_shard,
                 num_gpus=execution.gpus_per_shard,
-                max_retries=execution.max_retries,
+                max_retries=0,
                 num_returns="streaming",
-            ).remote(cfg, shard)
+            ).remote(cfg, shard, latest.get(shard))
             running[stream] = shard
+            tried[shard] = tried.get(shard, 0) + 1
+
+        for shard in shards:
+            submit(shard)
         while running and not stop.is_set():
             streams = list(running)
             ray.wait(streams, num_returns=1, timeout=POLL_SECONDS)
@@ -197,12 +217,27 @@ def run_on_ray(cfg: Config, shards: list[Shard], stop: threading.Event) -> Gener
             for stream in ready:
                 shard = running[stream]
                 try:
-                    yield ray.get(next(stream))
+                    event = ray.get(next(stream))
                 except StopIteration:
                     del running[stream]
+                    latest.pop(shard, None)
+                    continue
                 except ray.exceptions.RayError as exc:
                     del running[stream]
-                    yield ShardFailed(shard, _failure_reason(ray, exc, execution.max_retries + 1))
+                    if isinstance(exc, ray.exceptions.RayTaskError) or tried[shard] == attempts:
+                        yield ShardFailed(shard, _failure_reason(ray, exc, attempts))
+                        continue
+                    submit(shard)
+                    step = int(latest[shard]["step"]) if shard in latest else 0
+                    yield ShardRetried(
+                        shard,
+                        f"its worker died ({type(exc).__name__}); attempt {tried[shard]} of {attempts} "
+                        f"starts from step {step:,}",
+                    )
+                    continue
+                if isinstance(event, Checkpointed):
+                    latest[shard] = event.state
+                yield event
     finally:
         for stream in running:
             with contextlib.suppress(Exception):

@@ -20,6 +20,7 @@ from scaletui.analysis import (
     RunAnalysis,
     selection_warning,
 )
+from scaletui.config import shard_label
 from scaletui.tickets import EnsembleComparison, TicketReport
 
 STATUS_STYLE = {
@@ -36,6 +37,18 @@ STATUS_STYLE = {
 
 def fmt(value: float, digits: int = 3) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:.{digits - 1}e}"
+
+
+def checkpoints_line(checkpoints: list[dict], seed_count: int) -> str | None:
+    """Where the unfinished shards' latest checkpoints stand (what a resume continues from), or None."""
+    if not checkpoints:
+        return None
+    shards = [
+        f"{shard_label(c['width'], range(c['first_seed'], c['first_seed'] + c['models']), seed_count)} "
+        f"at step {c['step']:,}"
+        for c in checkpoints
+    ]
+    return "checkpoints: " + " · ".join(shards)
 
 
 WIDE_COLUMNS = ("width", "N", "seeds", "{aggregate}", "IQR", "V", "V main", "bias²", "outside", "main med", "div",

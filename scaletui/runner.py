@@ -26,29 +26,42 @@ from pathlib import Path
 import numpy as np
 
 from scaletui.analysis import CONVERGENCE_WINDOW, fell_too_much
-from scaletui.config import Config, ConfigError, parameter_count
+from scaletui.config import Config, ConfigError, parameter_count, seeds_label, shard_label, training_fingerprint
 from scaletui.engine import (
+    Checkpointed,
     Evaluated,
     Event,
     Problem,
     Progressed,
+    Resumed,
     Shard,
     ShardFinished,
+    State,
     available_memory,
     plan_shards,
     prepare_problem,
     resolve_device,
     train_shard,
 )
-from scaletui.ray_executor import ShardFailed, ShardPlaced, check_reachable, import_ray, run_on_ray, shard_device
+from scaletui.ray_executor import (
+    ShardFailed,
+    ShardPlaced,
+    ShardRetried,
+    check_reachable,
+    import_ray,
+    run_on_ray,
+    shard_device,
+)
 from scaletui.ray_executor import connect as connect_ray
 from scaletui.store import (
     HEARTBEAT_SECONDS,
+    CheckpointRefused,
     Run,
     RunLocked,
     RunWriter,
     StoreError,
     acquire_runner_lock,
+    checkpoint_name,
     environment_facts,
 )
 
@@ -160,8 +173,31 @@ def _describe_failure(exc: BaseException) -> str:
 
 
 def _describe_shard(shard: Shard) -> str:
-    first, last = shard.seeds[0], shard.seeds[-1]
-    return f"width {shard.width}, seeds {first}–{last}" if last != first else f"width {shard.width}, seed {first}"
+    return f"width {shard.width}, {seeds_label(shard.seeds)}"
+
+
+def _shard_label(shard: Shard, cfg: Config) -> str:
+    return shard_label(shard.width, shard.seeds, cfg.seeds.count)
+
+
+def _take_up_checkpoints(writer: RunWriter, cfg: Config, shards: list[Shard]) -> dict[Shard, State]:
+    """On resume: the saved state each unfinished shard continues from. A checkpoint that is damaged, from
+    another config, shard or schema version is refused in one line of the event log and its shard starts
+    over; the curve rows past each kept checkpoint's step, and every other trace of unfinished work, go."""
+    fingerprint = training_fingerprint(cfg)
+    states: dict[Shard, State] = {}
+    for shard in shards:
+        try:
+            state = writer.read_checkpoint(shard.width, list(shard.seeds), fingerprint)
+        except CheckpointRefused as exc:
+            writer.log_event("warning", f"{_shard_label(shard, cfg)}: {exc}; training from step 0")
+            continue
+        if state is not None:
+            states[shard] = state
+    writer.forget_unfinished({(s.width, s.seeds[0], len(s.seeds)): int(state["step"]) for s, state in states.items()})
+    for shard, state in states.items():
+        writer.set_progress(shard.width, shard.seeds[0], len(shard.seeds), int(state["step"]), cfg.training.steps)
+    return states
 
 
 def _shard_summary(result: ShardFinished, earlier_train: np.ndarray | None) -> tuple[str, str]:
@@ -212,7 +248,7 @@ def _execute_locked(run_dir: Path, stop: threading.Event, resume: bool) -> str:
             writer.write_environment(environment_facts(device, cfg.training.dtype))
         problem = prepare_problem(cfg, here)
         writer.write_test_set(problem.x_test.double().cpu().numpy(), problem.y_test.double().cpu().numpy())
-        done = writer.forget_unfinished() if resume else set()
+        done = writer.finished_models() if resume else set()
         budget = None if on_ray else int(MEMORY_SHARE * available_memory(here))
         shards = [s for s in plan(cfg, budget) if not all((s.width, seed) in done for seed in s.seeds)]
         where = f"{connect_ray(cfg.execution.address)} ({device})" if on_ray else device
@@ -220,8 +256,13 @@ def _execute_locked(run_dir: Path, stop: threading.Event, resume: bool) -> str:
         writer.log_event(
             "info", f"{'resumed' if resume else 'started'} on {where}: {widths} widths to train in {len(shards)} shards"
         )
-        events = run_on_ray(cfg, shards, stop) if on_ray else _train_locally(problem, shards, stop)
-        failures = _record(writer, cfg, events, stop)
+        checkpoints = _take_up_checkpoints(writer, cfg, shards) if resume else {}
+        events = (
+            run_on_ray(cfg, shards, stop, checkpoints) if on_ray else _train_locally(problem, shards, stop, checkpoints)
+        )
+        failures = _record(
+            writer, cfg, events, stop, {shard: int(state["step"]) for shard, state in checkpoints.items()}
+        )
         if failures:
             first = f"{_describe_shard(failures[0].shard)} failed: {failures[0].reason}"
             more = f"{len(failures)} shards failed, the first: " if len(failures) > 1 else ""
@@ -256,21 +297,30 @@ def _execute_locked(run_dir: Path, stop: threading.Event, resume: bool) -> str:
             writer.close()
 
 
-def _train_locally(problem: Problem, shards: list[Shard], stop: threading.Event) -> Generator[Event]:
+def _train_locally(
+    problem: Problem, shards: list[Shard], stop: threading.Event, checkpoints: dict[Shard, State]
+) -> Generator[Event]:
     for shard in shards:
         if stop.is_set():
             return
-        yield from train_shard(problem, shard)
+        yield from train_shard(problem, shard, resume=checkpoints.pop(shard, None))  # popped: held no longer
 
 
 def _record(
-    writer: RunWriter, cfg: Config, events: Generator[Event | ShardPlaced | ShardFailed], stop: threading.Event
+    writer: RunWriter,
+    cfg: Config,
+    events: Generator[Event | ShardPlaced | ShardFailed | ShardRetried],
+    stop: threading.Event,
+    resumed_from: dict[Shard, int],
 ) -> list[ShardFailed]:
     """Write the shards' events to the store as they come, from one shard at a time or many at once.
 
-    Every write is keyed by (width, seed[, step]), so an event seen twice changes nothing.
+    Every write is keyed by (width, seed[, step]), so an event seen twice changes nothing; a shard retried
+    from a checkpoint rewrites the rows past it with the same numbers. ``resumed_from`` holds the step each
+    shard continues from.
     """
     steps = cfg.training.steps
+    fingerprint = training_fingerprint(cfg)
     last_flush = time.monotonic()
     last_progress: dict[Shard, float] = {}
     before_last_tenth: dict[Shard, np.ndarray] = {}  # each shard's training loss before the rule's window
@@ -284,8 +334,11 @@ def _record(
                 failures.append(event)
                 writer.log_event("error", f"{_describe_shard(shard)} failed: {event.reason}")
                 continue
+            if isinstance(event, ShardRetried):
+                writer.log_event("warning", f"{_describe_shard(shard)}: {event.reason}")
+                continue
             if shard not in last_progress:
-                writer.set_progress(shard.width, shard.seeds[0], len(shard.seeds), 0, steps)
+                writer.set_progress(shard.width, shard.seeds[0], len(shard.seeds), resumed_from.get(shard, 0), steps)
                 last_progress[shard] = now
             if isinstance(event, ShardPlaced):
                 if not placed:  # the first worker to take a shard describes the environment the run trains in
@@ -296,6 +349,11 @@ def _record(
                 writer.add_curve_points(shard.width, shard.seeds, event.step, event.train_loss, event.test_loss)
                 if event.step <= steps * (1 - CONVERGENCE_WINDOW):
                     before_last_tenth[shard] = event.train_loss
+            if isinstance(event, Resumed):
+                _record_resumption(writer, cfg, event, before_last_tenth)
+            if isinstance(event, Checkpointed):
+                writer.write_checkpoint(shard.width, list(shard.seeds), event.state, fingerprint)
+                last_flush = now
             if isinstance(event, Evaluated | Progressed) and now - last_progress[shard] >= PROGRESS_SECONDS:
                 writer.set_progress(shard.width, shard.seeds[0], len(shard.seeds), event.step, steps)
                 last_progress[shard] = now
@@ -314,6 +372,7 @@ def _record(
                     event.outputs,
                     event.weights,
                 )
+                writer.drop_checkpoint(shard.width, shard.seeds[0])
                 writer.set_progress(shard.width, shard.seeds[0], len(shard.seeds), steps, steps)
                 writer.log_event(*_shard_summary(event, before_last_tenth.pop(shard, None)))
             if stop.is_set():
@@ -321,6 +380,30 @@ def _record(
     finally:
         events.close()
     return failures
+
+
+def _record_resumption(
+    writer: RunWriter, cfg: Config, event: Resumed, before_last_tenth: dict[Shard, np.ndarray]
+) -> None:
+    """Say where a shard took up its training again, and recover from the stored curves what the summary
+    of its end needs from before that step."""
+    shard, steps = event.shard, cfg.training.steps
+    label = _shard_label(shard, cfg)
+    if event.refused is not None:
+        name = checkpoint_name(shard.width, shard.seeds[0])
+        writer.log_event(
+            "warning", f"{label}: checkpoint arrays/{name} refused ({event.refused}); training from step 0"
+        )
+        writer.drop_checkpoint(shard.width, shard.seeds[0])
+        before_last_tenth.pop(shard, None)
+    else:
+        writer.log_event("info", f"{label}: from step {event.step:,}")
+        earlier = writer.train_losses_before(
+            shard.width, list(shard.seeds), min(event.step, steps * (1 - CONVERGENCE_WINDOW))
+        )
+        if earlier is not None:
+            before_last_tenth[shard] = earlier
+    writer.set_progress(shard.width, shard.seeds[0], len(shard.seeds), event.step, steps)
 
 
 def main(argv: list[str] | None = None) -> int:

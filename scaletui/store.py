@@ -1,22 +1,26 @@
 """Run directories: the single source of truth that the runner writes and every face reads.
 
-Layout of ``runs/<run-id>/`` (schema version 2)::
+Layout of ``runs/<run-id>/`` (schema version 3)::
 
     config.toml      the resolved config; ``scaletui run runs/<id>/config.toml`` re-runs it
     meta.json        schema version, id, creation time, environment facts (written once, atomically)
-    run.sqlite       status and heartbeat, loss curves, final per-model results, progress, events (WAL)
+    run.sqlite       status and heartbeat, loss curves, final per-model results, progress, checkpoints, events (WAL)
     arrays/test_set.npz                 test inputs x (n, d) and targets y (n,), float64
     arrays/w<width>_s<first>-<last>.npz outputs on the test set (models, n) and final weights, per shard
+    arrays/w<width>_s<first>.checkpoint.npz  an unfinished shard's latest training state (removed when it ends)
     runner.log       the runner process's own output
     runner.lock      held (an OS file lock) by the one runner writing the run, for as long as it lives
 
 Crash safety: SQLite in WAL mode commits atomically, so a ``kill -9`` loses at most the rows buffered
 since the last flush (about a second) and a reader never sees half a record. Array files are written to a
-temporary name, fsynced and renamed; a model's row is committed only after its arrays exist.
+temporary name, fsynced and renamed; a model's row is committed only after its arrays exist. A checkpoint
+is written after the curve rows up to its step are committed, so on resume the rows and the state agree.
 
 Schema versions: 2 added ``target.teacher_bias_std``, whose default is not what runs of version 1 were
 trained with; reading an older run fills each field it lacks with the value it was trained with
-(:data:`TRAINED_WITH`), so it opens and resumes as the run it was.
+(:data:`TRAINED_WITH`), so it opens and resumes as the run it was. 3 added checkpoints (the ``checkpoints``
+table and files, ``execution.checkpoint_seconds``, which changes no result): an older run reads as one
+without any and, when resumed, gains the table and checkpoints at the default interval.
 """
 
 from __future__ import annotations
@@ -48,9 +52,10 @@ from scaletui.config import (
     config_to_toml,
     parameter_count,
     parse_toml,
+    seeds_label,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Config fields added in a schema version, with the value every run of an older version was trained with.
 TRAINED_WITH: dict[int, dict[tuple[str, str], Any]] = {2: {("target", "teacher_bias_std"): 0.0}}
 FAILURE_NOTE = "failure.txt"  # written only when a failure could not be recorded in run.sqlite
@@ -83,6 +88,11 @@ CREATE TABLE IF NOT EXISTS progress (
     step INTEGER NOT NULL, steps INTEGER NOT NULL, started REAL, updated REAL,
     PRIMARY KEY (width, first_seed)
 );
+CREATE TABLE IF NOT EXISTS checkpoints (
+    width INTEGER NOT NULL, first_seed INTEGER NOT NULL, models INTEGER NOT NULL,
+    step INTEGER NOT NULL, file TEXT NOT NULL, written REAL NOT NULL,
+    PRIMARY KEY (width, first_seed)
+);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL
 );
@@ -91,6 +101,15 @@ CREATE TABLE IF NOT EXISTS events (
 
 class StoreError(Exception):
     """A run that cannot be found or read; the message says which and why, in one line."""
+
+
+class CheckpointRefused(StoreError):
+    """A checkpoint file that must not be continued from: damaged, of another config, shard or schema."""
+
+
+def checkpoint_name(width: int, first_seed: int) -> str:
+    """The file of a shard's checkpoint, beside its arrays: one per shard, keyed by (width, first seed)."""
+    return f"w{width:06d}_s{first_seed:05d}.checkpoint.npz"
 
 
 class RunLocked(StoreError):
@@ -333,19 +352,103 @@ class RunWriter:
         with self._transaction():
             self.conn.executemany("INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
-    def forget_unfinished(self) -> set[tuple[int, int]]:
-        """Before a resume: drop curves and progress of models without a final row; return finished ones."""
-        done = {(w, s) for w, s in self.conn.execute("SELECT width, seed FROM models")}
+    def write_checkpoint(self, width: int, seeds: list[int], state: dict[str, np.ndarray], fingerprint: str) -> None:
+        """Save a shard's training state at its step: the curve rows up to that step are committed first,
+        then the file is written atomically, then its row; a kill anywhere in between leaves the previous
+        checkpoint or this one, and rows that agree with either."""
+        self.flush()
+        name = checkpoint_name(width, seeds[0])
+        arrays = {
+            "schema_version": np.array(SCHEMA_VERSION),
+            "fingerprint": np.array(fingerprint),
+            "width": np.array(width),
+            "seeds": np.asarray(seeds),
+            **{f"state/{k}": v for k, v in state.items()},
+        }
+        atomic_write_bytes(self.dir / "arrays" / name, _npz_bytes(arrays))
+        self.conn.execute(
+            "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
+            (width, seeds[0], len(seeds), int(state["step"]), name, time.time()),
+        )
+
+    def read_checkpoint(self, width: int, seeds: list[int], fingerprint: str) -> dict[str, np.ndarray] | None:
+        """The saved training state of this shard, or None when it has no checkpoint.
+
+        Raises CheckpointRefused, naming the file, for one that is damaged or was written by another schema
+        version, for another config (its fingerprint) or for another shard.
+        """
+        path = self.dir / "arrays" / checkpoint_name(width, seeds[0])
+        where = f"checkpoint arrays/{path.name}"
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}  # reads every member: a bad CRC shows here
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+            raise CheckpointRefused(f"{where} is damaged ({exc.__class__.__name__})") from None
+        missing = [k for k in ("schema_version", "fingerprint", "width", "seeds", "state/step") if k not in arrays]
+        if missing:
+            raise CheckpointRefused(f"{where} is damaged (no {missing[0]!r})")
+        version, width_saved, seeds_saved = arrays["schema_version"], arrays["width"], arrays["seeds"]
+        if any(a.dtype.kind not in "iu" for a in (version, width_saved, seeds_saved)) or seeds_saved.ndim != 1:
+            raise CheckpointRefused(f"{where} is damaged (its identity is not a width and a list of seeds)")
+        if version.shape != () or int(version) != SCHEMA_VERSION:
+            raise CheckpointRefused(f"{where} is from schema version {version}, not {SCHEMA_VERSION}")
+        if str(arrays["fingerprint"]) != fingerprint:
+            raise CheckpointRefused(f"{where} is from another config")
+        if width_saved.shape != () or int(width_saved) != width or seeds_saved.tolist() != list(seeds):
+            raise CheckpointRefused(
+                f"{where} holds width {width_saved}, {seeds_label(seeds_saved)}, not this shard's {seeds_label(seeds)}"
+            )
+        return {k.removeprefix("state/"): v for k, v in arrays.items() if k.startswith("state/")}
+
+    def drop_checkpoint(self, width: int, first_seed: int) -> None:
+        """Forget a shard's checkpoint once its results are stored: the row, then the file."""
+        self.conn.execute("DELETE FROM checkpoints WHERE width = ? AND first_seed = ?", (width, first_seed))
+        (self.dir / "arrays" / checkpoint_name(width, first_seed)).unlink(missing_ok=True)
+
+    def finished_models(self) -> set[tuple[int, int]]:
+        return {(w, s) for w, s in self.conn.execute("SELECT width, seed FROM models")}
+
+    def forget_unfinished(self, resume_points: dict[tuple[int, int, int], int]) -> None:
+        """Before a resume: keep the checkpoints the shards take up, given as (width, first seed, models) → step,
+        and the curve rows up to each one's step; drop every other trace of unfinished models (curves,
+        progress, checkpoints) and the temporary files a kill left mid-write.
+
+        A shard's seeds are consecutive, so its models are the seeds first_seed … first_seed + models − 1.
+        """
+        now = time.time()
         with self._transaction():
+            self.conn.execute("DELETE FROM checkpoints")
+            self.conn.executemany(
+                "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
+                [(w, first, n, step, checkpoint_name(w, first), now) for (w, first, n), step in resume_points.items()],
+            )
             self.conn.execute(
                 "DELETE FROM curves WHERE NOT EXISTS (SELECT 1 FROM models m "
-                "WHERE m.width = curves.width AND m.seed = curves.seed)"
+                "WHERE m.width = curves.width AND m.seed = curves.seed) AND NOT EXISTS (SELECT 1 FROM checkpoints c "
+                "WHERE c.width = curves.width AND curves.seed BETWEEN c.first_seed AND c.first_seed + c.models - 1 "
+                "AND curves.step <= c.step)"
             )
             self.conn.execute(
                 "DELETE FROM progress WHERE NOT EXISTS (SELECT 1 FROM models m "
                 "WHERE m.width = progress.width AND m.seed = progress.first_seed)"
             )
-        return done
+        kept = {checkpoint_name(w, first) for w, first, _ in resume_points}
+        for path in (self.dir / "arrays").iterdir():
+            if (path.name.endswith(".checkpoint.npz") and path.name not in kept) or path.name.endswith(".tmp"):
+                path.unlink(missing_ok=True)
+
+    def train_losses_before(self, width: int, seeds: list[int], step: float) -> np.ndarray | None:
+        """The shard's training losses at its last stored evaluation at or before ``step`` (None if none)."""
+        rows = self.conn.execute(
+            "SELECT train_loss FROM curves WHERE width = ? AND seed BETWEEN ? AND ? AND step = "
+            "(SELECT MAX(step) FROM curves WHERE width = ? AND seed = ? AND step <= ?) ORDER BY seed",
+            (width, seeds[0], seeds[-1], width, seeds[0], step),
+        ).fetchall()
+        if len(rows) != len(seeds):
+            return None
+        return np.array([np.nan if v is None else v for (v,) in rows], dtype=float)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -577,6 +680,20 @@ class Run:
         total = sum(cost.values())
         fraction = sum(cost[w] * min(1.0, done.get(w, 0.0) / (cfg.seeds.count * steps)) for w in cost) / total
         return fraction, {w: int(done.get(w, 0.0) / cfg.seeds.count) for w in cfg.model.widths}
+
+    def checkpoints(self) -> list[dict[str, Any]]:
+        """The unfinished shards' latest checkpoints: width, first_seed, models, step, written (a time).
+
+        A run of schema 1 has none (nor the table)."""
+        with self._db() as conn:
+            if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'checkpoints'").fetchall():
+                return []
+            rows = conn.execute(  # a shard killed between storing its results and dropping its checkpoint is done
+                "SELECT width, first_seed, models, step, written FROM checkpoints c WHERE NOT EXISTS "
+                "(SELECT 1 FROM models m WHERE m.width = c.width AND m.seed = c.first_seed) ORDER BY width, first_seed"
+            ).fetchall()
+        keys = ("width", "first_seed", "models", "step", "written")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def events(self, after_id: int = 0) -> list[tuple[int, float, str, str]]:
         return self._query("SELECT id, time, level, message FROM events WHERE id > ? ORDER BY id", (after_id,))

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from scaletui.config import Config, load_config
 from scaletui.presets import resolve_preset
+from scaletui.store import Run, StoreError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -51,6 +55,56 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05):
             return value
         time.sleep(interval)
     pytest.fail(f"condition not met within {timeout} s")
+
+
+def assert_same_results(expected_dir: Path, actual_dir: Path) -> None:
+    """Every number a reader gets from the two runs is the same, bit for bit (wall times aside)."""
+    expected, actual = Run(expected_dir), Run(actual_dir)
+    want, got = expected.models(), actual.models()
+    for name in ("width", "seed", "n_params", "train_loss", "test_loss", "diverged_step"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+    want_curves, got_curves = expected.curves(), actual.curves()
+    for name in ("width", "seed", "step", "train_loss", "test_loss"):
+        np.testing.assert_array_equal(getattr(got_curves, name), getattr(want_curves, name), err_msg=name)
+    for width in expected.config.model.widths:
+        np.testing.assert_array_equal(actual.outputs(width)[1], expected.outputs(width)[1])
+        for seed in range(expected.config.seeds.count):
+            for name, value in expected.weights(width, seed).items():
+                np.testing.assert_array_equal(
+                    actual.weights(width, seed)[name], value, err_msg=f"{width}/{seed}/{name}"
+                )
+
+
+def checkpointed_unfinished(run_dir: Path, past: int = 0) -> list[dict]:
+    """Checkpoints (beyond step ``past``) of shards that have not finished, as a reader sees them now."""
+    try:
+        run = Run(run_dir)
+        finished = set(run.models().width.tolist())
+        return [c for c in run.checkpoints() if c["step"] > past and c["width"] not in finished]
+    except StoreError:
+        return []
+
+
+def kill_after_a_checkpoint(proc, run_dir: Path, past: int = 0, timeout: float = 120.0) -> dict:
+    """SIGKILL the runner once the store shows a checkpoint (beyond step ``past``) of a shard still training;
+    returns that checkpoint.
+
+    The runner is paused (SIGSTOP) while the store is read again, so what is killed is what was seen.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the runner ended before a checkpoint could be caught"
+        if checkpointed_unfinished(run_dir, past):
+            proc.send_signal(signal.SIGSTOP)
+            caught = checkpointed_unfinished(run_dir, past)
+            if caught:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(timeout=30)
+                return caught[0]
+            proc.send_signal(signal.SIGCONT)
+        time.sleep(0.01)
+    proc.kill()
+    pytest.fail("no checkpoint of an unfinished shard appeared in time")
 
 
 # Rows for the reliability table that the fault and fuzz suites print at the end of the run

@@ -35,6 +35,8 @@ def test_the_default_is_local_and_an_execution_section_round_trips():
         (["execution.gpus_per_shard=1.5"], "execution.gpus_per_shard"),
         (["execution.seeds_per_shard=-1"], "execution.seeds_per_shard"),
         (["execution.max_retries=-1"], "execution.max_retries"),
+        (["execution.checkpoint_seconds=-1"], "execution.checkpoint_seconds"),
+        (["execution.checkpoint_seconds=1e12"], "execution.checkpoint_seconds"),
         (["execution.executor=ray", "device=cuda"], "execution.gpus_per_shard"),
         (["execution.executor=ray", "device=cpu", "execution.gpus_per_shard=1"], "execution.gpus_per_shard"),
     ],
@@ -43,6 +45,13 @@ def test_bad_execution_values_are_refused_naming_the_field(overrides, field):
     with pytest.raises(ConfigError) as exc:
         smoke_config(*overrides)
     assert exc.value.where == field
+
+
+def test_checkpoints_default_to_every_minute_and_zero_turns_them_off():
+    assert smoke_config().execution.checkpoint_seconds == 60.0
+    assert smoke_config("execution.checkpoint_seconds=0").execution.checkpoint_seconds == 0.0
+    with pytest.raises(ConfigError, match="must be 0 \\(no checkpoints\\) or a number of seconds"):
+        smoke_config("execution.checkpoint_seconds=-0.5")
 
 
 def test_an_unknown_execution_key_is_named():

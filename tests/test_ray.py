@@ -19,7 +19,7 @@ from scaletui.config import config_to_dict
 from scaletui.ray_executor import FAULTS_ENV
 from scaletui.runner import create_run, execute, start_runner
 from scaletui.store import Run
-from tests.conftest import report_reliability, run_cli, smoke_config, wait_for
+from tests.conftest import assert_same_results, report_reliability, run_cli, smoke_config, wait_for
 
 ray = pytest.importorskip("ray", reason="the Ray executor's tests need ray: pip install -e '.[ray]'")
 
@@ -164,8 +164,32 @@ def test_a_worker_killed_mid_shard_is_retried_and_the_run_is_unchanged(cluster, 
     report_reliability(
         "a Ray worker killed (SIGKILL) halfway through its shard",
         "1 run",
-        "Ray ran the shard again; the run finished, bit for bit equal to a local run of the config",
+        "the runner submitted the shard again; the run finished, bit for bit equal to a local run of the config",
         "0",
+    )
+
+
+def test_a_retried_shard_continues_from_the_latest_checkpoint_its_dead_worker_sent(cluster, runs_dir):
+    training = ("model.widths=[8]", "training.steps=2000", "training.eval_every=100")
+    reference = create_run(runs_dir, smoke_config(*training))
+    assert execute(reference, threading.Event()) == "finished"
+    fault = cluster.faults / "w8-s0.once"
+    fault.touch()
+    run_dir = create_run(runs_dir, smoke_config(*training, *on_ray(cluster, "execution.checkpoint_seconds=0.01")))
+    assert start_runner(run_dir).wait(timeout=180) == 0
+    assert not fault.exists()  # the worker did kill itself, at step 1000 or just after
+    messages = [message for _, _, _, message in Run(run_dir).events()]
+    [retried] = [m for m in messages if "its worker died" in m]
+    step = int(retried.rsplit("starts from step ", 1)[1].replace(",", ""))
+    assert retried.startswith("width 8, seeds 0–3: its worker died (") and "attempt 2 of 4" in retried
+    assert 0 < step <= 1000 and f"width 8: from step {step:,}" in messages
+    assert_same_results(reference, run_dir)
+    report_reliability(
+        "a Ray worker killed (SIGKILL) halfway through its shard, checkpoints every 0.01 s",
+        "1 run",
+        f"the runner gave the retry the last checkpoint the dead worker had sent (step {step:,} of 2,000); "
+        "the run equals a local run bit for bit",
+        "the steps after that checkpoint",
     )
 
 

@@ -19,10 +19,20 @@ from scaletui.cli import app
 from scaletui.export import FORMATS, export_csv
 from scaletui.runner import create_run, execute, request_stop, start_runner
 from scaletui.store import Run, StoreError, list_runs
-from tests.conftest import report_reliability, run_cli, smoke_config, wait_for
+from tests.conftest import (
+    assert_same_results,
+    kill_after_a_checkpoint,
+    report_reliability,
+    run_cli,
+    smoke_config,
+    wait_for,
+)
 
 # Frequent evaluations keep the runner writing, so many kills land mid-write.
-FAULT_CONFIG = ("training.steps=400", "training.eval_every=1", "model.widths=[2, 4, 8]", "seeds.count=3")
+FAULT_CONFIG = (
+    "training.steps=400", "training.eval_every=1", "model.widths=[2, 4, 8]", "seeds.count=3",
+    "execution.checkpoint_seconds=0.05",
+)  # fmt: skip
 KILL_TRIALS = int(os.environ.get("SCALETUI_KILL_TRIALS", "30"))
 cli = CliRunner()
 
@@ -50,50 +60,91 @@ def assert_every_reader_copes(runs_dir, run_dir) -> None:
             export_csv([run], what, sink, FitOptions(resamples=20))
 
 
+# The runner, with the store's atomic writes wrapped so that the n-th checkpoint write ends in a SIGKILL: with half
+# of its temporary file written ("mid-file"), or once the file is in place but before its row ("before its row").
+KILL_IN_CHECKPOINT_WRITE = """
+import os, signal, sys
+import scaletui.store as store
+from scaletui.runner import main
+run_dir, nth, phase = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+write, seen = store.atomic_write_bytes, []
+def atomic_write_bytes(path, data):
+    if path.name.endswith(".checkpoint.npz"):
+        seen.append(path)
+        if len(seen) == nth and phase == "mid-file":
+            path.with_name(f".{path.name}.{os.getpid()}.tmp").write_bytes(data[: len(data) // 2])
+            os.kill(os.getpid(), signal.SIGKILL)
+    write(path, data)
+    if len(seen) == nth and phase == "before its row":
+        os.kill(os.getpid(), signal.SIGKILL)
+store.atomic_write_bytes = atomic_write_bytes
+sys.exit(main([run_dir]))
+"""
+KILL_MOMENTS = ("at a random moment", "inside a width, after a checkpoint", "during a checkpoint write")
+
+
+def _kill_at_random(proc, run_dir, rng, trial: int) -> None:
+    if trial % 2 == 0:  # anywhere from start-up (imports, first writes) on
+        time.sleep(rng.uniform(0.0, 2.5))
+    else:  # mid-training, while curves are being written
+        wait_for(lambda d=run_dir: snapshot(d)[1] > 0, timeout=60, interval=0.01)
+        time.sleep(rng.uniform(0.0, 0.6))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+@pytest.mark.timeout(900)  # 30 runner processes killed and 30 resumes: minutes on a loaded 2-core machine
 def test_sigkill_at_random_moments_loses_nothing_committed_and_resume_matches(tmp_path):
     runs_dir = tmp_path / "runs"
     cfg = smoke_config(*FAULT_CONFIG)
     reference_dir = create_run(runs_dir, cfg)
     assert execute(reference_dir, threading.Event()) == "finished"
-    reference = Run(reference_dir).models()
 
     rng = np.random.default_rng(2026)
     outcomes = {"dead": 0, "finished": 0}
-    resumed = 0
+    moments = dict.fromkeys(KILL_MOMENTS, 0)
+    from_checkpoint = 0
     for trial in range(KILL_TRIALS):
         run_dir = create_run(runs_dir, cfg)
-        proc = start_runner(run_dir)
-        if trial % 2 == 0:  # anywhere from start-up (imports, first writes) on
-            time.sleep(rng.uniform(0.0, 2.5))
-        else:  # mid-training, while curves are being written
-            wait_for(lambda d=run_dir: snapshot(d)[1] > 0, timeout=60, interval=0.01)
-            time.sleep(rng.uniform(0.0, 0.6))
+        moment = KILL_MOMENTS[trial % 3]
         before = snapshot(run_dir)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+        if moment == "during a checkpoint write":
+            phase = ("mid-file", "before its row")[trial // 3 % 2]
+            script = [KILL_IN_CHECKPOINT_WRITE, str(run_dir), str(rng.integers(1, 3)), phase]
+            proc = subprocess.Popen([sys.executable, "-c", *script], stdout=subprocess.DEVNULL)
+            assert proc.wait(timeout=120) == -signal.SIGKILL, "the runner finished before its checkpoint write"
+        else:
+            proc = start_runner(run_dir)
+            if moment == "inside a width, after a checkpoint":
+                time.sleep(rng.uniform(0.0, 0.3))  # then the first checkpoint of a shard still training from here
+                kill_after_a_checkpoint(proc, run_dir)
+            else:
+                before = snapshot(run_dir)
+                _kill_at_random(proc, run_dir, rng, trial // 3)
         after = snapshot(run_dir)
         assert after[0] >= before[0] and after[1] >= before[1], (trial, before, after)
         status = Run(run_dir).status().status
         assert status in outcomes, (trial, status)
         outcomes[status] += 1
+        moments[moment] += 1
         assert_every_reader_copes(runs_dir, run_dir)
         if trial == KILL_TRIALS - 1:  # the last one through the real CLI
             result = run_cli("run", "--resume", run_dir.name, "--runs-dir", str(runs_dir))
             assert result.returncode == 0, result.stderr
-        if trial % 5 == 4 or trial == KILL_TRIALS - 1:
-            if trial != KILL_TRIALS - 1:
-                assert execute(run_dir, threading.Event(), resume=True) == "finished"
-            final = Run(run_dir).models()
-            np.testing.assert_array_equal(final.width, reference.width)
-            np.testing.assert_allclose(final.test_loss, reference.test_loss, rtol=1e-6)
-            resumed += 1
+        elif status != "finished":
+            assert execute(run_dir, threading.Event(), resume=True) == "finished"
+        from_checkpoint += any(": from step " in m for _, _, _, m in Run(run_dir).events())
+        assert_same_results(reference_dir, run_dir)
     assert outcomes["dead"] >= KILL_TRIALS * 0.8
+    assert from_checkpoint >= moments["inside a width, after a checkpoint"]
     report_reliability(
-        "SIGKILL of the runner at a random moment (start-up, training, mid-write)",
-        f"{KILL_TRIALS} kills, {resumed} resumed",
+        "SIGKILL of the runner: at random moments (start-up, training, mid-write), inside widths, "
+        "during checkpoint writes",
+        f"{KILL_TRIALS} kills ({', '.join(f'{n} {m}' for m, n in moments.items())}), all resumed",
         f"{outcomes['dead']} reported dead, {outcomes['finished']} had finished; every reader opened every run; "
-        "resumed runs equal an uninterrupted run",
-        "0 committed records",
+        f"{from_checkpoint} resumed mid-width from a checkpoint; every resumed run equals an uninterrupted run "
+        "bit for bit",
+        "0 committed records; of a width's training, at most checkpoint_seconds",
     )
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 
 import pytest
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 from scaletui.store import Run, list_runs
 from scaletui.tui.app import QuitDialog, ScaletuiApp
 from scaletui.tui.explorer import ExplorerScreen
 from scaletui.tui.form import ConfigForm
 from scaletui.tui.runs import RunsScreen
-from tests.conftest import until
+from tests.conftest import checkpointed_unfinished, until
 
 
 async def start_from_form(pilot, runs_dir, *settings: tuple[str, str]):
@@ -73,15 +73,21 @@ async def test_quitting_with_a_live_run_asks_whether_to_stop_it(tmp_path, choice
         request_stop(run)
 
 
-async def test_stop_then_resume_from_the_explorer(tmp_path):
+async def test_stop_then_resume_from_the_explorer_continues_from_the_checkpoint(tmp_path):
     runs_dir = tmp_path / "runs"
     app = ScaletuiApp(runs_dir)
-    async with app.run_test(size=(120, 40)) as pilot:
-        run_dir = await start_from_form(pilot, runs_dir, ("training.steps", "3000"), ("seeds.count", "2"))
-        await until(pilot, lambda: Run(run_dir).status().status == "running")
+    async with app.run_test(size=(160, 40)) as pilot:
+        settings = (("training.steps", "3000"), ("seeds.count", "2"), ("model.widths", "[16]"))
+        run_dir = await start_from_form(pilot, runs_dir, *settings, ("execution.checkpoint_seconds", "0.05"))
+        await until(pilot, lambda: checkpointed_unfinished(run_dir))
         await pilot.press("ctrl+t")
         await until(pilot, lambda: Run(run_dir).status().status == "stopped")
+        [saved] = Run(run_dir).checkpoints()
+        progress = app.screen.query_one("#progress", Static)
+        shown = f"checkpoints: width 16 at step {saved['step']:,}"
+        await until(pilot, lambda: shown in str(progress.content))
         await pilot.press("ctrl+e")
         await until(pilot, lambda: Run(run_dir).status().status == "finished", timeout=120)
         await until(pilot, lambda: "finished" in str(app.screen.sub_title))
-    assert len(Run(run_dir).models()) == 8
+    assert len(Run(run_dir).models()) == 2
+    assert f"width 16: from step {saved['step']:,}" in [m for _, _, _, m in Run(run_dir).events()]

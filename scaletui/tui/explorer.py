@@ -32,6 +32,7 @@ from scaletui.presets import list_presets
 from scaletui.report import (
     alpha_numbers,
     budget_lines,
+    checkpoints_line,
     local_lines,
     local_table,
     variance_numbers,
@@ -330,8 +331,10 @@ class ExplorerScreen(Screen):
         flags = f" · {excluded[0]} diverged, {excluded[1]} still falling" if any(excluded) else ""
         style = {"failed": "red", "dead": "red", "running": "green", "not responding": "yellow"}.get(st.status, "")
         error = f" · {st.error}" if st.error else ""
+        saved = checkpoints_line(snap.checkpoints, snap.config.seeds.count)
+        saved = f" · {saved}" if saved else ""
         return Text.assemble(
-            (st.status, style), f" · {snap.fraction:.0%} done{width}{eta} · {_duration(elapsed)}{flags}{error}"
+            (st.status, style), f" · {snap.fraction:.0%} done{width}{eta} · {_duration(elapsed)}{flags}{saved}{error}"
         )
 
     def fill_table(self, snap: RunSnapshot) -> None:

@@ -65,6 +65,7 @@ HINTS = {
     "target.intrinsic_dim": "teacher: coordinates that vary",
     "execution.address": "Ray: auto, HOST:PORT or local",
     "execution.seeds_per_shard": "0 = all seeds of a width together",
+    "execution.checkpoint_seconds": "0 = no checkpoints",
 }
 
 

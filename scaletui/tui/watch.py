@@ -53,6 +53,7 @@ class RunSnapshot:
     fraction: float
     steps_done: dict[int, int]
     events: list[tuple[int, float, str, str]] = field(default_factory=list)
+    checkpoints: list[dict] = field(default_factory=list)  # the unfinished shards' latest checkpoints
 
     @property
     def key(self) -> tuple[int, int, str, int]:
@@ -101,4 +102,5 @@ class RunWatcher:
             self.last_event = events[-1][0]
         fraction, steps = run.progress_fraction()
         return RunSnapshot(self.run_dir, run.id, run.config, status, models, self._analysis, budgets, self._budget,
-                           self._budget_version, len(curves.step), fraction, steps, events)  # fmt: skip
+                           self._budget_version, len(curves.step), fraction, steps, events,
+                           run.checkpoints())  # fmt: skip
