@@ -155,6 +155,14 @@ def fit_line(analysis: RunAnalysis) -> Text:
     )  # fmt: skip
 
 
+def alpha_cell(analysis: RunAnalysis) -> str:
+    """α in a table cell: '1.931', '1.931 (not one law)' when the local slopes disagree, or '–'."""
+    if analysis.fit is None:
+        return "–"
+    broken = analysis.local is not None and analysis.local.one_law is False
+    return f"{analysis.fit.alpha:.3f}{' (not one law)' if broken else ''}"
+
+
 def verdict_text(analysis: RunAnalysis) -> Text:
     """'  not one power law: local slopes 0.4–4.6' (next to α, never instead of it), or nothing."""
     verdict = analysis.local.verdict() if analysis.local is not None else None

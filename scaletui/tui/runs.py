@@ -24,7 +24,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from scaletui.analysis import analyze_run
 from scaletui.config import ConfigError, describe_config, describe_target, widths_label
 from scaletui.export import FORMATS, export_to_file
-from scaletui.report import STATUS_STYLE
+from scaletui.report import STATUS_STYLE, alpha_cell
 from scaletui.store import Run, RunListing, StoreError, delete_run, list_runs, rename_run
 from scaletui.tui.compare import CompareScreen
 from scaletui.tui.dialogs import ChoiceDialog, ConfirmDialog, PromptDialog
@@ -115,9 +115,7 @@ class RunLister:
                 analysis = analyze_run(run, with_outputs=False)  # the default options, as `scaletui fit` uses
             except StoreError:  # deleted or rewritten while we read it; the next pass tries again
                 return "–"
-            fit, local = analysis.fit, analysis.local
-            broken = " (not one law)" if local is not None and local.one_law is False else ""
-            self.alphas[key] = "–" if fit is None else f"{fit.alpha:.3f}{broken}"
+            self.alphas[key] = alpha_cell(analysis)
         return self.alphas[key]
 
 
