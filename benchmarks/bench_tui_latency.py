@@ -33,7 +33,7 @@ from scaletui.runner import launch, request_stop
 from scaletui.store import Run
 from scaletui.tui.app import ScaletuiApp
 
-SCREEN_KEYS = ["f1", "f2", "f3", "f4", "f5", "ctrl+f"]  # tabs and the form: the screen changes at once
+SCREEN_KEYS = ["f1", "f2", "f3", "f4", "f5", "f7", "f8", "ctrl+f"]  # tabs and the form: the screen changes at once
 
 
 def _pending(screen: Screen) -> bool:

@@ -1,7 +1,7 @@
 """The measured columns of docs/REPRODUCTIONS.md for finished runs, as Markdown table cells.
 
     python benchmarks/reproduction_table.py RUN [--runs-dir DIR] [--x params|width] [--max-width W]
-        [--offset] [--include-unconverged]
+        [--offset] [--exclude-unconverged]
 
 Prints α with its 95% bootstrap CI, the output-variance slope with its CI, the fraction of models that
 converged (neither diverged nor flagged by the still-falling rule), the TwoNN dimension of the inputs where
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scaletui.export import FitOptions
+from scaletui.analysis import FitOptions, analyze_run
 from scaletui.store import open_run
 
 
@@ -31,14 +31,14 @@ def main() -> None:
     parser.add_argument("--min-width", type=int)
     parser.add_argument("--max-width", type=int)
     parser.add_argument("--offset", action="store_true")
-    parser.add_argument("--include-unconverged", action="store_true")
+    parser.add_argument("--exclude-unconverged", action="store_true")
     args = parser.parse_args()
     run = open_run(args.runs_dir, args.run)
     options = FitOptions(
-        x_axis=args.x, how="median", min_width=args.min_width, max_width=args.max_width, offset=args.offset,
-        robust=False, resamples=2000, seed=0, include_unconverged=args.include_unconverged,
+        x_axis=args.x, aggregate="median", min_width=args.min_width, max_width=args.max_width, offset=args.offset,
+        robust=False, resamples=2000, seed=0, exclude_unconverged=args.exclude_unconverged,
     )  # fmt: skip
-    analysis = options.analyze(run)
+    analysis = analyze_run(run, options)
     total = sum(s.seeds for s in analysis.widths)
     bad = sum(s.diverged + s.unconverged for s in analysis.widths)
     status = run.status()

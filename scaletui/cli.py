@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -20,6 +21,16 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 from rich.text import Text
 
+from scaletui.analysis import (
+    AGGREGATES,
+    BOOTSTRAP_SEED,
+    DEFAULT_RESAMPLES,
+    X_AXES,
+    FitOptions,
+    analyze_budget,
+    analyze_run,
+    selection_warning,
+)
 from scaletui.config import (
     DEVICES,
     EXECUTORS,
@@ -30,15 +41,21 @@ from scaletui.config import (
     load_config,
     widths_label,
 )
-from scaletui.export import FORMATS, FitOptions, export_csv, export_to_file
+from scaletui.export import FORMATS, export_csv, export_to_file
 from scaletui.presets import list_presets, resolve_preset
 from scaletui.report import (
     STATUS_STYLE,
+    basins_line,
+    budget_lines,
+    budget_table,
     checkpoints_line,
     ensemble_table,
     exclusions_line,
     fit_line,
+    local_lines,
+    local_table,
     pair_table,
+    selection_lines,
     theory_line,
     ticket_summary,
     variance_line,
@@ -251,9 +268,9 @@ def run(
         returncode = _watch(run_dir, proc)
         finished = Run(run_dir)
         status = finished.status()
-        analysis = FitOptions().analyze(finished)
+        analysis = analyze_run(finished)
         out.print(width_table(analysis, compact=out.width < 120, title=f"{finished.id}: final test loss per width"))
-        out.print(fit_line(analysis.fit, analysis.fit_error, analysis.aggregate))
+        out.print(fit_line(analysis))
         duration = _format_duration(status.duration)
         if status.status == "finished":
             out.print(Text.assemble(("finished", "cyan"), f" in {duration}: {run_dir}"), highlight=False)
@@ -361,22 +378,25 @@ Resamples = Annotated[int, typer.Option("--resamples", min=0, help="Bootstrap re
 Seed = Annotated[int, typer.Option("--seed", help="Bootstrap random seed.")]
 Unconverged = Annotated[
     bool,
-    typer.Option("--include-unconverged", help="Fit models whose loss was still falling at the end (flagged)."),
+    typer.Option(
+        "--exclude-unconverged",
+        help="Drop models whose loss was still falling at the end (kept by default: dropping selects by outcome).",
+    ),
 ]
 
 
 def _fit_options(
-    x: str, aggregate: str, min_width, max_width, offset, robust, resamples, seed, unconverged
-) -> FitOptions:
-    from scaletui.analysis import AGGREGATES, X_AXES
-
+    x: str, aggregate: str, min_width=None, max_width=None, offset=False, robust=False,
+    resamples=DEFAULT_RESAMPLES, seed=BOOTSTRAP_SEED, unconverged=False,
+) -> FitOptions:  # fmt: skip
     if x not in X_AXES:
         fail(f"--x: must be one of {', '.join(X_AXES)}; got {x!r}")
     if aggregate not in AGGREGATES:
         fail(f"--aggregate: must be one of {', '.join(AGGREGATES)}; got {aggregate!r}")
     if min_width is not None and max_width is not None and min_width > max_width:
         fail(f"--min-width {min_width} is above --max-width {max_width}")
-    return FitOptions(x, aggregate, min_width, max_width, offset, robust, resamples, seed, unconverged)
+    return FitOptions(x_axis=x, aggregate=aggregate, min_width=min_width, max_width=max_width, offset=offset,
+                      robust=robust, resamples=resamples, seed=seed, exclude_unconverged=unconverged)  # fmt: skip
 
 
 def _header(run: Run) -> list[object]:
@@ -407,33 +427,37 @@ def show(
     runs_dir: RunsDir = DEFAULT_RUNS_DIR,
     x: XAxis = "params",
     aggregate: Aggregate = "median",
-    include_unconverged: Unconverged = False,
+    exclude_unconverged: Unconverged = False,
     plots: Annotated[bool, typer.Option(help="Draw the log-log plots.")] = True,
 ) -> None:
     """Summarise a run (finished or still running): per-width table, fitted α ± CI, variance, plots."""
     from rich.columns import Columns
 
-    from scaletui.plots import loss_plot, variance_plot
+    from scaletui.plots import alpha_step_plot, loss_plot, variance_plot
 
     with friendly_errors():
         found = open_run(runs_dir, run_ref)
-        options = _fit_options(x, aggregate, None, None, False, False, 2000, 0, include_unconverged)
-        analysis = options.analyze(found)
-        other = FitOptions(**{**options.__dict__, "x_axis": "width" if x == "params" else "params"}).analyze(
-            found, with_outputs=False
-        )
+        options = _fit_options(x, aggregate, unconverged=exclude_unconverged)
+        analysis = analyze_run(found, options)
+        other_axis = "width" if x == "params" else "params"
+        other = analyze_run(found, dataclasses.replace(options, x_axis=other_axis), with_outputs=False)
         for line in _header(found):
             out.print(line)
         out.print()
         out.print(width_table(analysis, compact=out.width < 110))
         out.print()
-        out.print(fit_line(analysis.fit, analysis.fit_error, aggregate))
-        out.print(fit_line(other.fit, other.fit_error, aggregate))
+        out.print(fit_line(analysis))
+        out.print(fit_line(other))
         out.print(variance_line(analysis.variance_slope))
         out.print(theory_line(analysis))
-        excluded = exclusions_line(analysis)
-        if excluded is not None:
-            out.print(excluded)
+        for line in (exclusions_line(analysis), basins_line(analysis), *selection_lines(analysis)):
+            if line is not None:
+                out.print(line)
+        out.print()
+        _print_local(analysis)
+        budget = analyze_budget(found, options)
+        for line in budget_lines(budget):
+            out.print(line)
         if not plots:
             return
         side_by_side = out.width >= 160
@@ -448,6 +472,8 @@ def show(
         out.print(Columns(pictures) if side_by_side else pictures[0])
         if not side_by_side:
             out.print(pictures[1])
+        if budget.steps.size:
+            out.print(Text.from_ansi(alpha_step_plot(budget, min(out.width, 100), 12, color)))
 
 
 @app.command()
@@ -462,62 +488,130 @@ def fit(
     max_width: MaxWidth = None,
     offset: Offset = False,
     robust: Robust = False,
-    resamples: Resamples = 2000,
-    seed: Seed = 0,
-    include_unconverged: Unconverged = False,
+    resamples: Resamples = DEFAULT_RESAMPLES,
+    seed: Seed = BOOTSTRAP_SEED,
+    exclude_unconverged: Unconverged = False,
+    local: Annotated[
+        bool, typer.Option("--local", help="Also the local slopes: between neighbouring widths and over three.")
+    ] = False,
+    budget: Annotated[
+        bool, typer.Option("--budget", help="Also α at every evaluated step, α(step), and whether it settled.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per run.")] = False,
 ) -> None:
     """Fit the scaling law L ≈ k·x^-α (+ L∞) of one or more runs, with a seed-bootstrap 95% CI for α."""
     import json
 
     with friendly_errors():
-        options = _fit_options(x, aggregate, min_width, max_width, offset, robust, resamples, seed, include_unconverged)
+        options = _fit_options(x, aggregate, min_width, max_width, offset, robust, resamples, seed, exclude_unconverged)
+        if budget and offset:
+            fail("--offset: α(step) is fitted as a plain power law at each step; drop --offset or --budget")
         results = []
         for ref in run_refs:
             found = open_run(runs_dir, ref)
-            analysis = options.analyze(found)
+            analysis = analyze_run(found, options)
+            by_step = analyze_budget(found, options) if budget else None
             if as_json:
-                results.append(_fit_json(found, analysis, options))
-            else:
-                out.print(Text(found.id, style="bold"))
-                out.print(fit_line(analysis.fit, analysis.fit_error, aggregate))
-                out.print(variance_line(analysis.variance_slope))
+                results.append(_fit_json(found, analysis, options, local) | _budget_json(by_step))
+                continue
+            out.print(Text(found.id, style="bold"))
+            out.print(fit_line(analysis))
+            out.print(variance_line(analysis.variance_slope))
+            for line in selection_lines(analysis):
+                out.print(line)
+            if local:
+                _print_local(analysis)
+            if by_step is not None:
+                table, note = budget_table(by_step, out.width)
+                out.print(table)
+                for line in ([Text(note, style="dim")] if note else []) + budget_lines(by_step):
+                    out.print(line)
         if as_json:
             print(json.dumps(results, indent=2))
 
 
-def _fit_json(run: Run, analysis, options: FitOptions) -> dict[str, object]:
+def _width_json(s, basins) -> dict[str, object]:
+    """A width's models (finished, used in the fit, diverged, flagged still falling, dropped by the exclusion)
+    and its basins."""
+    return {"width": s.width, "n_params": s.n_params, "seeds": s.seeds, "used": s.used, "diverged": s.diverged,
+            "still_falling": s.unconverged, "dropped": s.dropped, "outside_main_basin": basins.outside,
+            "fraction_outside": basins.fraction_outside, "main_basin_median": basins.main_median,
+            "output_variance": basins.variance_all, "output_variance_main_basin": basins.variance_main}  # fmt: skip
+
+
+def _print_local(analysis) -> None:
+    if analysis.local is None:
+        out.print(Text("local slopes: need 2+ widths with a usable loss", style="yellow"))
+        return
+    out.print(local_table(analysis.local, analysis.x_axis))
+    for line in local_lines(analysis.local):
+        out.print(line)
+
+
+def _budget_json(budget) -> dict[str, object]:
+    if budget is None:
+        return {}
+    widths = [{"width": b.width, "n_params": b.n_params, "models": b.losses.shape[0], "steps": b.steps.tolist(),
+               "aggregate_loss": b.aggregate.tolist(), "settled": b.settled, "half_step": b.half_step,
+               "change": b.change} for b in budget.widths]  # fmt: skip
+    return {"budget": _clean({
+        "steps": budget.steps.tolist(), "alpha": budget.alpha.tolist(), "ci_low": budget.ci_low.tolist(),
+        "ci_high": budget.ci_high.tolist(), "fitted_widths": budget.fitted, "error": budget.error,
+        "alpha_settled": budget.alpha_settled, "half_step": budget.half_step, "alpha_move": budget.alpha_move,
+        "ci_half_width": budget.ci_half_width, "widths": widths,
+    })}  # fmt: skip
+
+
+def _clean(value):
+    """JSON without NaN: undefined numbers become null, at any depth."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return None if isinstance(value, float) and not np.isfinite(value) else value
+
+
+def _local_json(local) -> dict[str, object] | None:
+    if local is None:
+        return None
+    broken = dataclasses.asdict(local.broken) | {"preferred": local.broken.preferred} if local.broken else None
+    return {"pairs": [dataclasses.asdict(p) for p in local.pairs],
+            "windows": [dataclasses.asdict(w) for w in local.windows],
+            "one_power_law": local.one_law, "verdict": local.verdict(), "broken": broken}  # fmt: skip
+
+
+def _fit_json(run: Run, analysis, options: FitOptions, local: bool = False) -> dict[str, object]:
     def fit_dict(f):
         if f is None:
             return None
         return {"alpha": f.alpha, "ci_low": f.ci_low, "ci_high": f.ci_high, "k": f.k, "l_inf": f.l_inf,
                 "r2": f.r2, "points": f.points, "resamples": f.resamples}  # fmt: skip
 
-    def clean(value):
-        return None if isinstance(value, float) and not np.isfinite(value) else value
-
-    used = [s for s in analysis.widths if s.used and (options.min_width is None or s.width >= options.min_width)
-            and (options.max_width is None or s.width <= options.max_width)]  # fmt: skip
+    used = [s for s in analysis.widths if s.used and options.in_range(s.width)]
     loss = fit_dict(analysis.fit)
     variance = fit_dict(analysis.variance_slope)
     return {
         "run": run.id,
         "x_axis": options.x_axis,
-        "aggregate": options.how,
+        "aggregate": options.aggregate,
         "offset": options.offset,
         "robust": options.robust,
         "min_width": options.min_width,
         "max_width": options.max_width,
         "bootstrap_seed": options.seed,
-        "include_unconverged": options.include_unconverged,
-        "fit": {k: clean(v) for k, v in loss.items()} if loss else None,
+        "exclude_unconverged": options.exclude_unconverged,
+        "fit": _clean(loss),
         "fit_error": analysis.fit_error,
-        "variance_slope": {k: clean(v) for k, v in variance.items()} if variance else None,
+        "variance_slope": _clean(variance),
         "widths": [s.width for s in used],
         "x": [s.width if options.x_axis == "width" else s.n_params for s in used],
-        "aggregate_loss": [s.value(options.how) for s in used],
+        "aggregate_loss": [s.value(options.aggregate) for s in used],
         "diverged": sum(s.diverged for s in analysis.widths),
         "unconverged": sum(s.unconverged for s in analysis.widths),
+        "per_width": [_clean(_width_json(s, b)) for s, b in zip(analysis.widths, analysis.basins, strict=True)],
+        "selection_warning": selection_warning(analysis.widths),
+        "local_verdict": analysis.local.verdict() if analysis.local else None,
+        **({"local": _clean(_local_json(analysis.local))} if local else {}),
     }
 
 
@@ -536,16 +630,22 @@ def export(
     max_width: MaxWidth = None,
     offset: Offset = False,
     robust: Robust = False,
-    resamples: Resamples = 2000,
-    seed: Seed = 0,
-    include_unconverged: Unconverged = False,
+    resamples: Resamples = DEFAULT_RESAMPLES,
+    seed: Seed = BOOTSTRAP_SEED,
+    exclude_unconverged: Unconverged = False,
 ) -> None:
     """Export runs as CSV: per-seed results, per-width summaries, loss curves, or fits (one header row)."""
     with friendly_errors():
         if what not in FORMATS:
             fail(f"--what: must be one of {', '.join(FORMATS)}; got {what!r}")
-        options = _fit_options(x, aggregate, min_width, max_width, offset, robust, resamples, seed, include_unconverged)
+        options = _fit_options(x, aggregate, min_width, max_width, offset, robust, resamples, seed, exclude_unconverged)
+        if what == "budget" and offset:
+            fail("--offset: α(step) is fitted as a plain power law at each step; drop --offset")
         runs = [open_run(runs_dir, ref) for ref in run_refs]
+        if exclude_unconverged and what in ("per-width", "fit"):
+            for run in runs:  # stderr: stdout may be the CSV itself
+                for line in selection_lines(analyze_run(run, options, with_outputs=False)):
+                    err.print(Text(f"{run.id}: ").append_text(line))
         if out_path is None:
             export_csv(runs, what, sys.stdout, options)
             return

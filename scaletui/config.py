@@ -23,6 +23,7 @@ INITS = ("torch", "normal", "xavier")
 TARGET_KINDS = ("builtin", "expression", "teacher")
 OPTIMIZERS = ("adam", "sgd", "lm")  # lm: Levenberg–Marquardt, full batch, small nets
 SCHEDULES = ("constant", "cosine", "step")
+EVAL_SCHEDULES = ("linear", "log")  # linear: every eval_every steps; log: at round(√2^k) steps
 DTYPES = ("float32", "float64")
 DEVICES = ("auto", "cpu", "cuda")
 EXECUTORS = ("local", "ray")
@@ -92,7 +93,13 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Optimiser, schedule and precision. ``batch_size = 0`` means full batch."""
+    """Optimiser, schedule and precision. ``batch_size = 0`` means full batch.
+
+    ``eval_schedule`` says when the test loss is measured (see :func:`evaluates_at`): "linear" every
+    ``eval_every`` steps; "log" at steps round(√2^k), k = 0, 1, 2, … (1, 2, 3, 4, 6, 8, 11, 16, …), so a
+    budget curve α(step) has as many points in each doubling of the budget, early and late. Both always
+    evaluate at step 0 and at the last step.
+    """
 
     optimizer: str = "adam"
     lr: float = 1e-3
@@ -105,6 +112,7 @@ class TrainingConfig:
     batch_size: int = 0
     dtype: str = "float32"
     eval_every: int = 100
+    eval_schedule: str = "linear"
 
 
 @dataclass(frozen=True)
@@ -314,7 +322,22 @@ def _validate_training(t: TrainingConfig) -> TrainingConfig:
         raise ConfigError("training.step_gamma", f"must be in (0, 1], got {t.step_gamma:g}")
     _in_range("training.batch_size", t.batch_size, 0, MAX_SAMPLES)
     _in_range("training.eval_every", t.eval_every, 1, MAX_STEPS)  # above steps: evaluate at the end only
+    _one_of("training.eval_schedule", t.eval_schedule, EVAL_SCHEDULES)
     return t
+
+
+def evaluates_at(training: TrainingConfig, step: int) -> bool:
+    """Whether the engine measures the losses after ``step`` steps (it always does at 0 and at the end).
+
+    Log schedule: the steps round(√2^k) for k ≥ 0, deduplicated; a step s is one of them when it equals
+    round(2^(k/2)) for a k next to 2·log2(s).
+    """
+    if step == 0 or step == training.steps:
+        return True
+    if training.eval_schedule == "linear":
+        return step % training.eval_every == 0
+    k = round(2 * math.log2(step))
+    return any(round(2 ** (j / 2)) == step for j in (k - 1, k, k + 1) if j >= 0)
 
 
 def _validate_data(d: DataConfig, training: TrainingConfig) -> DataConfig:

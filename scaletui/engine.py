@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from scaletui.config import Config, ConfigError, parameter_count
+from scaletui.config import Config, ConfigError, evaluates_at, parameter_count
 from scaletui.levenberg import LevenbergMarquardt
 from scaletui.mlp import forward, layer_sizes
 from scaletui.targets import Target, build_target
@@ -539,7 +539,7 @@ def train_shard(
             running += torch.where(alive, loss, torch.zeros_like(loss))
             running_count += 1
         done = step + 1
-        if done % cfg.training.eval_every == 0 or done == cfg.training.steps:
+        if evaluates_at(cfg.training, done):
             last = evaluated(done)
             yield last
             running.zero_()

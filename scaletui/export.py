@@ -10,38 +10,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
-from scaletui.analysis import DEFAULT_RESAMPLES, RunAnalysis, analyze_run
+from scaletui.analysis import FitOptions, analyze_budget, analyze_run
 from scaletui.store import Run, atomic_write_bytes
 
-FORMATS = ("per-seed", "per-width", "curves", "fit")
-
-
-@dataclass(frozen=True)
-class FitOptions:
-    """The choices behind a fit, recorded in the ``fit`` export so the numbers can be reproduced."""
-
-    x_axis: str = "params"
-    how: str = "median"
-    min_width: int | None = None
-    max_width: int | None = None
-    offset: bool = False
-    robust: bool = False
-    resamples: int = DEFAULT_RESAMPLES
-    seed: int = 0
-    include_unconverged: bool = False
-
-    def analyze(self, run: Run, with_outputs: bool = True) -> RunAnalysis:
-        return analyze_run(
-            run, x_axis=self.x_axis, how=self.how, min_width=self.min_width, max_width=self.max_width,
-            offset=self.offset, robust=self.robust, resamples=self.resamples, seed=self.seed,
-            include_unconverged=self.include_unconverged, with_outputs=with_outputs,
-        )  # fmt: skip
+FORMATS = ("per-seed", "per-width", "curves", "fit", "budget")
 
 
 def _cell(value: Any) -> str:
@@ -56,7 +33,7 @@ def _cell(value: Any) -> str:
 
 def _per_seed(run: Run, options: FitOptions) -> Iterator[list[Any]]:
     models = run.models()
-    flags = options.analyze(run, with_outputs=False).unconverged
+    flags = analyze_run(run, options, with_outputs=False).unconverged
     for i in range(len(models)):
         w, s = int(models.width[i]), int(models.seed[i])
         yield [run.id, w, int(models.n_params[i]), s, models.train_loss[i], models.test_loss[i],
@@ -65,16 +42,18 @@ def _per_seed(run: Run, options: FitOptions) -> Iterator[list[Any]]:
 
 
 def _per_width(run: Run, options: FitOptions) -> Iterator[list[Any]]:
-    analysis = options.analyze(run)
+    analysis = analyze_run(run, options)
     variance = {v.width: v for v in analysis.variance}
     spread = {s.width: s for s in analysis.spread}
+    basins = {b.width: b for b in analysis.basins}
     nan = float("nan")
     for st in analysis.widths:
-        v, sp = variance.get(st.width), spread[st.width]
-        yield [run.id, st.width, st.n_params, st.seeds, st.used, st.diverged, st.unconverged,
+        v, sp, b = variance.get(st.width), spread[st.width], basins[st.width]
+        yield [run.id, st.width, st.n_params, st.seeds, st.used, st.diverged, st.unconverged, st.dropped,
                st.median, st.mean, st.geomean, st.q25, st.q75, st.min, st.max,
                v.variance if v else nan, v.bias2 if v else nan, v.mean_loss if v else nan,
-               sp.median_log10, sp.iqr_log10, sp.skewness, sp.excess_kurtosis, sp.max_over_median]  # fmt: skip
+               sp.median_log10, sp.iqr_log10, sp.skewness, sp.excess_kurtosis, sp.max_over_median,
+               b.outside, b.fraction_outside, b.main_median, b.variance_main]  # fmt: skip
 
 
 def _curves(run: Run, options: FitOptions) -> Iterator[list[Any]]:
@@ -84,34 +63,47 @@ def _curves(run: Run, options: FitOptions) -> Iterator[list[Any]]:
 
 
 def _fit(run: Run, options: FitOptions) -> Iterator[list[Any]]:
-    analysis = options.analyze(run)
+    analysis = analyze_run(run, options)
     for quantity, fit in (("loss", analysis.fit), ("output_variance", analysis.variance_slope)):
         if fit is None:
             continue
-        yield [run.id, quantity, fit.x_axis, options.how if quantity == "loss" else "",
+        yield [run.id, quantity, fit.x_axis, options.aggregate if quantity == "loss" else "",
                fit.offset, fit.robust, fit.alpha, fit.ci_low, fit.ci_high, fit.k, fit.l_inf, fit.r2,
                fit.points, fit.resamples, options.seed, options.min_width, options.max_width,
-               options.include_unconverged]  # fmt: skip
+               options.exclude_unconverged]  # fmt: skip
+
+
+def _budget(run: Run, options: FitOptions) -> Iterator[list[Any]]:
+    """Per evaluated step and width: the width's aggregate test loss, and α(step) with its CI where the
+    step is common to the fitted widths (empty otherwise)."""
+    budget = analyze_budget(run, options)
+    alpha = {int(t): (a, lo, hi) for t, a, lo, hi in zip(budget.steps, budget.alpha, budget.ci_low, budget.ci_high,
+                                                         strict=True)}  # fmt: skip
+    rows = [(int(t), b.width, agg) for b in budget.widths for t, agg in zip(b.steps, b.aggregate, strict=True)]
+    for step, width, agg in sorted(rows):
+        yield [run.id, step, width, agg, *alpha.get(step, (None, None, None))]
 
 
 HEADERS = {
     "per-seed": ["run", "width", "n_params", "seed", "train_loss", "test_loss", "diverged", "diverged_step",
                  "unconverged", "wall_seconds"],
-    "per-width": ["run", "width", "n_params", "seeds", "used", "diverged", "unconverged", "median", "mean",
+    "per-width": ["run", "width", "n_params", "seeds", "used", "diverged", "unconverged", "dropped", "median", "mean",
                   "geomean", "q25", "q75", "min", "max", "output_variance", "bias2", "mean_loss",
-                  "median_log10", "iqr_log10", "skewness", "excess_kurtosis", "max_over_median"],
+                  "median_log10", "iqr_log10", "skewness", "excess_kurtosis", "max_over_median",
+                  "outside_main_basin", "fraction_outside", "main_basin_median", "output_variance_main_basin"],
     "curves": ["run", "width", "seed", "step", "train_loss", "test_loss"],
     "fit": ["run", "quantity", "x_axis", "aggregate", "offset", "robust", "alpha", "ci_low", "ci_high", "k",
-            "l_inf", "r2", "points", "resamples", "bootstrap_seed", "min_width", "max_width", "include_unconverged"],
+            "l_inf", "r2", "points", "resamples", "bootstrap_seed", "min_width", "max_width",
+            "exclude_unconverged"],
+    "budget": ["run", "step", "width", "aggregate", "alpha", "ci_low", "ci_high"],
 }  # fmt: skip
-_ROWS = {"per-seed": _per_seed, "per-width": _per_width, "curves": _curves, "fit": _fit}
+_ROWS = {"per-seed": _per_seed, "per-width": _per_width, "curves": _curves, "fit": _fit, "budget": _budget}
 
 
-def export_csv(runs: Iterable[Run], what: str, out: TextIO, options: FitOptions | None = None) -> int:
+def export_csv(runs: Iterable[Run], what: str, out: TextIO, options: FitOptions = FitOptions()) -> int:
     """Write one CSV of the given format for the runs; returns the number of records."""
     if what not in FORMATS:
         raise ValueError(f"export format must be one of {', '.join(FORMATS)}; got {what!r}")
-    options = options or FitOptions()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(HEADERS[what])
     count = 0
@@ -123,7 +115,7 @@ def export_csv(runs: Iterable[Run], what: str, out: TextIO, options: FitOptions 
 
 
 def export_to_file(
-    runs: list[Run], what: str, path: Path, options: FitOptions | None = None, force: bool = False
+    runs: list[Run], what: str, path: Path, options: FitOptions = FitOptions(), force: bool = False
 ) -> int:
     """Export to a file, atomically, refusing to replace an existing one unless ``force``."""
     if (path.exists() or path.is_symlink()) and not force:  # a dangling link is still something to replace

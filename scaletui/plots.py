@@ -12,7 +12,7 @@ import math
 import numpy as np
 import plotext as plt
 
-from scaletui.analysis import PowerLawFit, RunAnalysis
+from scaletui.analysis import BudgetAnalysis, PowerLawFit, RunAnalysis, WidthBudget
 from scaletui.store import ModelTable
 from scaletui.tickets import TicketReport
 
@@ -109,20 +109,45 @@ def variance_plot(analysis: RunAnalysis, width: int, height: int, color: bool = 
     return _finish(xs + bx, vs + bs, "N" if by_params else "width")
 
 
-def curves_plot(curves: dict[int, tuple[np.ndarray, np.ndarray]], width: int, height: int, color: bool = True) -> str:
-    """Median test loss over seeds against step, one line per width (log loss, linear steps)."""
+def curves_plot(budgets: list[WidthBudget], width: int, height: int, color: bool = True) -> str:
+    """Each width's aggregate test loss against step (log loss, linear steps): the curves as they train."""
     _start(width, height, color, "median test loss vs step, per width")
     all_y: list[float] = []
-    for w, (steps, losses) in sorted(curves.items()):
-        ok = np.isfinite(losses) & (losses > 0)
-        if ok.sum() < 1:
-            continue
-        ys = np.log10(losses[ok]).tolist()
-        plt.plot(steps[ok].tolist(), ys, marker="braille", label=f"w={w}")
+    for b in budgets:
+        ys = np.log10(b.aggregate).tolist()
+        plt.plot(b.steps.tolist(), ys, marker="braille", label=f"w={b.width}")
         all_y += ys
     if all_y:
         yt, yl = log_ticks(min(all_y), max(all_y))
         plt.yticks(yt, yl)
+    plt.xlabel("step")
+    return plt.build()
+
+
+def budget_loss_plot(budget: BudgetAnalysis, width: int, height: int, color: bool = True) -> str:
+    """Each width's aggregate test loss against the budget, both axes logarithmic."""
+    _start(width, height, color, f"{budget.options.aggregate} test loss vs step (log-log)")
+    all_x: list[float] = []
+    all_y: list[float] = []
+    for b in budget.widths:
+        xs, ys = np.log10(b.steps).tolist(), np.log10(b.aggregate).tolist()
+        plt.plot(xs, ys, marker="braille", label=f"w={b.width}")
+        all_x += xs
+        all_y += ys
+    return _finish(all_x, all_y, "step")
+
+
+def alpha_step_plot(budget: BudgetAnalysis, width: int, height: int, color: bool = True) -> str:
+    """α against the budget (log steps) with its 95% CI band drawn by its edges."""
+    axis = "N" if budget.options.x_axis == "params" else "width"
+    _start(width, height, color, f"α vs {axis} at each step, 95% CI")
+    if budget.steps.size:
+        xs = np.log10(budget.steps).tolist()
+        plt.plot(xs, budget.ci_high.tolist(), marker="·", color="gray", label="95% CI")
+        plt.plot(xs, budget.ci_low.tolist(), marker="·", color="gray")
+        plt.plot(xs, budget.alpha.tolist(), marker="braille", color="cyan", label="α")
+        xt, xl = log_ticks(min(xs), max(xs), large_numbers=True)
+        plt.xticks(xt, xl)
     plt.xlabel("step")
     return plt.build()
 

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from rich.table import Table
 from rich.text import Text
 
-from scaletui.analysis import CONVERGENCE_THRESHOLD, CONVERGENCE_WINDOW, PowerLawFit, RunAnalysis
+from scaletui.analysis import (
+    BASIN_GAP,
+    BROKEN_BIC_MARGIN,
+    CONVERGENCE_THRESHOLD,
+    CONVERGENCE_WINDOW,
+    SETTLED_CHANGE,
+    BudgetAnalysis,
+    LocalSlopes,
+    PowerLawFit,
+    RunAnalysis,
+    selection_warning,
+)
 from scaletui.config import shard_label
 from scaletui.tickets import EnsembleComparison, TicketReport
 
@@ -39,33 +51,69 @@ def checkpoints_line(checkpoints: list[dict], seed_count: int) -> str | None:
     return "checkpoints: " + " · ".join(shards)
 
 
-def width_table(analysis: RunAnalysis, compact: bool, title: str | None = None) -> Table:
-    """Per width: the aggregate and spread of final test loss, V, bias², exclusions, tail shape."""
-    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
-    columns = ["width", "N", "seeds", analysis.aggregate, "IQR", "V", "bias²", "div", "unconv", "skew", "max/med"]
-    if compact:
-        columns = ["width", "N", "seeds", analysis.aggregate, "V", "bias²", "div", "unconv", "skew"]
-    for name in columns:
-        table.add_column(name, justify="right", no_wrap=True)
+WIDE_COLUMNS = ("width", "N", "seeds", "{aggregate}", "IQR", "V", "V main", "bias²", "outside", "main med", "div",
+                "falling", "skew", "max/med")  # fmt: skip
+NARROW_COLUMNS = ("width", "N", "seeds", "{aggregate}", "V", "V main", "outside", "div", "falling")
+
+
+def width_columns(analysis: RunAnalysis, compact: bool) -> list[str]:
+    """The per-width table's columns; the narrow set keeps every key column whole at 80 columns."""
+    return [c.format(aggregate=analysis.aggregate) for c in (NARROW_COLUMNS if compact else WIDE_COLUMNS)]
+
+
+def width_cells(analysis: RunAnalysis) -> list[dict[str, str]]:
+    """Per width, every column's text: the one source of the CLI's table and the explorer's.
+
+    seeds = models used / finished; V and V main = output variance over all finite seeds and over the main
+    basin's; outside = models outside the main basin / finite models; falling = flagged still falling.
+    """
     variance = {v.width: v for v in analysis.variance}
     spread = {s.width: s for s in analysis.spread}
+    basins = {b.width: b for b in analysis.basins}
+    rows = []
     for st in analysis.widths:
-        v, sp = variance.get(st.width), spread[st.width]
-        cells = {
+        v, sp, b = variance.get(st.width), spread[st.width], basins.get(st.width)
+        rows.append({
             "width": str(st.width),
             "N": str(st.n_params),
             "seeds": f"{st.used}/{st.seeds}",
             analysis.aggregate: fmt(st.value(analysis.aggregate)),
             "IQR": f"{fmt(st.q25, 2)}–{fmt(st.q75, 2)}",
             "V": fmt(v.variance, 2) if v else "–",
+            "V main": fmt(b.variance_main, 2) if b else "–",
             "bias²": fmt(v.bias2, 2) if v else "–",
-            "div": f"[red]{st.diverged}[/]" if st.diverged else "0",
-            "unconv": f"[yellow]{st.unconverged}[/]" if st.unconverged else "0",
+            "outside": f"{b.outside}/{b.models}" if b and b.models else "–",
+            "main med": fmt(b.main_median, 2) if b else "–",
+            "div": str(st.diverged),
+            "falling": str(st.unconverged),
             "skew": "–" if not math.isfinite(sp.skewness) else f"{sp.skewness:+.2f}",
             "max/med": "–" if not math.isfinite(sp.max_over_median) else f"{sp.max_over_median:.3g}",
-        }
-        table.add_row(*(cells[c] for c in columns))
+        })  # fmt: skip
+    return rows
+
+
+def width_table(analysis: RunAnalysis, compact: bool, title: str | None = None) -> Table:
+    """Per width: the aggregate and spread of final test loss, V, basins, bias², flags, tail shape."""
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
+    columns = width_columns(analysis, compact)
+    for name in columns:
+        table.add_column(name, justify="right", no_wrap=True)
+    warn = {"div": "red", "falling": "yellow", "outside": "yellow"}
+    for cells in width_cells(analysis):
+        table.add_row(*(
+            Text(cells[c], style=warn[c]) if c in warn and cells[c][0] not in "0–" else Text(cells[c])
+            for c in columns
+        ))  # fmt: skip
     return table
+
+
+def basins_line(analysis: RunAnalysis) -> Text | None:
+    """The failure fraction against width: models outside the main basin, per width, in one row."""
+    basins = [b for b in analysis.basins if b.models]
+    if not basins:
+        return None
+    cells = " · ".join(f"{b.width}: {b.outside}/{b.models}" for b in basins)
+    return Text.assemble(("outside the main basin", "bold"), f" (log10 loss gap > {BASIN_GAP:g}) by width: {cells}")
 
 
 def _ci(fit: PowerLawFit) -> str:
@@ -74,32 +122,92 @@ def _ci(fit: PowerLawFit) -> str:
     return f"95% CI [{fit.ci_low:.3f}, {fit.ci_high:.3f}]"
 
 
-def fit_line(fit: PowerLawFit | None, error: str | None, aggregate: str) -> Text:
-    """'α vs N = 1.02  95% CI [0.95, 1.10]  R² 0.998 …', or why there is no fit yet."""
-    axis = "N" if (fit.x_axis if fit else "params") == "params" else "width"
+def _axis(fit: PowerLawFit) -> str:
+    return "N" if fit.x_axis == "params" else "width"
+
+
+def alpha_numbers(fit: PowerLawFit) -> str:
+    """'α vs N = 1.931  95% CI [1.231, 2.588]  R² 0.8502': the one format of a loss fit on every face."""
+    return f"α vs {_axis(fit)} = {fit.alpha:.3f}  {_ci(fit)}  R² {fit.r2:.4f}"
+
+
+def variance_numbers(fit: PowerLawFit) -> str:
+    """'V ∝ N^-2.468  95% CI [1.631, 3.969]  R² 0.9608': the one format of the V slope on every face."""
+    return f"V ∝ {_axis(fit)}^{-fit.alpha:.3f}  {_ci(fit)}  R² {fit.r2:.4f}"
+
+
+def fit_line(analysis: RunAnalysis) -> Text:
+    """'α vs N = 1.02  95% CI [0.95, 1.10]  R² 0.998 …' and, beside it, 'not one power law: …' when the
+    local slopes disagree beyond their CIs; or why there is no fit yet."""
+    fit = analysis.fit
     if fit is None:
-        return Text.assemble(("α: ", "bold"), (error or "no fit", "yellow"))
+        return Text.assemble(("α: ", "bold"), (analysis.fit_error or "no fit", "yellow"))
     extras = []
     if fit.offset:
         extras.append(f"L∞ = {fit.l_inf:.3g}")
     if fit.robust:
         extras.append("Huber")
     return Text.assemble(
-        (f"α vs {axis} = {fit.alpha:.3f}", "bold cyan"),
-        f"  {_ci(fit)}  R² {fit.r2:.4f}  ",
-        (f"({aggregate} of seeds, {fit.points} widths, {fit.resamples} resamples{', ' if extras else ''}"
-         f"{', '.join(extras)})", "dim"),
+        (alpha_numbers(fit), "bold cyan"),
+        verdict_text(analysis),
+        (f"  ({analysis.aggregate} of seeds, {fit.points} widths, {fit.resamples} resamples"
+         f"{', ' if extras else ''}{', '.join(extras)})", "dim"),
     )  # fmt: skip
+
+
+def alpha_cell(analysis: RunAnalysis) -> str:
+    """α in a table cell: '1.931', '1.931 (not one law)' when the local slopes disagree, or '–'."""
+    if analysis.fit is None:
+        return "–"
+    broken = analysis.local is not None and analysis.local.one_law is False
+    return f"{analysis.fit.alpha:.3f}{' (not one law)' if broken else ''}"
+
+
+def verdict_text(analysis: RunAnalysis) -> Text:
+    """'  not one power law: local slopes 0.4–4.6' (next to α, never instead of it), or nothing."""
+    verdict = analysis.local.verdict() if analysis.local is not None else None
+    return Text(f"  {verdict}", style="bold yellow") if verdict else Text()
+
+
+def local_table(local: LocalSlopes, x_axis: str) -> Table:
+    """Slopes between neighbouring widths (pairs) and over three (windows), each with its 95% CI."""
+    axis = "N" if x_axis == "params" else "width"
+    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    for name in ("widths", "over", f"α vs {axis}", "95% CI"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for kind, slopes in (("pair", local.pairs), ("window", local.windows)):
+        for slope in slopes:
+            ci = f"[{slope.ci_low:.3f}, {slope.ci_high:.3f}]" if math.isfinite(slope.ci_low) else "–"
+            table.add_row("–".join(map(str, slope.widths)), kind, f"{slope.alpha:.3f}", ci)
+    return table
+
+
+def local_lines(local: LocalSlopes) -> list[Text]:
+    """The verdict of the local-slope rule, and the broken power law against one slope where there is one."""
+    verdict = local.verdict()
+    if verdict:
+        lines = [Text(f"{verdict} (two pair slopes with 95% CIs that do not overlap)", style="bold yellow")]
+    elif local.one_law:
+        lines = [Text("consistent with one power law: the pair slopes' 95% CIs all overlap", style="green")]
+    else:
+        lines = [Text("local slopes: too few pairs with a CI to judge", style="dim")]
+    b = local.broken
+    if b is not None:
+        lines.append(Text(
+            f"broken power law: α {b.alpha_below:.3f} below x = {b.break_x:.3g}, {b.alpha_above:.3f} above · "
+            f"BIC {b.bic_broken:.1f} against {b.bic_one:.1f} for one slope: "
+            + ("preferred" if b.preferred else f"not preferred (needs a drop over {BROKEN_BIC_MARGIN:g})"),
+            style="bold" if b.preferred else "dim",
+        ))  # fmt: skip
+    return lines
 
 
 def variance_line(fit: PowerLawFit | None) -> Text:
     if fit is None:
         return Text("V slope: needs 2+ widths with 2+ finite seeds", style="yellow")
-    axis = "N" if fit.x_axis == "params" else "width"
     return Text.assemble(
-        (f"V ∝ {axis}^{-fit.alpha:.3f}", "bold green"),
-        f"  {_ci(fit)}  R² {fit.r2:.4f}  ",
-        ("(output variance across seeds; lottery-ticket ensembling predicts 1)", "dim"),
+        (variance_numbers(fit), "bold green"),
+        ("  (output variance across seeds; lottery-ticket ensembling predicts 1)", "dim"),
     )
 
 
@@ -107,20 +215,101 @@ def theory_line(analysis: RunAnalysis) -> Text:
     line = Text("theory: " + " · ".join(analysis.theory), style="dim")
     if analysis.intrinsic is not None:
         d = analysis.intrinsic.dimension
-        line.append(f"  ·  data: TwoNN d = {d:.2f} → 4/d = {4 / d:.2f}", style="cyan")
+        # TwoNN of the inputs recovers the sampler's own d; it cannot say whether the law follows 4/d.
+        line.append(f"  ·  inputs: TwoNN d = {d:.2f} (checks the sampler) → 4/d = {4 / d:.2f}", style="cyan")
     return line
 
 
 def exclusions_line(analysis: RunAnalysis) -> Text | None:
+    """What the fits leave out (diverged models) and what they keep but flag (models still falling)."""
     diverged = sum(s.diverged for s in analysis.widths)
-    unconverged = sum(s.unconverged for s in analysis.widths)
-    if not diverged and not unconverged:
+    falling = sum(s.unconverged for s in analysis.widths)
+    dropped = sum(s.dropped for s in analysis.widths)
+    if not diverged and not falling:
         return None
+    kept = f"{dropped} of them dropped (--exclude-unconverged)" if dropped else "kept in fits"
     return Text(
-        f"excluded from fits: {diverged} diverged (NaN/inf), {unconverged} unconverged "
-        f"(training loss fell > {CONVERGENCE_THRESHOLD:.0%} over the last {CONVERGENCE_WINDOW:.0%} of steps)",
+        f"{diverged} diverged (NaN/inf, left out of fits) · {falling} still falling at the end (training loss "
+        f"fell > {CONVERGENCE_THRESHOLD:.0%} over the last {CONVERGENCE_WINDOW:.0%} of steps; {kept})",
         style="yellow",
     )
+
+
+def selection_lines(analysis: RunAnalysis) -> list[Text]:
+    """With --exclude-unconverged: how many models were dropped at each width, and the one-line warning
+    when the dropped shares differ enough between widths to select by outcome."""
+    if not analysis.options.exclude_unconverged:
+        return []
+    counts = " · ".join(f"width {s.width}: {s.dropped}/{s.seeds - s.diverged}" for s in analysis.widths)
+    lines = [Text(f"dropped as still falling: {counts}", style="yellow")]
+    warning = selection_warning(analysis.widths)
+    if warning is not None:
+        lines.append(Text(f"warning: {warning}", style="bold yellow"))
+    return lines
+
+
+def budget_lines(budget: BudgetAnalysis) -> list[Text]:
+    """Whether α and each width have settled over the last doubling of the budget, in the stated rules."""
+    if budget.error:
+        alpha = Text(f"α(step): {budget.error}", style="yellow")
+    elif budget.alpha_settled is None:
+        alpha = Text(f"α not judged: no evaluated step at or below half of the last ({budget.steps[-1]}) besides "
+                     "step 0, or no CI", style="dim")  # fmt: skip
+    else:
+        settled = budget.alpha_settled
+        alpha = Text(
+            f"α {'settled' if settled else 'not settled'}: moved {budget.alpha_move:.3f} over the last doubling "
+            f"(step {budget.half_step}→{budget.steps[-1]}), {'<' if settled else '≥'} its CI half-width "
+            f"{budget.ci_half_width:.3f}",
+            style="green" if settled else "bold yellow",
+        )
+    groups: dict[bool | None, list[str]] = {True: [], False: [], None: []}
+    for b in budget.widths:
+        groups[b.settled].append(str(b.width) if b.settled is not False else f"{b.width} ({b.change:+.0%})")
+    settled = f"widths settled (test loss moved < {SETTLED_CHANGE:.0%} over the last doubling)"
+    parts = [f"{label}: {', '.join(groups[key]) or 'none'}" for key, label in
+             ((True, settled), (False, "not settled"), (None, "not judged")) if groups[key] or key]  # fmt: skip
+    return [alpha, Text(" · ".join(parts))]
+
+
+def thin_steps(steps: np.ndarray, limit: int = 40) -> np.ndarray:
+    """At most about ``limit`` of the steps for a table, spread evenly in log(step), the last one kept."""
+    if steps.size <= limit:
+        return steps
+    grid = np.geomspace(steps[0], steps[-1], limit)
+    picked = np.unique(np.r_[[steps[np.argmin(np.abs(np.log(steps) - np.log(g)))] for g in grid], steps[-1]])
+    return picked
+
+
+def budget_table(budget: BudgetAnalysis, room: int) -> tuple[Table, str | None]:
+    """step → α [CI] and each width's aggregate test loss, widths dropped from the right to fit ``room``
+    columns; returns the table and a note on what it left out."""
+    axis = "N" if budget.options.x_axis == "params" else "width"
+    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    for name in ("step", f"α vs {axis}", "95% CI"):
+        table.add_column(name, justify="right", no_wrap=True)
+    fixed = 7 + 8 + 18
+    shown = budget.widths[: max(0, (room - fixed) // 10)]
+    for b in shown:
+        table.add_column(f"w={b.width}", justify="right", no_wrap=True)
+    alpha = dict(zip(budget.steps.tolist(), zip(budget.alpha, budget.ci_low, budget.ci_high, strict=True),
+                     strict=True))  # fmt: skip
+    everything = np.unique(np.concatenate([b.steps for b in budget.widths])) if budget.widths else np.array([])
+    steps = thin_steps(everything)
+    for step in steps.tolist():
+        a, low, high = alpha.get(step, (math.nan,) * 3)
+        cells = [str(step), "–" if not math.isfinite(a) else f"{a:.3f}",
+                 "–" if not math.isfinite(low) else f"[{low:.3f}, {high:.3f}]"]  # fmt: skip
+        for b in shown:
+            at = np.searchsorted(b.steps, step)
+            cells.append(fmt(b.aggregate[at], 2) if at < b.steps.size and b.steps[at] == step else "")
+        table.add_row(*cells)
+    notes = []
+    if steps.size < everything.size:
+        notes.append(f"{steps.size} of {everything.size} steps shown")
+    if len(shown) < len(budget.widths):
+        notes.append(f"widths {', '.join(str(b.width) for b in budget.widths[len(shown) :])} left out for room")
+    return table, ("; ".join(notes) + "; --json has everything") if notes else None
 
 
 def ticket_summary(report: TicketReport) -> Text:

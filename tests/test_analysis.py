@@ -7,13 +7,19 @@ import pytest
 from scipy import stats
 
 from scaletui.analysis import (
+    basin_groups,
     bias_variance,
+    bootstrap_aggregates,
     fit_power_law,
     fit_with_ci,
+    local_slopes,
+    main_basin,
+    resample_picks,
     seed_spread,
     still_falling,
     theory_slopes,
     variance_fit,
+    width_basins,
     width_stats,
 )
 
@@ -55,7 +61,7 @@ def test_bootstrap_ci_covers_the_true_exponent_about_95_percent_of_the_time(how,
     replicas = 300
     covered = 0
     for r in range(replicas):
-        fit = fit_with_ci(X, synthetic_groups(rng), how=how, resamples=1000, seed=r)
+        fit = fit_with_ci(X, synthetic_groups(rng), kind=how, resamples=1000, seed=r)
         covered += fit.ci_low <= 1.0 <= fit.ci_high
     assert band[0] <= covered / replicas <= band[1]
 
@@ -131,14 +137,18 @@ def test_seed_spread_tells_thin_tails_from_jackpots():
     assert heavy.max_over_median == pytest.approx(losses.max() / np.median(losses))
 
 
-def test_width_stats_exclude_diverged_and_unconverged_models_but_count_them():
+def test_width_stats_keep_unconverged_models_by_default_and_drop_them_only_when_asked():
     losses = np.array([1.0, 2.0, 3.0, 100.0, np.nan])
     diverged = np.array([False, False, False, False, True])
     unconverged = np.array([False, False, False, True, False])
-    st = width_stats(8, 25, losses, diverged, unconverged)
-    assert (st.seeds, st.used, st.diverged, st.unconverged) == (5, 3, 1, 1)
+    kept = width_stats(8, 25, losses, diverged, unconverged)
+    assert (kept.seeds, kept.used, kept.diverged, kept.unconverged, kept.dropped) == (5, 4, 1, 1, 0)
+    assert kept.median == 2.5 and kept.max == 100.0
+    st = width_stats(8, 25, losses, diverged, unconverged, exclude_unconverged=True)
+    assert (st.seeds, st.used, st.diverged, st.unconverged, st.dropped) == (5, 3, 1, 1, 1)
     assert st.median == 2.0 and st.max == 3.0 and st.mean == 2.0
     assert st.geomean == pytest.approx(6 ** (1 / 3))
+    assert st.dropped_fraction == 0.25
 
 
 def test_convergence_rule():
@@ -158,3 +168,69 @@ def test_theory_slopes_follow_the_axis():
     deep = theory_slopes(2, 2, "width")
     assert sorted(deep.values()) == [2.0, 2.0, 4.0]
     assert sorted(theory_slopes(2, 2, "params").values()) == [1.0, 1.0, 2.0]
+
+
+def test_basins_split_at_a_decade_and_report_the_main_basins_fraction_median_and_variance():
+    rng = np.random.default_rng(8)
+    good = 1e-5 * np.exp(0.3 * rng.standard_normal(14))
+    stuck = np.array([8e-3, 2e-2, 0.1, 0.4, 1.0, 1.5])  # 7 decades above, within 3 decades of each other
+    losses = rng.permutation(np.r_[good, stuck])
+    groups = basin_groups(losses)
+    assert [len(g) for g in groups] == [14, 6] and set(losses[groups[1]]) == set(stuck)
+    target = np.linspace(-1, 1, 50)
+    outputs = target + np.sqrt(losses)[:, None] * rng.standard_normal((20, 50))
+    b = width_basins(2, losses, outputs, target)
+    assert (b.models, b.groups, b.outside) == (20, 2, 6) and b.fraction_outside == pytest.approx(0.3)
+    assert b.main_median == np.median(good)
+    main = np.isin(losses, good)
+    assert b.variance_main == pytest.approx(outputs[main].var(axis=0).mean(), rel=1e-12)
+    assert b.variance_all == pytest.approx(bias_variance(2, outputs, target).variance, rel=1e-12)
+    assert b.variance_all > 100 * b.variance_main  # the stuck few dominate a mean over seeds
+
+
+def test_the_main_basin_is_the_largest_group_and_the_lower_one_on_a_tie():
+    assert main_basin(np.array([1e-6, 2e-6, 1.0, 2.0, 3.0])).tolist() == [False, False, True, True, True]
+    assert main_basin(np.array([1.0, 2.0, 1e-6, 2e-6])).tolist() == [False, False, True, True]
+    assert main_basin(np.array([1e-3, 5e-3, 2e-2])).all()  # gaps under a decade chain into one basin
+
+
+def local_of(x, groups, resamples=1000, seed=0):
+    point = np.array([np.median(g) for g in groups])
+    boot = bootstrap_aggregates(groups, "median", resample_picks([len(g) for g in groups], resamples, seed))
+    return local_slopes([int(v) for v in x], x, point, boot)
+
+
+def broken_groups(rng, x, below=4.0, above=1.0, knee=16.0, sigma=0.1, seeds=20):
+    """Medians on L = x^−below up to the knee and on its continuation x^−above beyond (continuous)."""
+    law = np.where(x <= knee, x**-below, knee**-below * (x / knee) ** -above)
+    return [v * np.exp(sigma * rng.standard_normal(seeds)) for v in law]
+
+
+def test_local_slopes_recover_both_sides_of_a_known_break_and_flag_it():
+    x = np.array([2.0, 4, 8, 16, 32, 64, 128, 256])
+    local = local_of(x, broken_groups(np.random.default_rng(9), x))
+    below = [p for p in local.pairs if p.widths[1] <= 16]
+    above = [p for p in local.pairs if p.widths[0] >= 16]
+    assert len(below) == 3 and len(above) == 4
+    for pair, truth in [*((p, 4.0) for p in below), *((p, 1.0) for p in above)]:
+        assert pair.ci_low < truth < pair.ci_high and pair.alpha == pytest.approx(truth, abs=0.3)
+    assert local.windows[0].widths == (2, 4, 8) and local.windows[0].alpha == pytest.approx(4, abs=0.2)
+    assert local.one_law is False
+    alphas = [p.alpha for p in local.pairs]
+    assert local.verdict() == f"not one power law: local slopes {min(alphas):.1f}–{max(alphas):.1f}"
+    broken = local.broken
+    assert broken.preferred
+    assert broken.alpha_below == pytest.approx(4.0, abs=0.15) and broken.alpha_above == pytest.approx(1.0, abs=0.1)
+    assert 16 / 1.3 < broken.break_x < 16 * 1.3
+
+
+def test_a_single_clean_power_law_is_rarely_called_broken():
+    rng = np.random.default_rng(10)
+    flagged = preferred = 0
+    for r in range(50):
+        local = local_of(X, synthetic_groups(rng), resamples=500, seed=r)
+        flagged += local.one_law is False
+        preferred += local.broken.preferred
+        assert local.verdict() is None or local.one_law is False
+    assert flagged <= 2  # of 50: the non-overlap rule is conservative
+    assert preferred <= 4

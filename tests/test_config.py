@@ -264,6 +264,7 @@ BAD_VALUES = [
     ("training", "batch_size", "-1", "training.batch_size"),
     ("training", "eval_every", "1000000001", "training.eval_every"),  # above MAX_STEPS
     ("training", "eval_every", "0", "training.eval_every"),
+    ("training", "eval_schedule", '"exponential"', "training.eval_schedule"),
     ("training", "warmup_steps", "201", "training.warmup_steps"),
     ("seeds", "count", "0", "seeds.count"),
     ("seeds", "count", "1.5", "seeds.count"),

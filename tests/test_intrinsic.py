@@ -50,7 +50,7 @@ def test_show_puts_the_measured_dimension_of_a_teacher_runs_data_beside_4_over_d
     assert trained.returncode == 0, trained.stderr
     shown = run_cli("show", "latest", "--runs-dir", str(runs), "--no-plots")
     assert shown.returncode == 0, shown.stderr
-    found = re.search(r"data: TwoNN d = ([0-9.]+) → 4/d = ([0-9.]+)", shown.stdout)
+    found = re.search(r"inputs: TwoNN d = ([0-9.]+) \(checks the sampler\) → 4/d = ([0-9.]+)", shown.stdout)
     assert found, shown.stdout
     assert abs(float(found.group(1)) - 3) < 0.3
     assert "4/d = 1.33 (resolution, piecewise linear)" in shown.stdout  # the config's d, for reference

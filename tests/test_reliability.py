@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from scaletui.analysis import FitOptions
 from scaletui.cli import app
-from scaletui.export import FORMATS, FitOptions, export_csv
+from scaletui.export import FORMATS, export_csv
 from scaletui.runner import create_run, execute, request_stop, start_runner
 from scaletui.store import Run, StoreError, list_runs
 from tests.conftest import (

@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from scaletui.export import FORMATS, FitOptions, export_csv
+from scaletui.analysis import FitOptions, analyze_run
+from scaletui.export import FORMATS, export_csv
 from scaletui.runner import create_run, execute
 from scaletui.store import Run, RunWriter
 from tests.conftest import run_cli, smoke_config
+from tests.synthetic_runs import lottery_run
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -54,7 +56,7 @@ def test_show_fits_the_terminal_and_has_the_alpha_line_and_table(trained, column
 
 def test_fit_json_agrees_with_an_independent_scipy_fit(trained):
     runs_dir, runs = trained
-    result = run_cli("fit", runs[0].id, runs[1].id, "--runs-dir", str(runs_dir), "--json", "--include-unconverged")
+    result = run_cli("fit", runs[0].id, runs[1].id, "--runs-dir", str(runs_dir), "--json")
     assert result.returncode == 0, result.stderr
     fits = json.loads(result.stdout)
     assert [f["run"] for f in fits] == [runs[0].id, runs[1].id]
@@ -72,7 +74,7 @@ def test_fit_json_agrees_with_an_independent_scipy_fit(trained):
 
 def test_fit_options_change_the_fit(trained):
     runs_dir, runs = trained
-    base = ["fit", runs[0].id, "--runs-dir", str(runs_dir), "--json", "--include-unconverged", "--resamples", "200"]
+    base = ["fit", runs[0].id, "--runs-dir", str(runs_dir), "--json", "--resamples", "200"]
     by_width = json.loads(run_cli(*base, "--x", "width").stdout)[0]
     narrowed = json.loads(run_cli(*base, "--min-width", "4").stdout)[0]
     assert by_width["x"] == [2, 4, 8, 16] and narrowed["widths"] == [4, 8, 16]
@@ -168,3 +170,23 @@ def test_the_variance_exponent_is_written_with_its_own_sign():
     assert "V ∝ N^-1.260" in str(variance_line(PowerLawFit(alpha=1.26, k=1.0, l_inf=0.0, r2=0.9)))
     growing = str(variance_line(PowerLawFit(alpha=-0.124, k=1.0, l_inf=0.0, r2=0.1, x_axis="width")))
     assert "V ∝ width^0.124" in growing and "--" not in growing
+
+
+def test_show_at_80_columns_keeps_every_key_column_whole(tmp_path):
+    runs_dir = tmp_path / "runs"
+    run = lottery_run(runs_dir)
+    result = run_cli("show", run.id, "--runs-dir", str(runs_dir), "--no-plots", env={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if line.lstrip().startswith("width"))
+    assert [c.strip() for c in header.split("┃")] == ["width", "N", "seeds", "median", "V", "V main", "outside",
+                                                      "div", "falling"]  # fmt: skip
+    row = {line.split("│")[0].strip(): [c.strip() for c in line.split("│")] for line in lines if "│" in line}
+    analysis = analyze_run(run, FitOptions(resamples=0))
+    for st, basins in zip(analysis.widths, analysis.basins, strict=True):
+        cells = row[str(st.width)]
+        assert cells[2] == f"{st.used}/{st.seeds}" and cells[3] == f"{st.median:.2e}"
+        assert cells[6] == f"{basins.outside}/{basins.models}" and cells[8] == str(st.unconverged)
+    assert row["4"][6] == "4/20" and row["16"][6] == "0/20"  # the stuck models, a basin of their own
+    assert max(len(line) for line in lines) <= 80
+    assert "outside the main basin (log10 loss gap > 1) by width: 2: " in result.stdout.replace("\n", " ")

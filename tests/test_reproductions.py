@@ -58,7 +58,7 @@ def test_a_shortened_reproduction_runs_and_fits(path, tmp_path):
     runs = tmp_path / "runs"
     ran = run_cli("run", str(DOC.parents[1] / path), "--runs-dir", str(runs), *shortened(path), timeout=900)
     assert ran.returncode == 0, ran.stderr
-    fitted = run_cli("fit", "latest", "--runs-dir", str(runs), "--json", "--include-unconverged")
+    fitted = run_cli("fit", "latest", "--runs-dir", str(runs), "--json")
     assert fitted.returncode == 0, fitted.stderr
     [result] = json.loads(fitted.stdout)
     assert result["fit"] is not None and result["fit"]["points"] == 3

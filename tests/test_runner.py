@@ -10,7 +10,7 @@ import time
 import numpy as np
 import torch
 
-from scaletui.analysis import analyze_run
+from scaletui.analysis import FitOptions, analyze_run
 from scaletui.engine import Shard, ShardFinished, prepare_problem, train_shard
 from scaletui.runner import create_run, execute, start_runner
 from scaletui.store import Run, StoreError
@@ -129,7 +129,7 @@ def test_the_event_log_names_the_models_still_falling_as_the_analysis_counts_the
     run_dir = create_run(tmp_path / "runs", cfg)
     assert execute(run_dir, threading.Event()) == "finished"
     run = Run(run_dir)
-    counted = {s.width: s.unconverged for s in analyze_run(run, resamples=0, with_outputs=False).widths}
+    counted = {s.width: s.unconverged for s in analyze_run(run, FitOptions(resamples=0), with_outputs=False).widths}
     assert sum(counted.values()) > 0  # 40 Levenberg–Marquardt steps leave most models still improving
     for width, unconverged in counted.items():
         [line] = [m for _, _, _, m in run.events() if m.startswith(f"width {width} finished")]

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
+import pytest
 from textual.app import App
+from textual.geometry import Region
 from textual.widgets import DataTable, Input, Static
 
-from scaletui.analysis import analyze_run
+from scaletui.analysis import DEFAULT_RESAMPLES, FitOptions, PowerLawFit, analyze_budget, analyze_run
 from scaletui.config import load_config
+from scaletui.report import alpha_numbers, budget_lines, local_lines, variance_numbers
 from scaletui.runner import create_run, execute
-from scaletui.store import Run, list_runs
+from scaletui.store import Run, RunWriter, list_runs
 from scaletui.tui.explorer import ExplorerScreen
 from scaletui.tui.form import ConfigForm, FieldList, field_paths
 from scaletui.tui.watch import LIVE_RESAMPLES
 from tests.conftest import run_cli, smoke_config, until
+from tests.synthetic_runs import lottery_run
 
 
 class ExplorerApp(App[None]):
@@ -32,8 +37,8 @@ def alpha_text(app) -> str:
 
 
 def expected_alpha(run_dir: Path, x_axis: str = "params") -> str:
-    fit = analyze_run(Run(run_dir), x_axis=x_axis, resamples=LIVE_RESAMPLES).fit
-    return f"= {fit.alpha:.3f}  95% CI [{fit.ci_low:.3f}, {fit.ci_high:.3f}]"
+    """What the α line of a run that is no longer live must show: the default analysis, in the one format."""
+    return alpha_numbers(analyze_run(Run(run_dir), FitOptions(x_axis=x_axis)).fit)
 
 
 async def set_input(pilot, path: str, value: str) -> None:
@@ -62,7 +67,7 @@ async def test_fill_the_form_run_smoke_and_see_the_stores_numbers(tmp_path):
         await until(pilot, lambda: expected_alpha(listing.path) in alpha_text(app))
         table = app.screen.query_one("#widths", DataTable)
         rows = [table.get_row_at(i) for i in range(table.row_count)]
-        stats = analyze_run(Run(listing.path), resamples=0).widths
+        stats = analyze_run(Run(listing.path), FitOptions(resamples=0)).widths
         assert [r[0] for r in rows] == ["2", "4", "8", "16"]
         assert [r[2] for r in rows] == [f"{s.used}/{s.seeds}" for s in stats]
         assert [r[3] for r in rows] == [f"{s.median:.2e}" if s.used else "–" for s in stats]
@@ -167,9 +172,79 @@ async def test_a_teacher_runs_alpha_line_shows_the_measured_dimension(tmp_path):
     )  # fmt: skip
     run_dir = create_run(tmp_path / "runs", cfg)
     assert execute(run_dir, threading.Event()) == "finished"
-    expected = analyze_run(Run(run_dir), resamples=0).intrinsic.dimension
+    expected = analyze_run(Run(run_dir), FitOptions(resamples=0)).intrinsic.dimension
     app = ExplorerApp(tmp_path / "runs", run_dir)
     async with app.run_test(size=(160, 40)) as pilot:
         await until(pilot, lambda: "TwoNN d = " in alpha_text(app))
         assert f"TwoNN d = {expected:.2f} → 4/d = {4 / expected:.2f}" in alpha_text(app)
         assert abs(expected - 2) < 0.3
+
+
+async def test_a_finished_runs_alpha_line_shows_what_fit_json_prints(tmp_path):
+    runs_dir = tmp_path / "runs"
+    run_dir = create_run(runs_dir, smoke_config())
+    assert execute(run_dir, threading.Event()) == "finished"
+    result = run_cli("fit", run_dir.name, "--runs-dir", str(runs_dir), "--json")
+    assert result.returncode == 0, result.stderr
+    [printed] = json.loads(result.stdout)
+
+    def fit_of(numbers: dict) -> PowerLawFit:
+        return PowerLawFit(numbers["alpha"], numbers["k"], numbers["l_inf"], numbers["r2"], numbers["ci_low"],
+                           numbers["ci_high"], x_axis=printed["x_axis"])  # fmt: skip
+
+    alpha, variance = alpha_numbers(fit_of(printed["fit"])), variance_numbers(fit_of(printed["variance_slope"]))
+    app = ExplorerApp(runs_dir, run_dir)
+    async with app.run_test(size=(200, 40)) as pilot:
+        await until(pilot, lambda: "α vs N = " in alpha_text(app))
+        line = alpha_text(app).replace("\n", " ")
+        assert alpha in line and variance in line
+        assert "live:" not in line  # a finished run is shown with the full bootstrap
+
+
+def words(text: str) -> str:
+    """Runs of spaces and line breaks collapsed: wrapping at another width moves the breaks, not the words."""
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+async def test_the_budget_and_local_slope_panels_show_the_clis_numbers(tmp_path, size):
+    runs_dir = tmp_path / "runs"
+    run_dir = create_run(runs_dir, smoke_config())
+    assert execute(run_dir, threading.Event()) == "finished"
+    budget = analyze_budget(Run(run_dir))
+    local = analyze_run(Run(run_dir), with_outputs=False).local
+    app = ExplorerApp(runs_dir, run_dir)
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: "α vs N = " in alpha_text(app))
+        plot = app.screen.query_one("#plot")
+
+        def shown() -> str:
+            lines = plot.render_lines(Region(0, 0, *plot.size))
+            return words(" ".join("".join(segment.text for segment in line) for line in lines))
+
+        await pilot.press("f7")
+        for line in budget_lines(budget):
+            await until(pilot, lambda line=line: words(line.plain) in shown(), timeout=20)
+        assert "α vs N at each step, 95% CI" in shown() and "median test loss vs step (log-log)" in shown()
+        await pilot.press("f8")
+        await until(pilot, lambda: "window" in shown(), timeout=20)
+        for slope in local.pairs + local.windows:
+            assert f"{slope.alpha:.3f} │ [{slope.ci_low:.3f}, {slope.ci_high:.3f}]" in shown()
+        assert words(local_lines(local)[0].plain) in shown()
+        bar = str(app.screen.query_one("#tab-bar", Static).render())
+        assert "Budget F7" in bar and "Slopes F8" in bar
+
+
+async def test_a_live_run_is_marked_with_its_resamples_and_shows_the_fit_once_finished(tmp_path):
+    runs_dir = tmp_path / "runs"
+    run = lottery_run(runs_dir, finished=False)
+    app = ExplorerApp(runs_dir, run.dir)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: f"live: {LIVE_RESAMPLES} resamples" in alpha_text(app))
+        assert alpha_numbers(analyze_run(run, FitOptions(resamples=LIVE_RESAMPLES)).fit) in alpha_text(app)
+        writer = RunWriter(run.dir)
+        writer.mark_ended("finished")
+        writer.close()
+        await until(pilot, lambda: "live:" not in alpha_text(app))
+        assert expected_alpha(run.dir) in alpha_text(app)
+        assert app.screen.snapshot.budget.options.resamples == DEFAULT_RESAMPLES

@@ -14,8 +14,9 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static
 
-from scaletui.analysis import PowerLawFit, analyze_run
-from scaletui.export import FitOptions, export_csv
+from scaletui.analysis import FitOptions, PowerLawFit, analyze_run
+from scaletui.export import export_csv
+from scaletui.report import alpha_cell
 from scaletui.runner import create_run, execute
 from scaletui.store import Run, RunWriter
 from scaletui.tui.compare import ComparePlot, CompareScreen, compare_plot, read_fit
@@ -85,8 +86,9 @@ def detail(app: RunsApp) -> str:
     return str(app.runs_screen.query_one("#detail").content)
 
 
-def fit_of(run_dir: Path, resamples: int) -> PowerLawFit:
-    fit = analyze_run(Run(run_dir), x_axis="params", resamples=resamples, with_outputs=False).fit
+def fit_of(run_dir: Path) -> PowerLawFit:
+    """The fit every face shows for a run: the default options."""
+    fit = analyze_run(Run(run_dir), with_outputs=False).fit
     assert fit is not None
     return fit
 
@@ -99,7 +101,10 @@ async def test_lists_runs_with_names_statuses_and_alpha(runs: list[Path]) -> Non
         assert [rows[p.name]["name"] for p in runs] == ["alpha-run", "beta-run"]
         assert {rows[p.name]["status"] for p in runs} == {"finished"}
         for p in runs:
-            assert rows[p.name]["alpha"] == f"{fit_of(p, 0).alpha:.3f}"
+            analysis = analyze_run(Run(p), with_outputs=False)
+            assert rows[p.name]["alpha"] == alpha_cell(analysis) and alpha_cell(analysis).startswith(
+                f"{analysis.fit.alpha:.3f}"
+            )
         assert "square" in detail(app) and "2 seeds" in detail(app)
         await pilot.press("n")
         await until(pilot, lambda: app.new_requests == 1)
@@ -241,7 +246,7 @@ async def test_compare_shows_both_fits(runs: list[Path]) -> None:
         await until(pilot, lambda: screen.query_one("#fits", DataTable).row_count == 2)
         picture = str(screen.query_one(ComparePlot).content)
         for name, path in zip(("alpha-run", "beta-run"), runs, strict=True):
-            fit = fit_of(path, 500)
+            fit = fit_of(path)
             assert f"{name}: α={fit.alpha:.2f} [{fit.ci_low:.2f}, {fit.ci_high:.2f}]" in picture
         await pilot.resize_terminal(80, 24)
         await until(pilot, lambda: str(screen.query_one(ComparePlot).content) != picture)

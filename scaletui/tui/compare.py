@@ -20,12 +20,10 @@ from textual.widgets import DataTable, Header, Static
 from textual.worker import Worker, WorkerState
 
 from scaletui import plots
-from scaletui.analysis import PowerLawFit, analyze_run
+from scaletui.analysis import DEFAULT_RESAMPLES, PowerLawFit, analyze_run
 from scaletui.config import widths_label
 from scaletui.store import Run, StoreError
 from scaletui.tui.footer import KeysFooter
-
-COMPARE_RESAMPLES = 500
 
 
 @dataclass(frozen=True)
@@ -39,15 +37,17 @@ class RunFit:
     medians: tuple[float, ...]
     fit: PowerLawFit | None
     error: str | None  # why there is no fit, or why the run cannot be read
+    verdict: str | None = None  # 'not one power law: local slopes …' when the local slopes disagree
 
 
 def read_fit(run_dir: Path) -> RunFit:
     """Fit one run against N; a run that cannot be read comes back with its reason instead of raising."""
     try:
         run = Run(run_dir)
-        analysis = analyze_run(run, x_axis="params", resamples=COMPARE_RESAMPLES, with_outputs=False)
+        analysis = analyze_run(run, with_outputs=False)  # the default options: the α that `scaletui fit` prints
     except StoreError as exc:
         return RunFit(run_dir.name, "", "", (), (), None, str(exc))
+    verdict = analysis.local.verdict() if analysis.local is not None else None
     points = [s for s in analysis.widths if s.used and math.isfinite(s.median) and s.median > 0]
     return RunFit(
         id=run.id,
@@ -57,6 +57,7 @@ def read_fit(run_dir: Path) -> RunFit:
         medians=tuple(s.median for s in points),
         fit=analysis.fit,
         error=analysis.fit_error,
+        verdict=verdict,
     )
 
 
@@ -133,7 +134,7 @@ class CompareScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield ComparePlot(f"fitting {len(self.runs)} runs ({COMPARE_RESAMPLES} bootstrap resamples)…", id="plot")
+        yield ComparePlot(f"fitting {len(self.runs)} runs ({DEFAULT_RESAMPLES} bootstrap resamples)…", id="plot")
         table: DataTable[str | Text] = DataTable(cursor_type="row", id="fits")
         table.add_columns("name", "α", "95% CI", "R²", "widths", "id", "note")  # the long id after the numbers
         yield table
@@ -162,7 +163,7 @@ class CompareScreen(Screen[None]):
                 f"{fit.r2:.4f}" if fit else "–",
                 run_fit.widths,
                 run_fit.id,
-                Text(run_fit.error or "", style="yellow"),
+                Text(run_fit.error or run_fit.verdict or "", style="yellow"),
             )
 
     @on(Worker.StateChanged)

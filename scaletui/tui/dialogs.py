@@ -161,7 +161,9 @@ Runs: every run directory in the runs folder, re-read from disk every second, so
 the CLI or another terminal appears by itself. Mark runs with space to compare or export several.
 Explorer: one run. The experiment form on the left; on the right the sweep as it trains: test loss \
 vs N with the fitted law (F1), output variance across seeds (F2), loss curves (F3), the per-width \
-table (F4) and the event log (F5); a click on a panel's name shows it too. In the form, ↑/↓ (or tab, \
+table (F4), the event log (F5), the budget: loss vs step and α(step) with its CI and whether they \
+settled (F7), and the local slopes between neighbouring widths with their verdict (F8); a click on a \
+panel's name shows it too. In the form, ↑/↓ (or tab, \
 enter, a click) pick a field, typing edits it, ←/→ step through its choices or flip true/false.
 Compare: the median test loss vs N of several runs on one log–log plot, each with its fitted α and \
 95% bootstrap CI.

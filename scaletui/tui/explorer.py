@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -22,10 +25,20 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Header, RichLog, Select, Static
 from textual.worker import Worker, WorkerState
 
+from scaletui.analysis import DEFAULT_RESAMPLES, BudgetAnalysis, RunAnalysis
 from scaletui.config import Config, ConfigError, load_config
-from scaletui.plots import curves_plot, loss_plot, variance_plot
+from scaletui.plots import alpha_step_plot, budget_loss_plot, curves_plot, loss_plot, variance_plot
 from scaletui.presets import list_presets
-from scaletui.report import checkpoints_line
+from scaletui.report import (
+    alpha_numbers,
+    budget_lines,
+    checkpoints_line,
+    local_lines,
+    local_table,
+    variance_numbers,
+    verdict_text,
+    width_cells,
+)
 from scaletui.store import Run, StoreError
 from scaletui.tui.footer import KeysFooter
 from scaletui.tui.form import ConfigForm
@@ -36,12 +49,12 @@ from scaletui.tui.watch import RunSnapshot, RunWatcher
 
 REFRESH_SECONDS = 0.4
 CURVES_SECONDS = 2.0  # new loss-curve points alone redraw the plots at most this often
-TABS = {"loss": "Loss", "variance": "Variance", "curves": "Curves", "table": "Table", "events": "Events"}  # F1…F5
+# tab -> (label, key); F6 opens the tickets screen.
+TABS = {"loss": ("Loss", "F1"), "variance": ("Variance", "F2"), "curves": ("Curves", "F3"), "table": ("Table", "F4"),
+        "events": ("Events", "F5"), "budget": ("Budget", "F7"), "slopes": ("Slopes", "F8")}  # fmt: skip
+EXPLORER_COLUMNS = ("width", "N", "seeds", "median", "IQR", "V", "V main", "bias²", "outside", "main med", "div",
+                    "falling")  # fmt: skip
 PANEL_WIDGETS = {"table": "#widths", "events": "#log"}  # the widget each tab shows; the plot tabs share #plot
-
-
-def _fmt(value: float, digits: int = 3) -> str:
-    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits - 1}e}"
 
 
 def _duration(seconds: float) -> str:
@@ -56,10 +69,10 @@ class TabBar(Static):
 
     def show(self, active: str) -> None:
         names = [
-            f"[{'reverse bold' if tab == active else 'dim'}][@click=screen.tab('{tab}')] {label} F{i} [/][/]"
-            for i, (tab, label) in enumerate(TABS.items(), 1)
+            f"[{'reverse bold' if tab == active else 'dim'}][@click=screen.tab('{tab}')] {label} {key} [/][/]"
+            for tab, (label, key) in TABS.items()
         ]
-        self.update(" ".join(names), layout=False)
+        self.update("".join(names), layout=False)  # each name carries its own padding: 80 columns hold them all
 
 
 class Plot(Static):
@@ -74,6 +87,32 @@ class Plot(Static):
     def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
         # The picture is drawn to fit, so a new size needs no second layout of the screen (a frame of its own).
         return super()._size_updated(size, virtual_size, container_size, layout=False)
+
+
+def budget_picture(budget: BudgetAnalysis, width: int, height: int) -> RenderableType:
+    """The budget panel: the settled lines above the loss of each width against step and α(step) with its
+    CI band, side by side (stacked when the panel is too narrow for two plots)."""
+    lines = budget_lines(budget)
+    used = sum(math.ceil(max(1, len(line.plain)) / width) for line in lines)
+    room = height - used
+    if not budget.widths or room < 6:
+        return Group(*lines)
+    if width >= 60:
+        half = (width - 1) // 2
+        grid = Table.grid(padding=(0, 1))
+        grid.add_row(Text.from_ansi(budget_loss_plot(budget, half, room)),
+                     Text.from_ansi(alpha_step_plot(budget, width - 1 - half, room)))  # fmt: skip
+        return Group(*lines, grid)
+    top = room // 2
+    return Group(*lines, Text.from_ansi(budget_loss_plot(budget, width, top)),
+                 Text.from_ansi(alpha_step_plot(budget, width, room - top)))  # fmt: skip
+
+
+def slopes_picture(analysis: RunAnalysis) -> RenderableType:
+    """The local-slopes panel: pair and window slopes with their CIs, the verdict and the broken law."""
+    if analysis.local is None:
+        return Text("local slopes: need 2+ widths with a usable loss", style="yellow")
+    return Group(local_table(analysis.local, analysis.x_axis), *local_lines(analysis.local))
 
 
 class PlotResized(Message):
@@ -106,6 +145,8 @@ class ExplorerScreen(Screen):
         Binding("f4", "tab('table')", "Table", show=False),
         Binding("f5", "tab('events')", "Events", show=False),
         Binding("f6", "tickets", "Tickets"),
+        Binding("f7", "tab('budget')", "Budget", show=False),
+        Binding("f8", "tab('slopes')", "Slopes", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -113,7 +154,7 @@ class ExplorerScreen(Screen):
     ExplorerScreen #preset-bar { height: auto; padding: 0 1; }
     ExplorerScreen #buttons { height: auto; padding: 0 1; }
     ExplorerScreen #buttons Button { margin-right: 1; min-width: 10; }
-    ExplorerScreen #alpha { height: 2; padding: 0 1; text-style: bold; }
+    ExplorerScreen #alpha { height: 3; padding: 0 1; text-style: bold; }
     ExplorerScreen #progress { height: 1; padding: 0 1; color: $text-muted; }
     ExplorerScreen #live { width: 1fr; }
     ExplorerScreen #widths, ExplorerScreen #log { height: 1fr; display: none; }
@@ -139,7 +180,7 @@ class ExplorerScreen(Screen):
         self.drawn_at = 0.0
         # (tab, width, height) -> (what it shows, the picture): showing the form and back, or coming back to a
         # tab, repaints a picture drawn before instead of drawing it again.
-        self.pictures: dict[tuple[str, int, int], tuple[tuple[object, ...], Text]] = {}
+        self.pictures: dict[tuple[str, int, int], tuple[object, RenderableType]] = {}
         for plot in self.query(Plot):  # none yet while the screen is being built
             plot.drawn = None
 
@@ -181,7 +222,7 @@ class ExplorerScreen(Screen):
             self.query_one("#form-pane").display = False  # an opened run needs the room; ctrl+f shows it
         self.query_one(TabBar).show(self.tab)
         table = self.query_one("#widths", DataTable)
-        table.add_columns("width", "N", "seeds", "median", "IQR", "V", "bias²", "diverged", "unconv")
+        table.add_columns(*EXPLORER_COLUMNS)
         self.set_interval(REFRESH_SECONDS, self.refresh_snapshot)  # the first one when the screen is shown
 
     # --- following a run ---------------------------------------------------------------------------
@@ -245,23 +286,26 @@ class ExplorerScreen(Screen):
             widget.update(text, layout=False)  # fixed-size lines: a repaint, never a layout of the screen
 
     def alpha_text(self, snap: RunSnapshot) -> Text:
+        """α and the V slope as ``scaletui fit`` prints them (one format function), then what qualifies them."""
         analysis = snap.analysis
         axis = "N" if analysis.x_axis == "params" else "width"
+        resamples = analysis.options.resamples
+        live = f"   live: {resamples} resamples" if resamples != DEFAULT_RESAMPLES else ""
         fit = analysis.fit
         if fit is None:
             return Text.assemble(
                 (f"α vs {axis}: ", "bold"),
                 (analysis.fit_error or "waiting for widths", "yellow"),
+                (live, "yellow"),
                 (self.dimension_text(analysis), "dim"),
             )
-        ci = f"[{fit.ci_low:.3f}, {fit.ci_high:.3f}]" if math.isfinite(fit.ci_low) else "[–]"
         v = analysis.variance_slope
-        v_text = f"   V ∝ {axis}^{-v.alpha:.2f} [{v.ci_low:.2f}, {v.ci_high:.2f}]" if v is not None else ""
         return Text.assemble(
-            (f"α vs {axis} = {fit.alpha:.3f}", "bold cyan"),
-            (f"  95% CI {ci}", "cyan"),
-            f"  R² {fit.r2:.4f}  ({fit.points} widths, {analysis.aggregate})",
-            (v_text, "green"),
+            (alpha_numbers(fit), "bold cyan"),
+            verdict_text(analysis),
+            f"  ({fit.points} widths, {analysis.aggregate})\n",
+            (variance_numbers(v) if v is not None else "V slope: needs 2+ widths with 2+ finite seeds", "green"),
+            (live, "yellow"),
             (self.dimension_text(analysis), "dim"),
         )
 
@@ -284,7 +328,7 @@ class ExplorerScreen(Screen):
             f" · width {current[0]}: step {snap.steps_done[current[0]]}/{snap.config.training.steps}" if current else ""
         )
         excluded = sum(s.diverged for s in snap.analysis.widths), sum(s.unconverged for s in snap.analysis.widths)
-        flags = f" · {excluded[0]} diverged, {excluded[1]} unconverged" if any(excluded) else ""
+        flags = f" · {excluded[0]} diverged, {excluded[1]} still falling" if any(excluded) else ""
         style = {"failed": "red", "dead": "red", "running": "green", "not responding": "yellow"}.get(st.status, "")
         error = f" · {st.error}" if st.error else ""
         saved = checkpoints_line(snap.checkpoints, snap.config.seeds.count)
@@ -296,14 +340,8 @@ class ExplorerScreen(Screen):
     def fill_table(self, snap: RunSnapshot) -> None:
         table = self.query_one("#widths", DataTable)
         table.clear()
-        variance = {v.width: v for v in snap.analysis.variance}
-        for st in snap.analysis.widths:
-            v = variance.get(st.width)
-            table.add_row(
-                str(st.width), str(st.n_params), f"{st.used}/{st.seeds}", _fmt(st.median),
-                f"{_fmt(st.q25, 2)}–{_fmt(st.q75, 2)}", _fmt(v.variance, 2) if v else "–",
-                _fmt(v.bias2, 2) if v else "–", str(st.diverged), str(st.unconverged),
-            )  # fmt: skip
+        for cells in width_cells(snap.analysis):
+            table.add_row(*(cells[c] for c in EXPLORER_COLUMNS))
 
     @on(PlotResized)
     def draw_plots(self) -> None:
@@ -311,11 +349,14 @@ class ExplorerScreen(Screen):
         snap = self.snapshot
         if snap is None:
             return
-        fit = (len(snap.models), snap.analysis.x_axis)  # the analysis is redone exactly when these change
-        pictures = {
-            "loss": (fit, lambda w, h: loss_plot(snap.analysis, snap.models, w, h)),
-            "variance": (fit, lambda w, h: variance_plot(snap.analysis, w, h)),
-            "curves": (self.drawn_key, lambda w, h: curves_plot(snap.curves, w, h)),
+        # The analysis is redone exactly when these change; α(step) is a new object only when it was refitted.
+        fit = (len(snap.models), snap.analysis.x_axis, snap.analysis.options.resamples)
+        pictures: dict[str, tuple[object, Callable[[int, int], RenderableType]]] = {
+            "loss": (fit, lambda w, h: Text.from_ansi(loss_plot(snap.analysis, snap.models, w, h))),
+            "variance": (fit, lambda w, h: Text.from_ansi(variance_plot(snap.analysis, w, h))),
+            "curves": (self.drawn_key, lambda w, h: Text.from_ansi(curves_plot(snap.budgets, w, h))),
+            "budget": (snap.budget_version, lambda w, h: budget_picture(snap.budget, w, h)),
+            "slopes": (fit, lambda w, h: slopes_picture(snap.analysis)),
         }
         if self.tab not in pictures:
             return
@@ -326,7 +367,7 @@ class ExplorerScreen(Screen):
             return
         cached = self.pictures.get((self.tab, w, h))
         if cached is None or cached[0] != shows:
-            cached = self.pictures[self.tab, w, h] = (shows, Text.from_ansi(draw(w, h)))
+            cached = self.pictures[self.tab, w, h] = (shows, draw(w, h))
         if plot.drawn != (self.tab, w, h, shows):
             plot.drawn = (self.tab, w, h, shows)
             plot.update(cached[1], layout=False)  # the picture fits the plot's own size

@@ -28,6 +28,7 @@ from scaletui.config import (
     BUILTIN_NAMES,
     DEVICES,
     DTYPES,
+    EVAL_SCHEDULES,
     EXECUTORS,
     INITS,
     OPTIMIZERS,
@@ -50,6 +51,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "training.optimizer": OPTIMIZERS,
     "training.schedule": SCHEDULES,
     "training.dtype": DTYPES,
+    "training.eval_schedule": EVAL_SCHEDULES,
     "execution.executor": EXECUTORS,
 }
 TOP_LEVEL = (("name", "str"), ("description", "str"), ("device", "str"))
@@ -59,6 +61,7 @@ HINTS = {
     "target.domain": "[low, high]",
     "model.widths": "[2, 4, 8] — or leave empty and give min/max/count",
     "training.batch_size": "0 = full batch",
+    "training.eval_every": "linear eval_schedule: evaluate every this many steps",
     "target.intrinsic_dim": "teacher: coordinates that vary",
     "execution.address": "Ray: auto, HOST:PORT or local",
     "execution.seeds_per_shard": "0 = all seeds of a width together",

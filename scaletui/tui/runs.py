@@ -1,7 +1,7 @@
 """The runs screen: every run in the runs directory, live from disk; open, start, compare, export, rename, delete.
 
 The directory is the source of truth, so the list is simply re-read about once a second: a thread worker
-lists the runs, fits each one without a bootstrap (only when its count of finished models changed) and
+lists the runs, fits each one with the default options (only when its count of finished models changed) and
 posts ``RunsListed`` with plain rows; the UI thread patches the table in place, keeping the cursor on the
 same run. Renaming and deleting go through the store on the UI thread; workers only ever read.
 """
@@ -24,7 +24,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from scaletui.analysis import analyze_run
 from scaletui.config import ConfigError, describe_config, describe_target, widths_label
 from scaletui.export import FORMATS, export_to_file
-from scaletui.report import STATUS_STYLE
+from scaletui.report import STATUS_STYLE, alpha_cell
 from scaletui.store import Run, RunListing, StoreError, delete_run, list_runs, rename_run
 from scaletui.tui.compare import CompareScreen
 from scaletui.tui.dialogs import ChoiceDialog, ConfirmDialog, PromptDialog
@@ -112,10 +112,10 @@ class RunLister:
         key = (item.id, item.finished_models)
         if key not in self.alphas:
             try:
-                fit = analyze_run(run, x_axis="params", resamples=0, with_outputs=False).fit
+                analysis = analyze_run(run, with_outputs=False)  # the default options, as `scaletui fit` uses
             except StoreError:  # deleted or rewritten while we read it; the next pass tries again
                 return "–"
-            self.alphas[key] = "–" if fit is None else f"{fit.alpha:.3f}"
+            self.alphas[key] = alpha_cell(analysis)
         return self.alphas[key]
 
 

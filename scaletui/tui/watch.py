@@ -1,23 +1,39 @@
 """Snapshots of a run for the live view, taken off the UI thread.
 
-A snapshot is everything the explorer draws, read from the store in one go. Analysis (with a modest
-bootstrap) is recomputed only when the set of finished models changes or the x axis is switched; loss
-curves and progress are read on every tick. Nothing here imports Textual.
+A snapshot is everything the explorer draws, read from the store in one go. Analysis is recomputed only
+when the set of finished models changes, the x axis is switched or the run stops being live; loss curves
+and progress are read on every tick. While the run is live the bootstrap uses LIVE_RESAMPLES (the screen
+says so); once it is not, the analysis is exactly ``scaletui fit``'s: the default options, same resamples,
+same seed. Nothing here imports Textual.
 """
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
-from scaletui.analysis import RunAnalysis, analyze_run
+from scaletui.analysis import (
+    BudgetAnalysis,
+    FitOptions,
+    RunAnalysis,
+    WidthBudget,
+    alpha_budget,
+    analyze_run,
+    parameter_counts,
+    width_budgets,
+)
 from scaletui.config import Config
 from scaletui.store import ModelTable, Run, RunStatus
 
-LIVE_RESAMPLES = 500
+LIVE_RESAMPLES = 500  # while a run is live its analysis is redone often: a cheaper bootstrap, marked on screen
+BUDGET_SECONDS = 2.0  # new curve points alone refit α(step) at most this often
+
+
+def watch_options(x_axis: str, live: bool) -> FitOptions:
+    """The explorer's options: the defaults on the chosen axis, with fewer resamples while the run is live."""
+    options = FitOptions(x_axis=x_axis)
+    return replace(options, resamples=LIVE_RESAMPLES) if live else options
 
 
 @dataclass
@@ -30,65 +46,61 @@ class RunSnapshot:
     status: RunStatus
     models: ModelTable
     analysis: RunAnalysis
-    curves: dict[int, tuple[np.ndarray, np.ndarray]]  # width -> (steps, median test loss over seeds)
+    budgets: list[WidthBudget]  # per width, the median test loss at every evaluated step: read every tick
+    budget: BudgetAnalysis  # α(step): redone when models or curves changed, at most every BUDGET_SECONDS
+    budget_version: int  # counts the refits of α(step), so a picture of it knows when it is out of date
+    curve_points: int
     fraction: float
     steps_done: dict[int, int]
     events: list[tuple[int, float, str, str]] = field(default_factory=list)
     checkpoints: list[dict] = field(default_factory=list)  # the unfinished shards' latest checkpoints
 
     @property
-    def key(self) -> tuple[int, int, str]:
+    def key(self) -> tuple[int, int, str, int]:
         """Changes whenever something drawn from finished models or curves would change."""
-        return len(self.models), sum(len(s) for s, _ in self.curves.values()), self.status.status
-
-
-def median_curves(run: Run) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Per width: the evaluated steps and the median test loss over the seeds still finite there."""
-    curves = run.curves()
-    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for w in np.unique(curves.width):
-        mask = curves.width == w
-        steps, losses = curves.step[mask], curves.test_loss[mask]
-        unique = np.unique(steps)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # every seed diverged at a step: NaN is the answer
-            medians = np.array([np.nanmedian(losses[steps == s]) for s in unique])
-        out[int(w)] = (unique, medians)
-    return out
+        return len(self.models), self.curve_points, self.status.status, self.budget_version
 
 
 class RunWatcher:
-    """Follows one run directory; call :meth:`snapshot` from a worker thread."""
+    """Follows one run directory; call :meth:`snapshot` from a worker thread.
+
+    The heavy parts (the run's analysis and α(step), both bootstraps) run here, off the UI thread, and
+    only when what they depend on changed: the analysis when the finished models, the axis or liveness
+    change; α(step) also when new curve points arrived, but then at most every BUDGET_SECONDS.
+    """
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         self.last_event = 0
-        self._analysis_key: tuple[int, str] | None = None
+        self._analysis_key: tuple[int, str, bool] | None = None
         self._analysis: RunAnalysis | None = None
+        self._budget_key: tuple[tuple[int, str, bool], int] | None = None
+        self._budget: BudgetAnalysis | None = None
+        self._budget_at = 0.0
+        self._budget_version = 0
 
     def snapshot(self, x_axis: str) -> RunSnapshot:
         """Raises StoreError when the run cannot be read (damaged or deleted)."""
         run = Run(self.run_dir)
         status = run.status()
         models = run.models()
-        key = (len(models), x_axis)
+        options = watch_options(x_axis, status.is_live)
+        key = (len(models), x_axis, status.is_live)
         if self._analysis is None or key != self._analysis_key:
-            self._analysis = analyze_run(run, x_axis=x_axis, resamples=LIVE_RESAMPLES)
+            self._analysis = analyze_run(run, options)
             self._analysis_key = key
+        curves = run.curves()
+        budgets = width_budgets(curves, parameter_counts(run.config), options.aggregate)
+        budget_key = (key, len(curves.step))
+        now = time.monotonic()
+        moved = self._budget_key is None or key != self._budget_key[0]  # models, axis or liveness: refit at once
+        if moved or (budget_key != self._budget_key and now - self._budget_at >= BUDGET_SECONDS):
+            self._budget, self._budget_key, self._budget_at = alpha_budget(budgets, options), budget_key, now
+            self._budget_version += 1
         events = run.events(self.last_event)
         if events:
             self.last_event = events[-1][0]
         fraction, steps = run.progress_fraction()
-        return RunSnapshot(
-            self.run_dir,
-            run.id,
-            run.config,
-            status,
-            models,
-            self._analysis,
-            median_curves(run),
-            fraction,
-            steps,
-            events,
-            run.checkpoints(),
-        )
+        return RunSnapshot(self.run_dir, run.id, run.config, status, models, self._analysis, budgets, self._budget,
+                           self._budget_version, len(curves.step), fraction, steps, events,
+                           run.checkpoints())  # fmt: skip

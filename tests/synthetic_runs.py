@@ -1,0 +1,54 @@
+"""Runs written straight through the real store with losses of a known law: truth for the analysis faces."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from scaletui.store import Run, RunWriter
+from tests.conftest import smoke_config
+
+STEPS = 100
+CURVE_STEPS = (0, 25, 50, 90, 100)
+
+
+def lottery_run(
+    runs_dir: Path,
+    *,
+    widths: tuple[int, ...] = (2, 4, 8, 16),
+    stuck: dict[int, int] | None = None,
+    seeds: int = 20,
+    alpha: float = 2.0,
+    law: Callable[[float], float] | None = None,
+    run_id: str = "lottery",
+    finished: bool = True,
+) -> Run:
+    """Good models follow L = 0.1·w^(−alpha) (or ``law(w)``) and are still falling at the end (their loss
+    fell 20% over the last 10% of steps); ``stuck[w]`` models per width sit flat in a bad basin at L ≈ 0.3,
+    the situation where a convergence filter keeps the failures and drops the good ones. With
+    ``finished=False`` the run is left running, its runner this process."""
+    stuck = {2: 7, 4: 4, 8: 1, 16: 0} if stuck is None else stuck
+    cfg = smoke_config(f"seeds.count={seeds}", f"model.widths={list(widths)}", f"training.steps={STEPS}")
+    writer = RunWriter.create(runs_dir, cfg, run_id=run_id)
+    x = np.linspace(-2, 2, 64)
+    writer.write_test_set(x[:, None], x**2)
+    rng = np.random.default_rng(0)
+    ids = list(range(seeds))
+    for w in widths:
+        final = (law(w) if law else 0.1 * w**-alpha) * np.exp(0.1 * rng.standard_normal(seeds))
+        bad = np.arange(seeds) < stuck.get(w, 0)
+        final[bad] = 0.3 * np.exp(0.2 * rng.standard_normal(bad.sum()))
+        for step in CURVE_STEPS:
+            falling = final * (1 + 2 * (1 - step / STEPS))  # 20% above the final loss at step 90
+            curve = np.where(bad, final * (1 + (step == 0)), falling)
+            writer.add_curve_points(w, ids, step, curve, curve)
+        outputs = x**2 + np.sqrt(final)[:, None] * rng.standard_normal((seeds, x.size))
+        writer.add_shard_result(w, ids, 3 * w + 1, final, final, np.full(seeds, -1), 0.1, outputs, {})
+    if finished:
+        writer.mark_ended("finished")
+    else:
+        writer.mark_running("cpu")
+    writer.close()
+    return Run(writer.dir)
