@@ -180,10 +180,17 @@ async def test_a_teacher_runs_alpha_line_shows_the_measured_dimension(tmp_path):
         assert abs(expected - 2) < 0.3
 
 
-async def test_a_finished_runs_alpha_line_shows_what_fit_json_prints(tmp_path):
-    runs_dir = tmp_path / "runs"
+@pytest.fixture(scope="module")
+def finished_smoke(tmp_path_factory) -> tuple[Path, Path]:
+    """One finished smoke run (runs directory, run directory), trained once for the tests that only read it."""
+    runs_dir = tmp_path_factory.mktemp("explorer") / "runs"
     run_dir = create_run(runs_dir, smoke_config())
     assert execute(run_dir, threading.Event()) == "finished"
+    return runs_dir, run_dir
+
+
+async def test_a_finished_runs_alpha_line_shows_what_fit_json_prints(finished_smoke):
+    runs_dir, run_dir = finished_smoke
     result = run_cli("fit", run_dir.name, "--runs-dir", str(runs_dir), "--json")
     assert result.returncode == 0, result.stderr
     [printed] = json.loads(result.stdout)
@@ -207,10 +214,8 @@ def words(text: str) -> str:
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
-async def test_the_budget_and_local_slope_panels_show_the_clis_numbers(tmp_path, size):
-    runs_dir = tmp_path / "runs"
-    run_dir = create_run(runs_dir, smoke_config())
-    assert execute(run_dir, threading.Event()) == "finished"
+async def test_the_budget_and_local_slope_panels_show_the_clis_numbers(finished_smoke, size):
+    runs_dir, run_dir = finished_smoke
     budget = analyze_budget(Run(run_dir))
     local = analyze_run(Run(run_dir), with_outputs=False).local
     app = ExplorerApp(runs_dir, run_dir)
