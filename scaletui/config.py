@@ -191,11 +191,15 @@ def log_spaced_widths(width_min: int, width_max: int, count: int) -> tuple[int, 
 MAX_MAGNITUDE = 2**63 - 1  # no field needs more; a larger integer is a typo or an attack, never a setting
 
 
+def _too_large(value: int) -> str:
+    return f"is far too large ({len(str(abs(value)))} digits; at most {MAX_MAGNITUDE})"
+
+
 def _coerce(where: str, value: Any, annotation: str) -> Any:
     """Check one TOML value against a field's declared type; numbers must be finite and of sane size."""
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_MAGNITUDE:
         # Before any float() or format: an unbounded integer would overflow them.
-        raise ConfigError(where, f"is far too large ({len(str(abs(value)))} digits; at most 19)")
+        raise ConfigError(where, _too_large(value))
     if isinstance(value, str) and annotation == "str":
         _check_text(where, value)
     if annotation == "bool":
@@ -205,6 +209,8 @@ def _coerce(where: str, value: Any, annotation: str) -> Any:
     if annotation == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer() and math.isfinite(value):
+                if abs(value) > MAX_MAGNITUDE:  # 9.3e18 is integral, yet no int64 holds it: saved, it would not reload
+                    raise ConfigError(where, _too_large(int(value)))
                 return int(value)
             raise ConfigError(where, f"expected an integer, got {value!r}")
         return value

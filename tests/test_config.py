@@ -335,6 +335,15 @@ def test_integral_float_accepted_for_integer_field(tmp_path: Path) -> None:
     assert isinstance(cfg.training.steps, int)
 
 
+def test_integral_float_beyond_int64_refused_even_where_unused(tmp_path: Path) -> None:
+    # An integral float no int64 holds: accepted, the saved preset would not reload (found by the fuzzer).
+    path = write(tmp_path, toml_text({("target", "intrinsic_dim"): "9.223372036854776e18"}))
+    with pytest.raises(
+        ConfigError, match=r"target\.intrinsic_dim: is far too large \(19 digits; at most 9223372036854775807\)"
+    ):
+        load_config(path)
+
+
 def test_teacher_needs_intrinsic_dim(tmp_path: Path) -> None:
     changes = {("target", "kind"): '"teacher"', ("target", "input_dim"): "4", ("target", "name"): None}
     with pytest.raises(ConfigError) as exc:
