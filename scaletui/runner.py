@@ -6,6 +6,10 @@ stop a runner gracefully: what it has is saved and the run is marked ``stopped``
 
 The shards train here one after another, or on a Ray cluster (``execution.executor = "ray"``); either
 way their events come back to this process, the run directory's only writer.
+
+It imports the analysis on purpose, for one rule: each finished width's event-log line counts the models
+still falling by :func:`scaletui.analysis.fell_too_much`, the rule the tables use, so the log and the
+tables never disagree. The analysis is numpy and scipy only, and imports nothing of the runner's.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from scaletui.engine import (
     resolve_device,
     train_shard,
 )
+from scaletui.environment import environment_facts
 from scaletui.ray_executor import (
     ShardFailed,
     ShardPlaced,
@@ -62,7 +67,6 @@ from scaletui.store import (
     StoreError,
     acquire_runner_lock,
     checkpoint_name,
-    environment_facts,
 )
 
 LOCKED_EXIT_CODE = 3  # another runner holds the run: this one wrote nothing
