@@ -42,6 +42,7 @@ from scaletui.config import (
     widths_label,
 )
 from scaletui.export import FORMATS, export_csv, export_to_file
+from scaletui.lottery import DEFAULT_TOLERANCE, inspect_run, run_ensemble_comparison
 from scaletui.presets import list_presets, resolve_preset
 from scaletui.report import (
     STATUS_STYLE,
@@ -62,7 +63,6 @@ from scaletui.report import (
     width_table,
 )
 from scaletui.store import ACTIVE_STATUSES, Run, StoreError, list_runs, open_run, runner_lock_held
-from scaletui.tickets import DEFAULT_TOLERANCE, inspect_run, run_ensemble_comparison
 
 app = typer.Typer(
     help=(

@@ -13,8 +13,8 @@ import numpy as np
 import plotext as plt
 
 from scaletui.analysis import BudgetAnalysis, PowerLawFit, RunAnalysis, WidthBudget
+from scaletui.lottery import TicketReport
 from scaletui.store import ModelTable
-from scaletui.tickets import TicketReport
 
 
 def _si(value: float) -> str:

@@ -21,7 +21,7 @@ from scaletui.analysis import (
     selection_warning,
 )
 from scaletui.config import shard_label
-from scaletui.tickets import EnsembleComparison, TicketReport
+from scaletui.lottery import EnsembleComparison, TicketReport
 
 STATUS_STYLE = {
     "running": "bold green",

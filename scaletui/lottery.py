@@ -25,7 +25,7 @@ def _gelu(z: np.ndarray) -> np.ndarray:
     return 0.5 * z * (1 + erf(z / np.sqrt(2)))
 
 
-ACTIVATIONS = {
+NUMPY_ACTIVATIONS = {
     "silu": lambda z: z * _sigmoid(z),
     "relu": lambda z: np.maximum(z, 0.0),
     "tanh": np.tanh,
@@ -139,7 +139,7 @@ def inspect_model(
     biases = np.asarray(weights["b0"], dtype=float).reshape(-1)
     output_weights = np.asarray(weights["W1"], dtype=float).reshape(-1)
     x = np.asarray(x, dtype=float).reshape(len(x), -1)
-    terms = output_weights * ACTIVATIONS[activation](x @ input_weights.T + biases)  # (n, w): each neuron's term
+    terms = output_weights * NUMPY_ACTIVATIONS[activation](x @ input_weights.T + biases)  # (n, w): each neuron's term
     pairs = [
         MirrorPair(i, j, dist, _variation_rms(terms[:, i] + terms[:, j]), _quadratic_r2(x, terms[:, i] + terms[:, j]))
         for i, j, dist in find_mirror_pairs(input_weights, biases, tolerance)
