@@ -7,8 +7,24 @@ import ast
 import subprocess
 import sys
 
-CORE = ["config", "expressions", "targets", "engine", "store", "runner", "ray_executor", "presets"]
-READERS = ["config", "expressions", "store", "presets"]
+CORE = [
+    "config",
+    "expressions",
+    "targets",
+    "mlp",
+    "levenberg",
+    "engine",
+    "environment",
+    "store",
+    "runner",
+    "ray_executor",
+    "presets",
+    "analysis",
+    "intrinsic",
+    "lottery",
+    "export",
+]
+READERS = ["config", "expressions", "store", "presets", "analysis", "intrinsic", "lottery", "export"]
 
 
 def loaded_packages(modules: list[str], packages: tuple[str, ...]) -> list[str]:
