@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -56,12 +57,16 @@ from scaletui.report import (
     local_lines,
     local_table,
     pair_table,
+    seeds_lines,
+    seeds_table,
     selection_lines,
     theory_line,
     ticket_summary,
     variance_line,
     width_table,
 )
+from scaletui.seeds import UNITS as SEED_UNITS
+from scaletui.seeds import analyze_seeds, seeds_record
 from scaletui.store import ACTIVE_STATUSES, Run, StoreError, list_runs, open_run, runner_lock_held
 
 app = typer.Typer(
@@ -500,8 +505,6 @@ def fit(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per run.")] = False,
 ) -> None:
     """Fit the scaling law L ≈ k·x^-α (+ L∞) of one or more runs, with a seed-bootstrap 95% CI for α."""
-    import json
-
     with friendly_errors():
         options = _fit_options(x, aggregate, min_width, max_width, offset, robust, resamples, seed, exclude_unconverged)
         if budget and offset:
@@ -616,6 +619,37 @@ def _fit_json(run: Run, analysis, options: FitOptions, local: bool = False) -> d
 
 
 @app.command()
+def seeds(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique prefix, path, or 'latest'.")],
+    runs_dir: RunsDir = DEFAULT_RUNS_DIR,
+    units: Annotated[
+        str, typer.Option("--units", help=f"Units of the spread and the tails: {', '.join(SEED_UNITS)} (log10 loss).")
+    ] = "log",
+    x: XAxis = "params",
+    min_width: MinWidth = None,
+    max_width: MaxWidth = None,
+    seed: Seed = BOOTSTRAP_SEED,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+) -> None:
+    """The seed distribution per width: quantiles, best of k seeds, basins, Hill tail indices, and whether
+    the spread shrinks with scale or stays long-tailed ("mediocristan or extremistan"), with its CIs."""
+    with friendly_errors():
+        if units not in SEED_UNITS:
+            fail(f"--units: must be one of {', '.join(SEED_UNITS)}; got {units!r}")
+        options = _fit_options(x, "median", min_width, max_width, seed=seed)
+        found = open_run(runs_dir, run_ref)
+        analysis = analyze_seeds(found, options, units)
+        if as_json:
+            print(json.dumps(_clean(seeds_record(found.id, analysis)), indent=2))
+            return
+        out.print(Text(found.id, style="bold"))
+        out.print(seeds_table(analysis, compact=out.width < 110))
+        out.print()
+        for line in seeds_lines(analysis):
+            out.print(line)
+
+
+@app.command()
 def export(
     run_refs: Annotated[
         list[str], typer.Argument(metavar="RUN...", help="One or more runs (id, prefix, path, latest).")
@@ -634,7 +668,8 @@ def export(
     seed: Seed = BOOTSTRAP_SEED,
     exclude_unconverged: Unconverged = False,
 ) -> None:
-    """Export runs as CSV: per-seed results, per-width summaries, loss curves, or fits (one header row)."""
+    """Export runs as CSV: per-seed results, per-width summaries, loss curves, fits, α(step) or the seed
+    distribution per width (one header row)."""
     with friendly_errors():
         if what not in FORMATS:
             fail(f"--what: must be one of {', '.join(FORMATS)}; got {what!r}")

@@ -16,9 +16,10 @@ from typing import Any, TextIO
 import numpy as np
 
 from scaletui.analysis import FitOptions, analyze_budget, analyze_run
+from scaletui.seeds import analyze_seeds, width_record, width_seeds
 from scaletui.store import Run, atomic_write_bytes
 
-FORMATS = ("per-seed", "per-width", "curves", "fit", "budget")
+FORMATS = ("per-seed", "per-width", "curves", "fit", "budget", "seeds")
 
 
 def _cell(value: Any) -> str:
@@ -84,6 +85,12 @@ def _budget(run: Run, options: FitOptions) -> Iterator[list[Any]]:
         yield [run.id, step, width, agg, *alpha.get(step, (None, None, None))]
 
 
+def _seeds(run: Run, options: FitOptions) -> Iterator[list[Any]]:
+    """Per width: the seed distribution in log10 loss (quantiles, best of k, basins, tail indices)."""
+    for w in analyze_seeds(run, options, "log").widths:
+        yield [run.id, "log10 loss", *width_record(w).values()]
+
+
 HEADERS = {
     "per-seed": ["run", "width", "n_params", "seed", "train_loss", "test_loss", "diverged", "diverged_step",
                  "unconverged", "wall_seconds"],
@@ -96,8 +103,10 @@ HEADERS = {
             "l_inf", "r2", "points", "resamples", "bootstrap_seed", "min_width", "max_width",
             "exclude_unconverged"],
     "budget": ["run", "step", "width", "aggregate", "alpha", "ci_low", "ci_high"],
+    "seeds": ["run", "units", *width_record(width_seeds(0, 0, np.ones(0), 0, "log"))],
 }  # fmt: skip
-_ROWS = {"per-seed": _per_seed, "per-width": _per_width, "curves": _curves, "fit": _fit, "budget": _budget}
+_ROWS = {"per-seed": _per_seed, "per-width": _per_width, "curves": _curves, "fit": _fit, "budget": _budget,
+         "seeds": _seeds}  # fmt: skip
 
 
 def export_csv(runs: Iterable[Run], what: str, out: TextIO, options: FitOptions = FitOptions()) -> int:

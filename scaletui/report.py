@@ -22,6 +22,7 @@ from scaletui.analysis import (
 )
 from scaletui.config import shard_label
 from scaletui.lottery import EnsembleComparison, TicketReport
+from scaletui.seeds import BEST_OF, QUANTILES, TAIL_RULE, UNIT_LABELS, SeedsAnalysis, TailIndex
 
 STATUS_STYLE = {
     "running": "bold green",
@@ -357,3 +358,54 @@ def ensemble_table(rows: list[EnsembleComparison]) -> Table:
             f"{fmt(r.wide_loss)} (w={r.wide_width})", f"{ratio:.3g}",
         )  # fmt: skip
     return table
+
+
+# --- the seed distribution (scaletui seeds, the explorer's Seeds panel) ---------------------------------
+
+
+def _in_units(value: float, units: str) -> str:
+    """A quantile in the analysis's units: decades and ranks to two decimals, losses as the tables do."""
+    if not math.isfinite(value):
+        return "–"
+    return fmt(value) if units == "loss" else f"{value:.2f}"
+
+
+def _tail(tail: TailIndex | None) -> Text:
+    if tail is None:
+        return Text("–", style="dim")
+    style = {"heavy": "bold red", "thin": "green"}.get(tail.verdict, "")
+    return Text(f"{tail.index:.2g}±{tail.stderr:.1g}", style=style)
+
+
+def seeds_table(analysis: SeedsAnalysis, compact: bool) -> Table:
+    """Per width: the quantiles in the chosen units, the basin fraction, best-of-k losses and both tails'
+    Hill indices (red: heavy, green: thin). Compact (under 110 columns) keeps the quartiles and best of 10."""
+    quantile_names = [f"q{round(q * 100)}" for q in QUANTILES]
+    shown = [1, 2, 3] if compact else list(range(len(QUANTILES)))
+    best_of = [10] if compact else list(BEST_OF)
+    digits = 2 if compact else 3
+    table = Table(title=f"seeds per width ({UNIT_LABELS[analysis.units]})", title_justify="left",
+                  header_style="bold", pad_edge=False, box=None, padding=(0, 1))  # fmt: skip
+    for name in ["width", "N", "seeds", *(quantile_names[i] for i in shown), "outside",
+                 *(f"best{k}" for k in best_of), "lucky", "unlucky"]:  # fmt: skip
+        table.add_column(name, justify="right", no_wrap=True)
+    for w in analysis.widths:
+        outside = "–" if not math.isfinite(w.fraction_outside) else f"{w.fraction_outside:.0%}"
+        table.add_row(str(w.width), str(w.n_params), str(w.seeds),
+                      *(_in_units(w.quantiles[i], analysis.units) for i in shown), outside,
+                      *(fmt(w.best_of[k], digits) if k in w.best_of else "–" for k in best_of),
+                      _tail(w.lucky), _tail(w.unlucky))  # fmt: skip
+    return table
+
+
+def seeds_lines(analysis: SeedsAnalysis) -> list[Text]:
+    """The median's fit (the run's α), the verdict's sentences (the last one bold), and the tail rule."""
+    lines = [Text("median loss: " + (alpha_numbers(analysis.median_fit) if analysis.median_fit else "–"))]
+    if analysis.units == "rank":
+        lines.append(Text("ranks have the same spread at every width by construction: spread and tails in log10 loss",
+                          style="dim"))  # fmt: skip
+    *body, last = analysis.verdict
+    lines.extend(Text(line) for line in body)
+    lines.append(Text(last, style="bold"))
+    lines.append(Text(f"tails: {TAIL_RULE}", style="dim"))
+    return lines

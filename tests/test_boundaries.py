@@ -24,7 +24,7 @@ CORE = [
     "lottery",
     "export",
 ]
-READERS = ["config", "expressions", "store", "presets", "analysis", "intrinsic", "lottery", "export"]
+READERS = ["config", "expressions", "store", "presets", "analysis", "intrinsic", "lottery", "seeds", "export"]
 
 
 def loaded_packages(modules: list[str], packages: tuple[str, ...]) -> list[str]:
