@@ -391,17 +391,36 @@ Unconverged = Annotated[
 
 
 def _fit_options(
-    x: str, aggregate: str, min_width=None, max_width=None, offset=False, robust=False,
-    resamples=DEFAULT_RESAMPLES, seed=BOOTSTRAP_SEED, unconverged=False,
-) -> FitOptions:  # fmt: skip
+    x: str,
+    aggregate: str,
+    *,
+    min_width: int | None = None,
+    max_width: int | None = None,
+    offset: bool = False,
+    robust: bool = False,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    exclude_unconverged: bool = False,
+) -> FitOptions:
+    """The analysis options from a command's flags, refusing a choice outside its set in one line naming
+    the flag (FitOptions itself would raise a ValueError without the flag's name)."""
     if x not in X_AXES:
         fail(f"--x: must be one of {', '.join(X_AXES)}; got {x!r}")
     if aggregate not in AGGREGATES:
         fail(f"--aggregate: must be one of {', '.join(AGGREGATES)}; got {aggregate!r}")
     if min_width is not None and max_width is not None and min_width > max_width:
         fail(f"--min-width {min_width} is above --max-width {max_width}")
-    return FitOptions(x_axis=x, aggregate=aggregate, min_width=min_width, max_width=max_width, offset=offset,
-                      robust=robust, resamples=resamples, seed=seed, exclude_unconverged=unconverged)  # fmt: skip
+    return FitOptions(
+        x_axis=x,
+        aggregate=aggregate,
+        min_width=min_width,
+        max_width=max_width,
+        offset=offset,
+        robust=robust,
+        resamples=resamples,
+        seed=seed,
+        exclude_unconverged=exclude_unconverged,
+    )
 
 
 def _header(run: Run) -> list[object]:
@@ -421,8 +440,9 @@ def _header(run: Run) -> list[object]:
     if st.error:
         lines.append(Text(f"error: {st.error}", style="red"))
     if st.status == "dead":
-        lines.append(Text(f"the runner stopped without saying why; finish it with `scaletui run --resume {run.id}`",
-                          style="red"))  # fmt: skip
+        lines.append(
+            Text(f"the runner stopped without saying why; finish it with `scaletui run --resume {run.id}`", style="red")
+        )
     return lines
 
 
@@ -442,7 +462,7 @@ def show(
 
     with friendly_errors():
         found = open_run(runs_dir, run_ref)
-        options = _fit_options(x, aggregate, unconverged=exclude_unconverged)
+        options = _fit_options(x, aggregate, exclude_unconverged=exclude_unconverged)
         analysis = analyze_run(found, options)
         other_axis = "width" if x == "params" else "params"
         other = analyze_run(found, dataclasses.replace(options, x_axis=other_axis), with_outputs=False)
@@ -506,7 +526,17 @@ def fit(
 ) -> None:
     """Fit the scaling law L ≈ k·x^-α (+ L∞) of one or more runs, with a seed-bootstrap 95% CI for α."""
     with friendly_errors():
-        options = _fit_options(x, aggregate, min_width, max_width, offset, robust, resamples, seed, exclude_unconverged)
+        options = _fit_options(
+            x,
+            aggregate,
+            min_width=min_width,
+            max_width=max_width,
+            offset=offset,
+            robust=robust,
+            resamples=resamples,
+            seed=seed,
+            exclude_unconverged=exclude_unconverged,
+        )
         if budget and offset:
             fail("--offset: α(step) is fitted as a plain power law at each step; drop --offset or --budget")
         results = []
@@ -536,10 +566,20 @@ def fit(
 def _width_json(s, basins) -> dict[str, object]:
     """A width's models (finished, used in the fit, diverged, flagged still falling, dropped by the exclusion)
     and its basins."""
-    return {"width": s.width, "n_params": s.n_params, "seeds": s.seeds, "used": s.used, "diverged": s.diverged,
-            "still_falling": s.unconverged, "dropped": s.dropped, "outside_main_basin": basins.outside,
-            "fraction_outside": basins.fraction_outside, "main_basin_median": basins.main_median,
-            "output_variance": basins.variance_all, "output_variance_main_basin": basins.variance_main}  # fmt: skip
+    return {
+        "width": s.width,
+        "n_params": s.n_params,
+        "seeds": s.seeds,
+        "used": s.used,
+        "diverged": s.diverged,
+        "still_falling": s.unconverged,
+        "dropped": s.dropped,
+        "outside_main_basin": basins.outside,
+        "fraction_outside": basins.fraction_outside,
+        "main_basin_median": basins.main_median,
+        "output_variance": basins.variance_all,
+        "output_variance_main_basin": basins.variance_main,
+    }
 
 
 def _print_local(analysis) -> None:
@@ -554,15 +594,36 @@ def _print_local(analysis) -> None:
 def _budget_json(budget) -> dict[str, object]:
     if budget is None:
         return {}
-    widths = [{"width": b.width, "n_params": b.n_params, "models": b.losses.shape[0], "steps": b.steps.tolist(),
-               "aggregate_loss": b.aggregate.tolist(), "settled": b.settled, "half_step": b.half_step,
-               "change": b.change} for b in budget.widths]  # fmt: skip
-    return {"budget": _clean({
-        "steps": budget.steps.tolist(), "alpha": budget.alpha.tolist(), "ci_low": budget.ci_low.tolist(),
-        "ci_high": budget.ci_high.tolist(), "fitted_widths": budget.fitted, "error": budget.error,
-        "alpha_settled": budget.alpha_settled, "half_step": budget.half_step, "alpha_move": budget.alpha_move,
-        "ci_half_width": budget.ci_half_width, "widths": widths,
-    })}  # fmt: skip
+    widths = [
+        {
+            "width": b.width,
+            "n_params": b.n_params,
+            "models": b.losses.shape[0],
+            "steps": b.steps.tolist(),
+            "aggregate_loss": b.aggregate.tolist(),
+            "settled": b.settled,
+            "half_step": b.half_step,
+            "change": b.change,
+        }
+        for b in budget.widths
+    ]
+    return {
+        "budget": _clean(
+            {
+                "steps": budget.steps.tolist(),
+                "alpha": budget.alpha.tolist(),
+                "ci_low": budget.ci_low.tolist(),
+                "ci_high": budget.ci_high.tolist(),
+                "fitted_widths": budget.fitted,
+                "error": budget.error,
+                "alpha_settled": budget.alpha_settled,
+                "half_step": budget.half_step,
+                "alpha_move": budget.alpha_move,
+                "ci_half_width": budget.ci_half_width,
+                "widths": widths,
+            }
+        )
+    }
 
 
 def _clean(value):
@@ -578,17 +639,29 @@ def _local_json(local) -> dict[str, object] | None:
     if local is None:
         return None
     broken = dataclasses.asdict(local.broken) | {"preferred": local.broken.preferred} if local.broken else None
-    return {"pairs": [dataclasses.asdict(p) for p in local.pairs],
-            "windows": [dataclasses.asdict(w) for w in local.windows],
-            "one_power_law": local.one_law, "verdict": local.verdict(), "broken": broken}  # fmt: skip
+    return {
+        "pairs": [dataclasses.asdict(p) for p in local.pairs],
+        "windows": [dataclasses.asdict(w) for w in local.windows],
+        "one_power_law": local.one_law,
+        "verdict": local.verdict(),
+        "broken": broken,
+    }
 
 
 def _fit_json(run: Run, analysis, options: FitOptions, local: bool = False) -> dict[str, object]:
     def fit_dict(f):
         if f is None:
             return None
-        return {"alpha": f.alpha, "ci_low": f.ci_low, "ci_high": f.ci_high, "k": f.k, "l_inf": f.l_inf,
-                "r2": f.r2, "points": f.points, "resamples": f.resamples}  # fmt: skip
+        return {
+            "alpha": f.alpha,
+            "ci_low": f.ci_low,
+            "ci_high": f.ci_high,
+            "k": f.k,
+            "l_inf": f.l_inf,
+            "r2": f.r2,
+            "points": f.points,
+            "resamples": f.resamples,
+        }
 
     used = [s for s in analysis.widths if s.used and options.in_range(s.width)]
     loss = fit_dict(analysis.fit)
@@ -636,7 +709,7 @@ def seeds(
     with friendly_errors():
         if units not in SEED_UNITS:
             fail(f"--units: must be one of {', '.join(SEED_UNITS)}; got {units!r}")
-        options = _fit_options(x, "median", min_width, max_width, seed=seed)
+        options = _fit_options(x, "median", min_width=min_width, max_width=max_width, seed=seed)
         found = open_run(runs_dir, run_ref)
         analysis = analyze_seeds(found, options, units)
         if as_json:
@@ -673,7 +746,17 @@ def export(
     with friendly_errors():
         if what not in FORMATS:
             fail(f"--what: must be one of {', '.join(FORMATS)}; got {what!r}")
-        options = _fit_options(x, aggregate, min_width, max_width, offset, robust, resamples, seed, exclude_unconverged)
+        options = _fit_options(
+            x,
+            aggregate,
+            min_width=min_width,
+            max_width=max_width,
+            offset=offset,
+            robust=robust,
+            resamples=resamples,
+            seed=seed,
+            exclude_unconverged=exclude_unconverged,
+        )
         if what == "budget" and offset:
             fail("--offset: α(step) is fitted as a plain power law at each step; drop --offset")
         runs = [open_run(runs_dir, ref) for ref in run_refs]

@@ -146,11 +146,18 @@ def inspect_model(
     ]
     paired = _paired_mask(pairs, len(biases))
     return TicketReport(
-        width, seed, activation, input_weights, biases, output_weights, pairs, tolerance,
+        width,
+        seed,
+        activation,
+        input_weights,
+        biases,
+        output_weights,
+        pairs,
+        tolerance,
         paired_rms=_variation_rms(terms[:, paired].sum(axis=1)),
         unpaired_rms=_variation_rms(terms[:, ~paired].sum(axis=1)),
         twins=len(find_mirror_pairs(input_weights, biases, tolerance, mirrored=False)),
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)
@@ -183,12 +190,15 @@ def ensemble_versus_wide(outputs_by_width: dict[int, np.ndarray], y: np.ndarray)
             grouped = finite[w][: groups * k].reshape(groups, k, -1).mean(axis=1)
             rows.append(
                 EnsembleComparison(
-                    width=w, k=k, wide_width=wide, groups=groups,
+                    width=w,
+                    k=k,
+                    wide_width=wide,
+                    groups=groups,
                     single_loss=float(np.median(losses[w])),
                     ensemble_loss=float(np.median(((grouped - y) ** 2).mean(axis=1))),
                     wide_loss=float(np.median(losses[wide])),
                 )
-            )  # fmt: skip
+            )
     return rows
 
 

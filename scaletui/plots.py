@@ -32,9 +32,11 @@ def log_ticks(low: float, high: float, large_numbers: bool = False) -> tuple[lis
     ticks: list[float] = [float(d) for d in decades if low - 1e-9 <= d <= high + 1e-9]
     if len(ticks) < 2:  # less than a decade in view: add 2× and 5× ticks
         ticks = [
-            math.log10(m * 10.0**d) for d in range(first - 1, last + 1) for m in (1, 2, 5)
+            math.log10(m * 10.0**d)
+            for d in range(first - 1, last + 1)
+            for m in (1, 2, 5)
             if low - 1e-9 <= math.log10(m * 10.0**d) <= high + 1e-9
-        ]  # fmt: skip
+        ]
     labels = [_si(10**t) if large_numbers else f"{10**t:.0e}".replace("e-0", "e-").replace("e+0", "e") for t in ticks]
     return ticks, labels
 
@@ -104,8 +106,13 @@ def variance_plot(analysis: RunAnalysis, width: int, height: int, color: bool = 
     fit = analysis.variance_slope
     if fit is not None and xs:
         xr = np.linspace(min(xs), max(xs), 40)
-        plt.plot(xr.tolist(), np.log10(fit.predict(10**xr)).tolist(), marker="·", color="red",
-                 label=f"V ∝ x^{-fit.alpha:.2f}")  # fmt: skip
+        plt.plot(
+            xr.tolist(),
+            np.log10(fit.predict(10**xr)).tolist(),
+            marker="·",
+            color="red",
+            label=f"V ∝ x^{-fit.alpha:.2f}",
+        )
     return _finish(xs + bx, vs + bs, "N" if by_params else "width")
 
 

@@ -189,8 +189,19 @@ def width_seeds(width: int, n_params: int, losses: np.ndarray, diverged: int, un
     losses = losses[np.isfinite(losses) & (losses > 0)]
     nan = float("nan")
     if losses.size == 0:
-        return WidthSeeds(width, n_params, 0, diverged, (nan,) * len(QUANTILES), nan, {}, nan, None, None,
-                          "no finished model with a finite loss")  # fmt: skip
+        return WidthSeeds(
+            width,
+            n_params,
+            0,
+            diverged,
+            (nan,) * len(QUANTILES),
+            nan,
+            {},
+            nan,
+            None,
+            None,
+            "no finished model with a finite loss",
+        )
     quantiles = tuple(float(q) for q in np.quantile(in_units(losses, units), QUANTILES))
     best = {k: expected_best_of(losses, k) for k in BEST_OF if k <= losses.size}
     lucky = unlucky = None
@@ -203,8 +214,19 @@ def width_seeds(width: int, n_params: int, losses: np.ndarray, diverged: int, un
         lucky = hill_index(tail_values(losses, tail_units, "lucky"), "lucky", tail_k(losses.size))
     except ValueError as exc:
         note = str(exc)
-    return WidthSeeds(width, n_params, int(losses.size), diverged, quantiles, float(np.median(losses)), best,
-                      width_basins(width, losses).fraction_outside, lucky, unlucky, note)  # fmt: skip
+    return WidthSeeds(
+        width,
+        n_params,
+        int(losses.size),
+        diverged,
+        quantiles,
+        float(np.median(losses)),
+        best,
+        width_basins(width, losses).fraction_outside,
+        lucky,
+        unlucky,
+        note,
+    )
 
 
 def _picks(sizes: list[int], resamples: int, seed: int) -> Iterator[np.ndarray]:
@@ -310,8 +332,10 @@ def verdict_lines(widths: list[WidthSeeds], spread: Trend | None, spread_units: 
     heavy = [t for t in (widest.lucky, widest.unlucky) if t is not None and t.verdict == "heavy"]
     if heavy:
         named = " and ".join(f"the {t.side} tail (index {t.index:.2g} ± {t.stderr:.1g})" for t in heavy)
-        lines.append(f"extremistan at width {widest.width}: {named} is heavy, so a few seeds rule the mean; "
-                     "compare quantiles, not means")  # fmt: skip
+        lines.append(
+            f"extremistan at width {widest.width}: {named} is heavy, so a few seeds rule the mean; "
+            "compare quantiles, not means"
+        )
     elif spread.direction == "shrinks" and widest.lucky.verdict == widest.unlucky.verdict == "thin":
         lines.append(f"mediocristan: the spread shrinks with scale and both tails are thin at width {widest.width}")
     elif spread.direction == "grows":
@@ -336,16 +360,26 @@ def analyze_seeds(run, options: FitOptions = FitOptions(), units: str = "log") -
         mask = models.width == w
         losses = models.test_loss[mask & ~models.diverged]
         groups[w] = losses[np.isfinite(losses) & (losses > 0)]
-        widths.append(width_seeds(w, counts.get(w, int(models.n_params[mask][0])), groups[w],
-                                  int((mask & models.diverged).sum()), units))  # fmt: skip
+        widths.append(
+            width_seeds(
+                w, counts.get(w, int(models.n_params[mask][0])), groups[w], int((mask & models.diverged).sum()), units
+            )
+        )
     spread_units = "log" if units == "rank" else units
     chosen = [w for w in widths if options.in_range(w.width) and w.seeds >= 2]
     x = np.array([w.width if options.x_axis == "width" else w.n_params for w in chosen], dtype=float)
     median_fit, spread_trend = (
         seed_trends(x, [groups[w.width] for w in chosen], spread_units, options) if chosen else (None, None)
     )
-    return SeedsAnalysis(units, spread_units, options.x_axis, widths, median_fit, spread_trend,
-                         verdict_lines(chosen, spread_trend, spread_units, options.x_axis))  # fmt: skip
+    return SeedsAnalysis(
+        units,
+        spread_units,
+        options.x_axis,
+        widths,
+        median_fit,
+        spread_trend,
+        verdict_lines(chosen, spread_trend, spread_units, options.x_axis),
+    )
 
 
 def _tail_record(tail: TailIndex | None) -> dict[str, float | int | str | None]:
@@ -368,8 +402,13 @@ def width_record(w: WidthSeeds) -> dict[str, object]:
 def _trend_record(trend: Trend | None) -> dict[str, object] | None:
     if trend is None:
         return None
-    return {"slope": trend.slope, "ci_low": trend.ci_low, "ci_high": trend.ci_high, "resamples": trend.points,
-            "direction": trend.direction}  # fmt: skip
+    return {
+        "slope": trend.slope,
+        "ci_low": trend.ci_low,
+        "ci_high": trend.ci_high,
+        "resamples": trend.points,
+        "direction": trend.direction,
+    }
 
 
 def seeds_record(run_id: str, analysis: SeedsAnalysis) -> dict[str, object]:
