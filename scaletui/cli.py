@@ -16,6 +16,7 @@ from typing import Annotated, NoReturn
 
 import numpy as np
 import typer
+from rich.columns import Columns
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -67,7 +68,16 @@ from scaletui.report import (
 )
 from scaletui.seeds import UNITS as SEED_UNITS
 from scaletui.seeds import analyze_seeds, seeds_record
-from scaletui.store import ACTIVE_STATUSES, Run, StoreError, list_runs, open_run, runner_lock_held
+from scaletui.store import (
+    ACTIVE_STATUSES,
+    Run,
+    StoreError,
+    delete_run,
+    list_runs,
+    open_run,
+    removable_run,
+    runner_lock_held,
+)
 
 app = typer.Typer(
     help=(
@@ -91,7 +101,7 @@ DEFAULT_RUNS_DIR = Path("runs")
 def _run_tui(runs_dir: Path, open_run: Path | None = None) -> None:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         fail("the terminal app needs an interactive terminal; see `scaletui --help` for the headless commands")
-    from scaletui.tui.app import ScaletuiApp
+    from scaletui.tui.app import ScaletuiApp  # lazy: Textual takes a noticeable part of a second to import
 
     ScaletuiApp(runs_dir, open_run).run()
 
@@ -233,7 +243,7 @@ def run(
     ] = None,
 ) -> None:
     """Run a sweep: train every (width, seed) model of a preset and save it as a run directory."""
-    from scaletui.runner import LOCKED_EXIT_CODE, launch, start_runner
+    from scaletui.runner import LOCKED_EXIT_CODE, launch, start_runner  # lazy: it imports torch
 
     with friendly_errors():
         if resume is not None:
@@ -344,8 +354,6 @@ def remove(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete runs. A run that is still running is refused: stop it first."""
-    from scaletui.store import delete_run, removable_run
-
     with friendly_errors():
         if any(ref == "latest" for ref in run_refs):
             fail("name the run to delete; 'latest' is too easy to get wrong here")
@@ -456,9 +464,7 @@ def show(
     plots: Annotated[bool, typer.Option(help="Draw the log-log plots.")] = True,
 ) -> None:
     """Summarise a run (finished or still running): per-width table, fitted α ± CI, variance, plots."""
-    from rich.columns import Columns
-
-    from scaletui.plots import alpha_step_plot, loss_plot, variance_plot
+    from scaletui.plots import alpha_step_plot, loss_plot, variance_plot  # lazy: plotext, for plots only
 
     with friendly_errors():
         found = open_run(runs_dir, run_ref)
@@ -787,7 +793,7 @@ def inspect(
     plots: Annotated[bool, typer.Option(help="Draw the neuron scatter.")] = True,
 ) -> None:
     """Lottery tickets: a model's mirror pairs of neurons, and k averaged nets of width w against one of k·w."""
-    from scaletui.plots import ticket_plot
+    from scaletui.plots import ticket_plot  # lazy: plotext, for plots only
 
     with friendly_errors():
         found = open_run(runs_dir, run_ref)

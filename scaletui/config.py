@@ -7,6 +7,8 @@ directory. Validation names the field (``training.lr``) and, for broken TOML, th
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import tomllib
 import unicodedata
@@ -562,8 +564,6 @@ def training_fingerprint(cfg: Config) -> str:
     """A hash of everything that decides how a model trains: the whole config but its name, description and
     execution section (a run keeps its fingerprint when renamed, or resumed on another executor). A checkpoint
     carries it, so state saved under one config is never continued under another."""
-    import hashlib
-    import json
 
     data = config_to_dict(cfg)
     for unused in ("name", "description", "execution"):

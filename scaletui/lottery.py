@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import erf
 
 DEFAULT_TOLERANCE = 0.1  # relative distance between (w_i, b_i) and (−w_j, b_j) below which two neurons pair
 
@@ -20,8 +21,6 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def _gelu(z: np.ndarray) -> np.ndarray:
-    from scipy.special import erf
-
     return 0.5 * z * (1 + erf(z / np.sqrt(2)))
 
 

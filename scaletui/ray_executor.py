@@ -63,7 +63,7 @@ class ShardFailed:
 def import_ray() -> ModuleType:
     """Ray, or a ConfigError naming the field that asked for it and how to install it."""
     try:
-        import ray
+        import ray  # lazy: an optional dependency, and seconds to import
     except ImportError:
         raise ConfigError("execution.executor", f"ray is not installed; install it with {INSTALL_HINT}") from None
     return ray

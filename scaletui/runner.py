@@ -19,6 +19,7 @@ import contextlib
 import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -68,6 +69,7 @@ from scaletui.store import (
     acquire_runner_lock,
     checkpoint_name,
 )
+from scaletui.targets import build_target
 
 LOCKED_EXIT_CODE = 3  # another runner holds the run: this one wrote nothing
 FLUSH_SECONDS = 1.0
@@ -111,8 +113,6 @@ def plan(cfg: Config, memory_budget: int | None) -> list[Shard]:
 
 def preflight(cfg: Config) -> None:
     """What can be checked before a runner starts: a formula finite on its domain, Ray, the device, memory."""
-    from scaletui.targets import build_target
-
     build_target(cfg.target)
     if cfg.execution.executor == "ray":
         import_ray()  # the devices and memory are the cluster's: the runner checks what it can once it joins
@@ -132,8 +132,6 @@ def launch(cfg: Config, runs_dir: Path, *, detach: bool = False) -> tuple[Path, 
 
 def request_stop(run: Run) -> bool:
     """Ask a live runner on this host to stop gracefully; False when there is none to ask."""
-    import socket
-
     st = run.status()
     if st.status != "running" or st.pid is None or st.host != socket.gethostname():
         return False

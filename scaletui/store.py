@@ -31,11 +31,13 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import io
 import json
 import math
 import os
 import re
 import secrets
+import shutil
 import socket
 import sqlite3
 import time
@@ -182,8 +184,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    import io
-
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return buffer.getvalue()
@@ -826,8 +826,6 @@ def removable_run(runs_dir: Path, ref: str) -> Path:
 
 def delete_run(run_dir: Path) -> None:
     """Remove a recognised run directory; a run whose runner is alive (or starting) is refused."""
-    import shutil
-
     if not is_run_dir(run_dir):
         raise StoreError(f"{run_dir} is not a scaletui run directory")
     if runner_lock_held(run_dir):
