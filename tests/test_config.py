@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import tomllib
 from pathlib import Path
@@ -21,7 +22,7 @@ from scaletui.config import (
     log_spaced_widths,
     parameter_count,
 )
-from scaletui.presets import list_presets, resolve_preset, shipped_presets_dir
+from scaletui.presets import list_presets, resolve_preset, save_user_preset, shipped_presets_dir
 
 SHIPPED = {"lottery-silu", "lottery-relu", "sin", "teacher-d2", "smoke"}
 
@@ -582,3 +583,20 @@ def test_override_of_a_string_field_keeps_the_text(tmp_path: Path) -> None:
         shipped_presets_dir() / "smoke.toml", ["target.kind=expression", "target.expression=1", "name=2024"]
     )
     assert cfg.target.expression == "1" and cfg.name == "2024"
+
+
+def test_saved_user_preset_is_listed_and_loads_back_under_its_slug(_isolated_presets: Path) -> None:
+    cfg = load_config(resolve_preset("smoke"), ["training.lr=0.02"])
+    path = save_user_preset(cfg, "my sweep / v2")
+    assert path == _isolated_presets / "my-sweep-v2.toml"
+    assert {p.name: p.origin for p in list_presets()}["my-sweep-v2"] == "user"
+    loaded = load_config(resolve_preset("my-sweep-v2"))
+    assert loaded.name == "my-sweep-v2" and loaded.training.lr == 0.02
+    assert dataclasses.replace(loaded, name=cfg.name) == cfg
+
+
+def test_a_preset_name_without_letters_or_digits_is_refused_and_nothing_written(_isolated_presets: Path) -> None:
+    with pytest.raises(ValueError, match="a preset name needs letters or digits"):
+        save_user_preset(smoke := load_config(resolve_preset("smoke")), " /// ")
+    assert not _isolated_presets.exists() or not any(_isolated_presets.iterdir())
+    assert smoke.name == "smoke"
