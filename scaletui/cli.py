@@ -41,6 +41,7 @@ from scaletui.config import (
     describe_config,
     describe_target,
     load_config,
+    reference_toml,
     widths_label,
 )
 from scaletui.export import FORMATS, export_csv, export_to_file
@@ -222,7 +223,11 @@ def run(
     ] = None,
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", "-s", help="Override a config value, e.g. --set training.lr=3e-3 (repeatable)."),
+        typer.Option(
+            "--set",
+            "-s",
+            help="Override a config value, e.g. --set training.lr=3e-3 (repeatable); `scaletui config` lists the keys.",
+        ),
     ] = None,
     device: Annotated[str | None, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = None,
     executor: Annotated[
@@ -695,6 +700,12 @@ def _fit_json(run: Run, analysis, options: FitOptions, local: bool = False) -> d
         "local_verdict": analysis.local.verdict() if analysis.local else None,
         **({"local": _clean(_local_json(analysis.local))} if local else {}),
     }
+
+
+@app.command(name="config")
+def config_reference() -> None:
+    """Every config key with its default and one line of documentation: what a preset or --set can say."""
+    print(reference_toml(), end="")
 
 
 @app.command()
