@@ -501,6 +501,19 @@ def load_config(path: Path, overrides: list[str] | None = None) -> Config:
     return config_from_dict(raw, str(path))
 
 
+def typed_value(where: str, text: str, declared: Any) -> Any:
+    """What a user typed for one field (``--set`` or the form), as the value validation then checks: TOML
+    (``[2, 4, 8]``, ``3e-3``, ``true``, ``"quoted"``), else the text itself; a free-text field given a
+    non-string keeps the text, so ``target.expression=1`` is the formula "1", not the number."""
+    try:
+        value = tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text.strip()  # validation names the field and says what was expected
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(where, f"cannot be read ({_limit_reason(exc)})") from None
+    return text.strip() if declared is str and not isinstance(value, str) else value
+
+
 def apply_override(raw: dict[str, Any], override: str) -> None:
     """Apply one ``section.key=value`` override in place; the value is read as TOML, else as a string."""
     key, sep, text = override.partition("=")
@@ -519,16 +532,7 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
         table = section
     else:
         raise ConfigError(key, "unknown key (write section.key, e.g. training.lr)")
-    cls = SECTIONS.get(parts[0], Config)
-    declared = {f.name: str(f.type) for f in fields(cls)}.get(parts[-1])
-    try:
-        value = tomllib.loads(f"v = {text.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = text.strip()
-    except (ValueError, RecursionError) as exc:
-        raise ConfigError(key, f"cannot be read ({_limit_reason(exc)})") from None
-    if declared == "str" and not isinstance(value, str):
-        value = text.strip()  # --set target.expression=1 means the formula "1", not the number
+    value = typed_value(key, text, declared_types(SECTIONS.get(parts[0], Config))[parts[-1]])
     if parts[0] == "model":
         # A new width spec replaces the other kind rather than clashing with it.
         if parts[1] == "widths":
