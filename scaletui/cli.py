@@ -10,7 +10,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -46,9 +45,9 @@ from scaletui.config import (
 )
 from scaletui.export import FORMATS, export_csv, export_to_file
 from scaletui.lottery import DEFAULT_TOLERANCE, inspect_run, run_ensemble_comparison
+from scaletui.present import ONE_LAYER_ONLY, STATUS_STYLE, dead_runner, duration, started
 from scaletui.presets import list_presets, resolve_preset
 from scaletui.report import (
-    STATUS_STYLE,
     basins_line,
     budget_lines,
     budget_table,
@@ -123,17 +122,6 @@ def friendly_errors() -> Iterator[None]:
         raise  # `scaletui export … | head`: click ends quietly when the reader leaves
     except OSError as exc:
         fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
-
-
-def _format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 class SweepProgress:
@@ -291,14 +279,14 @@ def run(
         analysis = analyze_run(finished)
         out.print(width_table(analysis, compact=out.width < 120, title=f"{finished.id}: final test loss per width"))
         out.print(fit_line(analysis))
-        duration = _format_duration(status.duration)
+        took = duration(status.duration)
         if status.status == "finished":
-            out.print(Text.assemble(("finished", "cyan"), f" in {duration}: {run_dir}"), highlight=False)
+            out.print(Text.assemble(("finished", "cyan"), f" in {took}: {run_dir}"), highlight=False)
             return
         if status.status == "stopped":
             err.print(
                 Text.assemble(
-                    ("stopped", "yellow"), f" after {duration}; resume with `scaletui run --resume {run_dir.name}`"
+                    ("stopped", "yellow"), f" after {took}; resume with `scaletui run --resume {run_dir.name}`"
                 )
             )
             raise typer.Exit(130)
@@ -343,8 +331,8 @@ def list_command(runs_dir: RunsDir = DEFAULT_RUNS_DIR) -> None:
             "act": cfg.model.activation,
             "widths": widths_label(cfg.model.widths),
             "seeds": str(cfg.seeds.count),
-            "started": datetime.fromtimestamp(st.started).strftime("%m-%d %H:%M") if st.started else "–",
-            "duration": _format_duration(st.duration),
+            "started": started(st.started),
+            "duration": duration(st.duration),
         }
         table.add_row(*(cells[c] for c in columns))
     out.print(table)
@@ -443,7 +431,7 @@ def _header(run: Run) -> list[object]:
             (run.id, "bold"),
             "  ",
             (st.status, STATUS_STYLE.get(st.status, "")),
-            f"  device {st.device or '–'}  duration {_format_duration(st.duration)}",
+            f"  device {st.device or '–'}  duration {duration(st.duration)}",
         ),
         Text(describe_config(run.config), style="dim"),
     ]
@@ -453,9 +441,7 @@ def _header(run: Run) -> list[object]:
     if st.error:
         lines.append(Text(f"error: {st.error}", style="red"))
     if st.status == "dead":
-        lines.append(
-            Text(f"the runner stopped without saying why; finish it with `scaletui run --resume {run.id}`", style="red")
-        )
+        lines.append(Text(dead_runner(run.id), style="red"))
     return lines
 
 
@@ -811,7 +797,7 @@ def inspect(
         comparison = run_ensemble_comparison(found)
         report = None
         if found.config.model.hidden_layers > 1:
-            out.print(Text("mirror pairs are defined for one hidden layer; this run has more", style="yellow"))
+            out.print(Text(ONE_LAYER_ONLY, style="yellow"))
         else:
             try:
                 report = inspect_run(found, width, seed, tolerance)

@@ -22,22 +22,8 @@ from scaletui.analysis import (
 )
 from scaletui.config import shard_label
 from scaletui.lottery import EnsembleComparison, TicketReport
+from scaletui.present import STATUS_STYLE, ci, fmt  # noqa: F401 - STATUS_STYLE: re-exported until the TUI imports it from present
 from scaletui.seeds import BEST_OF, QUANTILES, TAIL_RULE, UNIT_LABELS, SeedsAnalysis, TailIndex
-
-STATUS_STYLE = {
-    "running": "bold green",
-    "finished": "cyan",
-    "stopped": "yellow",
-    "failed": "bold red",
-    "dead": "bold red",
-    "not responding": "bold yellow",
-    "created": "dim",
-    "damaged": "bold magenta",
-}
-
-
-def fmt(value: float, digits: int = 3) -> str:
-    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits - 1}e}"
 
 
 def checkpoints_line(checkpoints: list[dict], seed_count: int) -> str | None:
@@ -122,9 +108,7 @@ def basins_line(analysis: RunAnalysis) -> Text | None:
 
 
 def _ci(fit: PowerLawFit) -> str:
-    if not math.isfinite(fit.ci_low):
-        return "95% CI –"
-    return f"95% CI [{fit.ci_low:.3f}, {fit.ci_high:.3f}]"
+    return ci(fit.ci_low, fit.ci_high)
 
 
 def _axis(fit: PowerLawFit) -> str:
