@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import gammaln
@@ -181,6 +181,7 @@ class SeedsAnalysis:
     median_fit: PowerLawFit | None  # the median loss against x: the α and CI of `scaletui fit`
     spread_trend: Trend | None  # the IQR in spread_units against x
     verdict: list[str]
+    losses: dict[int, np.ndarray] = field(default_factory=dict)  # each width's finite, positive losses (pictures)
 
 
 def width_seeds(width: int, n_params: int, losses: np.ndarray, diverged: int, units: str) -> WidthSeeds:
@@ -242,7 +243,7 @@ def _loglog_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     lx = np.log(x) - np.log(x).mean()
     with np.errstate(divide="ignore", invalid="ignore"):
         ly = np.log(y)
-    slopes = (ly - ly.mean(axis=-1, keepdims=True)) @ lx / (lx @ lx)
+        slopes = (ly - ly.mean(axis=-1, keepdims=True)) @ lx / (lx @ lx)  # a zero IQR: −inf, then NaN
     return np.where(np.all(np.isfinite(ly), axis=-1), slopes, np.nan)
 
 
@@ -315,8 +316,10 @@ def verdict_lines(widths: list[WidthSeeds], spread: Trend | None, spread_units: 
     """The answer in sentences: the spread's direction with its CI, where each tail is heavy or thin, and a
     summary that judges the tails at the widest width that has them (the question is what scale does)."""
     used = [w for w in widths if w.seeds]
-    if len(used) < 2 or spread is None:
+    if len(used) < 2:
         return ["too few widths with finished seeds to tell how the spread scales (need 2+)"]
+    if spread is None:
+        return ["some width's seeds all reached the same loss (an IQR of 0): no spread trend in these units"]
     axis = "N" if x_axis == "params" else "width"
     lines = [
         f"spread of {UNIT_LABELS[spread_units]} {spread.direction} with {axis} over "
@@ -379,6 +382,7 @@ def analyze_seeds(run, options: FitOptions = FitOptions(), units: str = "log") -
         median_fit,
         spread_trend,
         verdict_lines(chosen, spread_trend, spread_units, options.x_axis),
+        groups,
     )
 
 

@@ -236,3 +236,13 @@ def test_export_seeds_has_a_row_per_width_with_the_analysis_numbers(smoke_run: P
         assert row["units"] == "log10 loss" and int(row["width"]) == w.width
         assert float(row["q50"]) == w.quantiles[2]
         assert float(row["best_of_10"]) == w.best_of[10]
+
+
+def test_identical_seeds_give_no_trend_and_say_why() -> None:
+    widths = [width_seeds(w, 3 * w + 1, np.full(10, 0.1 / w), 0, "log") for w in (2, 4)]
+    x, groups = np.array([2.0, 4.0]), [np.full(10, 0.05), np.full(10, 0.025)]
+    median_fit, spread = seed_trends(x, groups, "log", FitOptions(x_axis="width", resamples=50))
+    assert spread is None and median_fit.alpha == pytest.approx(1.0)
+    assert verdict_lines(widths, spread, "log", "width") == [
+        "some width's seeds all reached the same loss (an IQR of 0): no spread trend in these units"
+    ]

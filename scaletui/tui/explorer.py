@@ -43,6 +43,7 @@ from scaletui.store import Run, StoreError
 from scaletui.tui.footer import KeysFooter
 from scaletui.tui.form import ConfigForm
 from scaletui.tui.scrolling import SteadyDataTable, SteadyRichLog
+from scaletui.tui.seeds import SeedsScreen
 from scaletui.tui.tickets import TicketsScreen
 from scaletui.tui.visible import in_view
 from scaletui.tui.watch import RunSnapshot, RunWatcher
@@ -147,6 +148,7 @@ class ExplorerScreen(Screen):
         Binding("f6", "tickets", "Tickets"),
         Binding("f7", "tab('budget')", "Budget", show=False),
         Binding("f8", "tab('slopes')", "Slopes", show=False),
+        Binding("f10", "seeds", "Seeds"),
     ]
 
     DEFAULT_CSS = """
@@ -468,6 +470,13 @@ class ExplorerScreen(Screen):
             self.notify("no run yet: start one (ctrl+r) or open one from the runs screen", severity="warning")
             return
         self.app.push_screen(TicketsScreen(self.watcher.run_dir))
+
+    def action_seeds(self) -> None:
+        """The seed distribution of the followed run: quantiles, best of k, tails and the verdict."""
+        if self.watcher is None:
+            self.notify("no run yet: start one (ctrl+r) or open one from the runs screen", severity="warning")
+            return
+        self.app.push_screen(SeedsScreen(self.watcher.run_dir))
 
     def action_back(self) -> None:
         self.app.pop_screen()
