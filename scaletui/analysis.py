@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -301,19 +302,27 @@ def fit_power_law(x: np.ndarray, y: np.ndarray, *, offset: bool = False, robust:
     return PowerLawFit(-slope, math.exp(intercept), 0.0, _r2(ly, intercept + slope * lx), robust=robust, points=len(x))
 
 
-def resample_picks(sizes: list[int], resamples: int, seed: int = BOOTSTRAP_SEED) -> list[np.ndarray]:
+def iter_resample_picks(sizes: list[int], resamples: int, seed: int = BOOTSTRAP_SEED) -> Iterator[np.ndarray]:
     """The seed bootstrap's draws: per group (width), ``resamples`` rows of indices drawn with replacement.
 
-    One stream from ``seed``, drawn group by group: the α CI, the local slopes and α(step) all resample the
-    same seeds, so their intervals are read off one set of resamples.
+    One stream from ``seed``, drawn group by group: the α CI, the local slopes, α(step) and the seeds view
+    all resample the same seeds, so their intervals are read off one set of resamples. Made one group at a
+    time, so a run of 10⁵ models never holds all 10⁸ indices at once.
     """
     rng = np.random.default_rng(seed)
-    return [rng.integers(0, size, size=(resamples, size)) for size in sizes]
+    for size in sizes:
+        yield rng.integers(0, size, size=(resamples, size))
 
 
-def bootstrap_aggregates(groups: list[np.ndarray], kind: str, picks: list[np.ndarray]) -> np.ndarray:
+def resample_picks(sizes: list[int], resamples: int, seed: int = BOOTSTRAP_SEED) -> list[np.ndarray]:
+    """:func:`iter_resample_picks`, all groups at once (α(step) reuses them at every step)."""
+    return list(iter_resample_picks(sizes, resamples, seed))
+
+
+def bootstrap_aggregates(
+    groups: list[np.ndarray], kind: str, picks: Iterable[np.ndarray], resamples: int
+) -> np.ndarray:
     """(resamples, groups): each group's values at the drawn indices, aggregated."""
-    resamples = picks[0].shape[0] if picks else 0
     out = np.empty((resamples, len(groups)))
     for j, (values, drawn) in enumerate(zip(groups, picks, strict=True)):
         out[:, j] = aggregate(values[drawn], kind, axis=1)
@@ -369,7 +378,7 @@ def fit_with_ci(
 ) -> PowerLawFit:
     """Fit the aggregate of each group (one group of seed losses per x) and attach a percentile 95% CI."""
     point = np.array([aggregate(g, kind) for g in groups])
-    boot = bootstrap_aggregates(groups, kind, resample_picks([len(g) for g in groups], resamples, seed))
+    boot = bootstrap_aggregates(groups, kind, iter_resample_picks([len(g) for g in groups], resamples, seed), resamples)
     return fit_aggregates(x, point, boot, offset=offset, robust=robust, x_axis=x_axis)
 
 
@@ -994,8 +1003,8 @@ def _fit_widths(
     usable = [(s, g) for s, g in zip(chosen, groups, strict=True) if g.size]
     xs = np.array([s.width if options.x_axis == "width" else s.n_params for s, _ in usable], dtype=float)
     point = np.array([aggregate(g, options.aggregate) for _, g in usable])
-    picks = resample_picks([g.size for _, g in usable], options.resamples, options.seed)
-    boot = bootstrap_aggregates([g for _, g in usable], options.aggregate, picks)
+    picks = iter_resample_picks([g.size for _, g in usable], options.resamples, options.seed)
+    boot = bootstrap_aggregates([g for _, g in usable], options.aggregate, picks, options.resamples)
     local = local_slopes([s.width for s, _ in usable], xs, point, boot) if len(usable) >= 2 else None
     try:
         fit = fit_aggregates(xs, point, boot, offset=options.offset, robust=options.robust, x_axis=options.x_axis)

@@ -18,7 +18,6 @@ Pure numpy and scipy: arrays in, numbers out, like :mod:`scaletui.analysis`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +27,7 @@ from scaletui.analysis import (
     FitOptions,
     PowerLawFit,
     fit_aggregates,
+    iter_resample_picks,
     parameter_counts,
     percentile_ci,
     width_basins,
@@ -230,14 +230,6 @@ def width_seeds(width: int, n_params: int, losses: np.ndarray, diverged: int, un
     )
 
 
-def _picks(sizes: list[int], resamples: int, seed: int) -> Iterator[np.ndarray]:
-    """:func:`scaletui.analysis.resample_picks`'s draws, the same numbers, made one width at a time: 10⁵
-    models need not hold 10⁸ indices at once."""
-    rng = np.random.default_rng(seed)
-    for size in sizes:
-        yield rng.integers(0, size, size=(resamples, size))
-
-
 def _loglog_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Least-squares slopes of log y on log x, one per row of y (rows with a non-positive value are NaN)."""
     lx = np.log(x) - np.log(x).mean()
@@ -265,7 +257,7 @@ def seed_trends(
     point_iqr = np.array([_iqr(in_units(g, spread_units)) for g in groups])
     boot_median = np.empty((options.resamples, len(groups)))
     boot_iqr = np.empty((options.resamples, len(groups)))
-    draws = _picks([g.size for g in groups], options.resamples, options.seed)
+    draws = iter_resample_picks([g.size for g in groups], options.resamples, options.seed)
     for j, (group, drawn) in enumerate(zip(groups, draws, strict=True)):
         sample = group[drawn]
         boot_median[:, j] = np.median(sample, axis=1)
