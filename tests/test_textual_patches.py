@@ -1,0 +1,124 @@
+"""Each override of Textual's internals still takes effect on the installed Textual, beside a control that
+shows what Textual does without it. When Textual changes underneath, one of these fails, naming the patch."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Input, RichLog, Static
+from textual.widgets._footer import FooterKey
+
+from scaletui.tui.explorer import Plot
+from scaletui.tui.footer import KeysFooter
+from scaletui.tui.scrolling import SteadyRichLog
+
+
+class TwoFields(Screen[None]):
+    BINDINGS = [Binding("ctrl+y", "noop", "Same keys")]
+
+    def compose(self) -> ComposeResult:
+        yield Input(id="one")
+        yield Input(id="two")
+        yield KeysFooter()
+
+
+class OtherKeys(Screen[None]):
+    BINDINGS = [Binding("ctrl+z", "noop", "Other keys")]
+
+    def compose(self) -> ComposeResult:
+        yield Static("other")
+        yield KeysFooter()
+
+
+class FooterApp(App[None]):
+    def on_mount(self) -> None:
+        self.push_screen(TwoFields())
+
+
+async def test_keys_footer_rebuilds_only_when_its_keys_change() -> None:
+    app = FooterApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        await pilot.pause()
+        footer = app.screen.query_one(KeysFooter)
+        rebuilds: list[str] = []
+        original = footer.recompose
+
+        async def counting_recompose() -> None:
+            rebuilds.append("x")
+            await original()
+
+        footer.recompose = counting_recompose  # type: ignore[method-assign]
+        app.screen.query_one("#two", Input).focus()
+        await pilot.pause()
+        await pilot.pause()
+        assert rebuilds == []  # same keys: the patch skipped Textual's rebuild
+        assert "Same keys" in str(footer.shown)
+        app.push_screen(OtherKeys())
+        await pilot.pause()
+        await pilot.pause()
+        shown = [key.description for key in app.screen.query_one(KeysFooter).query(FooterKey)]
+        assert "Other keys" in shown  # and the footer on screen still follows real changes
+
+
+class LogsApp(App[None]):
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield SteadyRichLog(id="steady")
+            yield RichLog(id="plain")
+
+
+async def test_steady_scrollbars_skip_the_repaint_after_a_layout_that_changed_nothing() -> None:
+    app = LogsApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        for log in app.query(RichLog):
+            log.write("\n".join(f"line {i}" for i in range(200)))
+        await pilot.pause()
+        await pilot.pause()
+        updates = {"steady": 0, "plain": 0}
+        for name in updates:
+            log = app.query_one(f"#{name}", RichLog)
+            original = log._scroll_update
+
+            def counting(virtual_size, name=name, original=original) -> None:
+                updates[name] += 1
+                original(virtual_size)
+
+            log._scroll_update = counting  # type: ignore[method-assign]
+        for _ in range(3):
+            app.screen.refresh(layout=True)
+            await pilot.pause()
+        assert updates["plain"] > 0  # the control: Textual repaints scrollbars after any layout
+        assert updates["steady"] == 0  # the patch: not when nothing about them changed
+
+
+class PlotsApp(App[None]):
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield Plot(id="plot")
+            yield Static(id="plain", classes="fill")
+
+    CSS = ".fill { height: 1fr; width: 1fr; }"
+
+
+async def test_a_plot_resized_asks_for_no_second_layout() -> None:
+    app = PlotsApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        await pilot.pause()
+        layouts = {"plot": 0, "plain": 0}
+        for name in layouts:
+            widget = app.query_one(f"#{name}")
+            original = widget.refresh
+
+            def counting(*args, name=name, original=original, **kwargs):
+                if kwargs.get("layout"):
+                    layouts[name] += 1
+                return original(*args, **kwargs)
+
+            widget.refresh = counting  # type: ignore[method-assign]
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        await pilot.pause()
+        assert layouts["plain"] > 0  # the control: a new virtual size asks for a layout of its own
+        assert layouts["plot"] == 0  # the patch: the plot's new size does not
