@@ -35,6 +35,11 @@ STATUS_STYLE = {
 }
 
 
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``"1 run"``, ``"2 runs"``: a number with its noun in the number it takes (every face says it the same)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def fmt(value: float, digits: int = 3) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:.{digits - 1}e}"
 
@@ -317,7 +322,7 @@ def ticket_summary(report: TicketReport) -> Text:
     share = report.paired_rms / (report.paired_rms + report.unpaired_rms) if report.paired_rms else 0.0
     return Text.assemble(
         (f"width {report.width}, seed {report.seed}: ", "bold"),
-        (f"{2 * len(report.pairs)} of {report.width} neurons in {len(report.pairs)} mirror pairs "
+        (f"{2 * len(report.pairs)} of {report.width} neurons in {count(len(report.pairs), 'mirror pair')} "
          f"({report.paired_fraction:.0%})", "bold cyan"),
         f" at tolerance {report.tolerance:g} (same-sign twins, the chance baseline: {report.twins}); "
         f"output variation carried by pairs {report.paired_rms:.3g}, by the rest {report.unpaired_rms:.3g} "

@@ -9,12 +9,22 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from rich.console import Console
-from textual.widgets import Select
+from textual.widgets import Select, Static
 
 from scaletui.presets import list_presets
+from scaletui.report import count
+from scaletui.store import RunWriter
+from scaletui.tui.app import QuitDialog, ScaletuiApp
+from scaletui.tui.compare import CompareScreen
+from scaletui.tui.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen
+from scaletui.tui.explorer import ExplorerScreen, RunLaunched
 from scaletui.tui.form import ConfigForm
+from scaletui.tui.runs import RunsScreen
+from scaletui.tui.tickets import TicketsScreen
 from tests.conftest import until
+from tests.synthetic_runs import lottery_run
 from tests.test_tui_explorer import ExplorerApp, set_input, words
 
 
@@ -76,3 +86,228 @@ async def test_a_long_error_is_shown_whole_under_its_field_and_in_the_help(tmp_p
         field_list = words(" ".join(line.split("│")[0] for line in screen_text(app).splitlines()))
         assert words(problem) in field_list.replace("✗ ", "")
         assert "silu, min, max)" in painted
+
+
+async def test_the_preset_selector_is_reached_from_the_keyboard(tmp_path: Path) -> None:
+    app = ExplorerApp(tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.screen.query_one(ConfigForm)
+        select = app.screen.query_one("#preset", Select)
+        assert "ctrl+o" in screen_text(app)  # the key is on screen, beside the selector
+        await pilot.press("shift+tab")  # from the first field, out of the form to the selector above it
+        assert app.focused is select
+        await pilot.press("tab")
+        assert app.focused is form.editor
+        await pilot.press("ctrl+o")
+        await until(pilot, lambda: select.expanded)
+        names = [p.name for p in list_presets()]
+        await pilot.press(*["down"] * (names.index("sin") + 1), "enter")
+        await until(pilot, lambda: form.texts["name"] == "sin")
+        assert app.focused is form.editor  # back to typing
+
+
+async def test_the_palette_has_a_command_for_every_key_of_the_screen(tmp_path: Path) -> None:
+    app = ScaletuiApp(tmp_path / "runs", open_run=lottery_run(tmp_path / "runs").dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ExplorerScreen))
+        commands = {command.title: command for command in app.get_system_commands(app.screen)}
+        for title in ("Run", "Stop", "Resume", "Width/N", "Form", "Save preset", "Presets", "Tickets", "Runs",
+                      "Loss", "Variance", "Curves", "Table", "Events", "Budget", "Slopes", "Help", "Quit"):  # fmt: skip
+            assert title in commands, title
+        commands["Variance"].callback()
+        await until(pilot, lambda: app.screen.tab == "variance")
+
+
+async def test_help_opens_from_the_form_and_lists_every_key_of_the_screen(tmp_path: Path) -> None:
+    app = ScaletuiApp(tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, ExplorerScreen))
+        form = app.screen.query_one(ConfigForm)
+        assert app.focused is form.editor
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert form.texts["name"] == "smoke"  # not "smoke?"
+        shown = screen_text(app) + " ".join(str(s.content) for s in app.screen.query(Static))
+        for key in ("f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8", "^o", "^r", "^t", "^e", "^x", "^f", "^s", "^q"):
+            assert f"{key} " in shown.lower() or f"{key}/" in shown.lower(), key
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ExplorerScreen))
+
+
+async def test_help_on_the_tickets_screen_lists_its_keys(tmp_path: Path) -> None:
+    app = ExplorerApp(tmp_path / "runs", lottery_run(tmp_path / "runs").dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f6")
+        await until(pilot, lambda: isinstance(app.screen, TicketsScreen))
+        app.push_screen(HelpScreen())
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen) and app.screen.query(Static))
+        shown = " ".join(str(s.content) for s in app.screen.query(Static))
+        for description in ("Wider", "Narrower", "Next seed", "Prev seed", "Back"):
+            assert description in shown
+
+
+async def test_the_footer_keeps_help_quit_and_escape_at_80_columns_in_a_fixed_order(tmp_path: Path) -> None:
+    app = ScaletuiApp(tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, ExplorerScreen))
+        await pilot.pause()
+        footer = screen_text(app).splitlines()[-1]
+        for key in ("esc ", "? Help", "^q Quit", "^r Run"):
+            assert key in footer, footer
+        await pilot.press("shift+tab")  # focus moves to the preset selector: the keys stay where they were
+        await pilot.pause()
+        assert screen_text(app).splitlines()[-1] == footer
+        await pilot.resize_terminal(160, 48)
+        await pilot.pause()
+        await pilot.pause()
+        wide = screen_text(app).splitlines()[-1]
+        assert "^s Save preset" in wide and "^q Quit" in wide
+
+
+async def test_the_tab_bar_and_the_alpha_line_are_whole_at_80_columns(tmp_path: Path) -> None:
+    app = ExplorerApp(tmp_path / "runs", lottery_run(tmp_path / "runs").dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: "α vs N = " in str(app.screen.query_one("#alpha", Static).content))
+        await pilot.pause()
+        painted = screen_text(app)
+        for name in ("Loss F1", "Variance F2", "Curves F3", "Table F4", "Events F5", "Budget F7", "Slopes F8"):
+            assert name in painted, name
+        alpha = app.screen.query_one("#alpha", Static)
+        lines = alpha.content.wrap(app.console, alpha.content_region.width)
+        assert alpha.content_region.height == len(lines)  # every wrapped line shown, none cut off
+        progress = app.screen.query_one("#progress", Static)
+        assert progress.content_region.height == len(progress.content.wrap(app.console, progress.content_region.width))
+
+
+async def test_a_launch_on_a_narrow_terminal_gives_the_panels_the_room(tmp_path: Path) -> None:
+    runs_dir = tmp_path / "runs"
+    app = ExplorerApp(runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await set_input(pilot, "training.steps", "30")
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: app.screen.watcher is not None)
+        assert not app.screen.query_one("#form-pane").display
+        await until(pilot, lambda: "finished" in str(app.screen.sub_title))
+
+
+async def test_q_quits_from_the_runs_screen(tmp_path: Path) -> None:
+    app = ScaletuiApp(tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        assert "q Quit" in screen_text(app).splitlines()[-1]
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running, timeout=10)
+
+
+async def test_escape_on_an_edited_form_asks_first(tmp_path: Path) -> None:
+    app = ScaletuiApp(tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, ExplorerScreen))
+        await pilot.press("escape")  # nothing typed: straight back
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, ExplorerScreen))
+        await pilot.press("x")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("escape")  # cancel: the edit is still there
+        await until(pilot, lambda: isinstance(app.screen, ExplorerScreen))
+        assert app.screen.query_one(ConfigForm).texts["name"] == "smokex"
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+
+
+async def test_the_quit_dialog_names_a_resumed_run_once_and_is_gone_before_the_app_exits(tmp_path: Path) -> None:
+    run = lottery_run(tmp_path / "runs", finished=False)
+    app = ScaletuiApp(tmp_path / "runs")
+    screens_at_exit: list[object] = []
+    exit_now = app.exit
+    app.exit = lambda *a, **k: (screens_at_exit.append(app.screen), exit_now(*a, **k))[1]  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        app.post_message(RunLaunched(run.dir))
+        app.post_message(RunLaunched(run.dir))  # stopped and resumed from the explorer: the same run again
+        await pilot.pause()
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: isinstance(app.screen, QuitDialog))
+        painted = screen_text(app)
+        assert "1 run started here is still running" in painted and painted.count(run.id) == 1
+        await pilot.press("l")
+        await until(pilot, lambda: not app.is_running, timeout=10)
+    assert screens_at_exit and not isinstance(screens_at_exit[0], QuitDialog)
+
+
+async def test_enter_on_the_export_format_opens_its_list_and_the_heading_counts_runs(tmp_path: Path) -> None:
+    runs_dir = tmp_path / "runs"
+    lottery_run(runs_dir, run_id="one")
+    lottery_run(runs_dir, run_id="two")
+    app = ScaletuiApp(runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.query_one("#runs").row_count == 2)
+        await pilot.press("space", "space", "e")
+        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        dialog = app.screen
+        assert "Export 2 runs as CSV" in str(dialog.query_one("#heading", Static).content)
+        select = dialog.query_one("#choice", Select)
+        assert app.focused is select  # the first thing in the dialog has the focus
+        await pilot.press("enter")
+        await until(pilot, lambda: select.expanded)
+        assert app.screen is dialog and not list(runs_dir.parent.glob("*.csv"))
+        await pilot.press("enter")  # the format shown picked again: the list closes, nothing is written
+        await until(pilot, lambda: not select.expanded and app.focused is dialog.query_one("#text"))
+        assert app.screen is dialog and not list(runs_dir.parent.glob("*.csv"))
+        await pilot.press("enter")
+        await until(pilot, lambda: list(runs_dir.parent.glob("*.csv")))
+
+
+async def test_counts_take_the_noun_in_the_right_number(tmp_path: Path) -> None:
+    app = ScaletuiApp(tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        app.push_screen(CompareScreen([lottery_run(tmp_path / "runs").dir]))
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.sub_title == "comparing 1 run")
+        await until(pilot, lambda: app.screen.query_one("#fits").row_count == 1)
+    assert count(1, "mirror pair") == "1 mirror pair" and count(2, "mirror pair") == "2 mirror pairs"
+
+
+async def test_a_presets_description_goes_when_its_target_is_changed(tmp_path: Path) -> None:
+    app = ExplorerApp(tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.screen.query_one(ConfigForm)
+        await set_input(pilot, "training.steps", "50")
+        assert form.texts["description"].startswith("A seconds-long")  # the same target: still true
+        await set_input(pilot, "target.name", "cube")
+        assert form.texts["description"] == ""
+        assert "seconds-lo" not in field_line(app, "description")
+
+
+async def test_stop_and_resume_say_what_resume_redoes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import scaletui.runner
+
+    # The synthetic run's "runner" is this process: the stop and the new runner are stood in for.
+    monkeypatch.setattr(scaletui.runner, "request_stop", lambda run: True)
+    monkeypatch.setattr(scaletui.runner, "start_runner", lambda run_dir, **kw: None)
+    run = lottery_run(tmp_path / "runs")
+    writer = RunWriter(run.dir)
+    writer.mark_ended("stopped")
+    writer.close()
+    app = ExplorerApp(tmp_path / "runs", run.dir)
+    notes: list[str] = []
+    notify = app.notify
+    app.notify = lambda message, **kw: (notes.append(message), notify(message, **kw))[1]  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: len(notes) == 1)
+        await pilot.press("ctrl+e")
+        await until(pilot, lambda: len(notes) == 2)
+    for note in notes:
+        assert "saves what it has" not in note
+        assert "unfinished widths continue from their last checkpoint (step 0 for a width without one)" in note

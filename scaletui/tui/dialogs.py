@@ -79,9 +79,13 @@ class Dialog(ModalScreen[ResultType]):
         """The result of confirming the dialog."""
         raise NotImplementedError
 
-    def on_mount(self) -> None:
+    def first_focus(self) -> Widget:
+        """What has focus when the dialog opens: the first text field, or the OK button."""
         inputs = self.query(Input)
-        (inputs.first() if inputs else self.query_one("#ok", Button)).focus()
+        return inputs.first() if inputs else self.query_one("#ok", Button)
+
+    def on_mount(self) -> None:
+        self.first_focus().focus()
 
     @on(Button.Pressed, "#ok")
     @on(Input.Submitted)
@@ -123,8 +127,8 @@ class ChoiceDialog(Dialog[tuple[str, str] | None]):
     """Pick one of a few options and give a line of text, e.g. an export format and a file path.
 
     ``suggest`` proposes the text for an option; picking another option replaces the text only while the
-    user has not edited it, so a typed path is never lost. After a pick, focus returns to the text so
-    that enter confirms.
+    user has not edited it, so a typed path is never lost. The choice has focus first; after a pick, focus
+    moves to the text so that enter confirms.
     """
 
     def __init__(
@@ -145,12 +149,22 @@ class ChoiceDialog(Dialog[tuple[str, str] | None]):
         yield Select([(c, c) for c in self.choices], value=self.choice, allow_blank=False, id="choice")
         yield Input(self.suggested, select_on_focus=False, id="text")
 
+    def first_focus(self) -> Widget:
+        # The choice first: enter on it opens its list, as on any selector; enter on the text then confirms.
+        return self.query_one("#choice", Select)
+
+    def on_mount(self) -> None:
+        self.watch(self.query_one("#choice", Select), "expanded", self.list_toggled, init=False)
+
+    def list_toggled(self, expanded: bool) -> None:
+        if not expanded:  # picked (the same option too) or dismissed: on to the text, where enter confirms
+            self.query_one("#text", Input).focus()
+
     @on(Select.Changed, "#choice")
     def choice_changed(self, event: Select.Changed) -> None:
         text = self.query_one("#text", Input)
         if text.value == self.suggested:
             text.value = self.suggested = self.suggest(str(event.value))
-        text.focus()
 
     def answer(self) -> tuple[str, str] | None:
         return str(self.query_one("#choice", Select).value), self.query_one("#text", Input).value
@@ -170,6 +184,32 @@ Compare: the median test loss vs N of several runs on one log–log plot, each w
 Tickets (F6 in the explorer): one model's hidden neurons as (w, b) points, its mirror pairs (w, b) and \
 (−w, b) with what each pair adds to the output, and k averaged nets of width w against one net of \
 width k·w. Arrows change width and seed."""
+
+
+def screen_keys(screen: Screen[object]) -> list[tuple[str, str, object, str]]:
+    """Every key a screen answers to, as (keys, description, namespace, action), keys of one action joined.
+
+    Generated from the bindings, so the help and the command palette list exactly what the keys do: the
+    screen's, then those of scaletui's own widgets that have focus (the form's ↑/↓), then the app's; hidden
+    from the footer or not. Not Textual's own keys (a text field's editing keys, a scroll view's arrows), and
+    read from the declarations rather than the active bindings, where a focused scroll view's arrows hide the
+    tickets screen's.
+    """
+    focused = screen.focused
+    widgets = [node for node in focused.ancestors_with_self if node is not screen] if focused else []
+    chain: list[object] = [screen, *(w for w in widgets if type(w).__module__.startswith("scaletui.")), screen.app]
+    grouped: dict[tuple[str, str], tuple[list[str], object]] = {}
+    for namespace in chain:
+        for binding in Binding.make_bindings(type(namespace).BINDINGS):
+            if binding.description and (
+                namespace is not screen.app or type(namespace).__module__.startswith("scaletui.")
+            ):
+                keys, _ = grouped.setdefault((binding.action, binding.description), ([], namespace))
+                keys.append(screen.app.get_key_display(binding))
+    return [
+        (" / ".join(keys), description, namespace, action)
+        for (action, description), (keys, namespace) in grouped.items()
+    ]
 
 
 class HelpScreen(ModalScreen[None]):
@@ -210,13 +250,8 @@ class HelpScreen(ModalScreen[None]):
         return stack[stack.index(self) - 1]
 
     def _keys_of(self, screen: Screen[object]) -> list[tuple[str, str]]:
-        """Shown bindings, keys of the same action joined ("escape/q"), in the order they are defined."""
-        grouped: dict[tuple[str, str], list[str]] = {}
-        for active in screen.active_bindings.values():
-            binding = active.binding
-            if binding.show and binding.description:
-                grouped.setdefault((binding.action, binding.description), []).append(self.app.get_key_display(binding))
-        return [("/".join(keys), description) for (_, description), keys in grouped.items()]
+        """Every key of the screen, those hidden from the footer too, keys of one action joined ("escape/q")."""
+        return [(keys, description) for keys, description, _, _ in screen_keys(screen)]
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -49,6 +49,8 @@ from scaletui.tui.watch import RunSnapshot, RunWatcher
 
 REFRESH_SECONDS = 0.4
 CURVES_SECONDS = 2.0  # new loss-curve points alone redraw the plots at most this often
+NARROW = 110  # below this many columns the form and the live panels do not both fit: the panels get the room
+RESUME_REDOES = "unfinished widths continue from their last checkpoint (step 0 for a width without one)"
 # tab -> (label, key); F6 opens the tickets screen.
 TABS = {"loss": ("Loss", "F1"), "variance": ("Variance", "F2"), "curves": ("Curves", "F3"), "table": ("Table", "F4"),
         "events": ("Events", "F5"), "budget": ("Budget", "F7"), "slopes": ("Slopes", "F8")}  # fmt: skip
@@ -65,14 +67,27 @@ def _duration(seconds: float) -> str:
 class TabBar(Static):
     """The panels and their keys on one line, the one shown highlighted; clicking a name shows that panel."""
 
-    DEFAULT_CSS = "TabBar { height: 1; padding: 0 1; background: $boost; }"
+    DEFAULT_CSS = "TabBar { height: auto; padding: 0 1; background: $boost; }"
+    active = "loss"
 
     def show(self, active: str) -> None:
-        names = [
-            f"[{'reverse bold' if tab == active else 'dim'}][@click=screen.tab('{tab}')] {label} {key} [/][/]"
-            for tab, (label, key) in TABS.items()
-        ]
-        self.update("".join(names), layout=False)  # each name carries its own padding: 80 columns hold them all
+        """Highlight a tab; the names fill as many lines as the bar's width needs (never one cut at the edge)."""
+        self.active = active
+        room = self.content_region.width or 1000  # before the first layout: one line, laid out again on resize
+        lines: list[list[str]] = [[]]
+        used = 0
+        for tab, (label, key) in TABS.items():
+            name = f"[{'reverse bold' if tab == active else 'dim'}][@click=screen.tab('{tab}')] {label} {key} [/][/]"
+            cells = len(label) + len(key) + 3
+            if lines[-1] and used + cells > room:
+                lines.append([])
+                used = 0
+            lines[-1].append(name)
+            used += cells
+        self.update("\n".join("".join(line) for line in lines), layout=len(lines) != self.size.height)
+
+    def on_resize(self) -> None:
+        self.show(self.active)
 
 
 class Plot(Static):
@@ -138,6 +153,7 @@ class ExplorerScreen(Screen):
         Binding("ctrl+x", "toggle_x", "Width/N", priority=True),
         Binding("ctrl+f", "toggle_form", "Form", priority=True),
         Binding("ctrl+s", "save_preset", "Save preset", priority=True),
+        Binding("ctrl+o", "presets", "Presets", priority=True),
         Binding("escape", "back", "Runs"),
         Binding("f1", "tab('loss')", "Loss", show=False),
         Binding("f2", "tab('variance')", "Variance", show=False),
@@ -154,8 +170,8 @@ class ExplorerScreen(Screen):
     ExplorerScreen #preset-bar { height: auto; padding: 0 1; }
     ExplorerScreen #buttons { height: auto; padding: 0 1; }
     ExplorerScreen #buttons Button { margin-right: 1; min-width: 10; }
-    ExplorerScreen #alpha { height: 3; padding: 0 1; text-style: bold; }
-    ExplorerScreen #progress { height: 1; padding: 0 1; color: $text-muted; }
+    ExplorerScreen #alpha { height: auto; min-height: 2; padding: 0 1; text-style: bold; }
+    ExplorerScreen #progress { height: auto; padding: 0 1; color: $text-muted; }
     ExplorerScreen #live { width: 1fr; }
     ExplorerScreen #widths, ExplorerScreen #log { height: 1fr; display: none; }
     """
@@ -170,6 +186,7 @@ class ExplorerScreen(Screen):
         self.x_axis = "params"
         self.tab = "loss"
         self.snapshot: RunSnapshot | None = None
+        self.form_saved: dict[str, str] = {}  # the form as a run or preset holds it: esc leaves it without asking
         self.reset_drawn()
 
     def reset_drawn(self) -> None:
@@ -190,7 +207,7 @@ class ExplorerScreen(Screen):
             with Vertical(id="form-pane"):
                 with Horizontal(id="preset-bar"):
                     presets = [(p.name, str(p.path)) for p in list_presets()]
-                    yield Select(presets, prompt="load preset…", id="preset", compact=True)
+                    yield Select(presets, prompt="load preset… (ctrl+o)", id="preset", compact=True)
                 yield ConfigForm(id="form")
                 with Horizontal(id="buttons"):
                     yield Button("Run ▶", id="run", variant="success")
@@ -218,8 +235,9 @@ class ExplorerScreen(Screen):
             form.load(load_config(next(p.path for p in list_presets() if p.name == "smoke")))
         if self.watcher is not None:
             self.query_one("#alpha", Static).update("reading the run…", layout=False)
-        if self.watcher is not None and self.app.size.width < 120:
+        if self.watcher is not None and self.app.size.width < NARROW:
             self.query_one("#form-pane").display = False  # an opened run needs the room; ctrl+f shows it
+        self.form_saved = dict(form.texts)
         self.query_one(TabBar).show(self.tab)
         table = self.query_one("#widths", DataTable)
         table.add_columns(*EXPLORER_COLUMNS)
@@ -281,9 +299,13 @@ class ExplorerScreen(Screen):
             self.draw_plots()
 
     def set_text(self, selector: str, text: Text) -> None:
+        """Show a text whole: it is laid out again only when it needs another number of lines (a repaint else)."""
         widget = self.query_one(selector, Static)
         if widget.content != text:
-            widget.update(text, layout=False)  # fixed-size lines: a repaint, never a layout of the screen
+            width = widget.content_region.width
+            lines = len(text.wrap(self.app.console, width)) if width else widget.size.height
+            minimum = int(widget.styles.min_height.value) if widget.styles.min_height is not None else 1
+            widget.update(text, layout=max(lines, minimum) != widget.size.height)
 
     def alpha_text(self, snap: RunSnapshot) -> Text:
         """α and the V slope as ``scaletui fit`` prints them (one format function), then what qualifies them."""
@@ -395,6 +417,9 @@ class ExplorerScreen(Screen):
     def launched(self, run_dir: Path) -> None:
         self.app.post_message(RunLaunched(run_dir))
         self.notify(f"started {run_dir.name}")
+        self.form_saved = dict(self.query_one(ConfigForm).texts)  # the run holds the form now
+        if self.app.size.width < NARROW:
+            self.query_one("#form-pane").display = False  # the live panels need the room; ctrl+f shows the form
         self.follow(run_dir)
 
     @on(Button.Pressed, "#stop")
@@ -409,7 +434,10 @@ class ExplorerScreen(Screen):
         except StoreError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.notify("stopping: the runner saves what it has" if stopped else "this run is not running")
+        if stopped:
+            self.notify(f"stopping at the next step; ctrl+e resumes: {RESUME_REDOES}")
+        else:
+            self.notify("this run is not running")
 
     def action_resume(self) -> None:
         """Finish the followed run if it was stopped, failed or its runner died (``run --resume``)."""
@@ -429,7 +457,7 @@ class ExplorerScreen(Screen):
             return
         start_runner(run_dir, detach=True, resume=True)
         self.app.post_message(RunLaunched(run_dir))
-        self.notify(f"resuming {run_dir.name}")
+        self.notify(f"resuming {run_dir.name}: {RESUME_REDOES}")
         self.follow(run_dir)
 
     def action_toggle_x(self) -> None:
@@ -470,16 +498,43 @@ class ExplorerScreen(Screen):
         self.app.push_screen(TicketsScreen(self.watcher.run_dir))
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        """Back to the runs; a form edited since it was loaded, started or saved is not dropped without asking."""
+        from scaletui.tui.dialogs import ConfirmDialog
+
+        form = self.query_one(ConfigForm)
+        form.commit()
+        if form.texts == self.form_saved:
+            self.app.pop_screen()
+            return
+
+        def leave(discard: bool | None) -> None:
+            if discard:
+                self.app.pop_screen()
+
+        self.app.push_screen(
+            ConfirmDialog("The form has edits no run or preset holds. Discard them?", "Discard"), leave
+        )
+
+    def action_presets(self) -> None:
+        """Open the preset list from the keyboard (the form is shown first if it was hidden)."""
+        pane = self.query_one("#form-pane")
+        pane.display = True
+        select = self.query_one("#preset", Select)
+        select.focus()
+        select.action_show_overlay()
 
     @on(Select.Changed, "#preset")
     def preset_chosen(self, event: Select.Changed) -> None:
         if event.value is Select.BLANK:
             return
+        form = self.query_one(ConfigForm)
         try:
-            self.query_one(ConfigForm).load(load_config(Path(str(event.value))))
+            form.load(load_config(Path(str(event.value))))
         except ConfigError as exc:
             self.notify(str(exc), severity="error")
+            return
+        self.form_saved = dict(form.texts)
+        form.editor.focus()
 
     def action_save_preset(self) -> None:
         from scaletui.tui.dialogs import PromptDialog
@@ -514,6 +569,7 @@ class ExplorerScreen(Screen):
             self.notify(f"cannot save preset: {exc}", severity="error")
             return
         self.notify(f"saved preset {slug} in {folder}")
+        self.form_saved = dict(self.query_one(ConfigForm).texts)
         self.query_one("#preset", Select).set_options([(p.name, str(p.path)) for p in list_presets()])
 
 

@@ -98,10 +98,11 @@ def _parse(text: str, declared: str) -> Any:
         return text.strip()  # let validation name the field and say what was expected
 
 
-class FieldList(SteadyScrollbars, ScrollView):
+class FieldList(SteadyScrollbars, ScrollView, can_focus=False):
     """The fields, one line each under their section's heading, the current one highlighted; a click picks one.
 
-    One widget however many fields the schema has: a widget per field would make every layout of the screen
+    Never focused: the editor below it has the keys, so tab and shift+tab leave the form instead of stopping
+    here. One widget however many fields the schema has: a widget per field would make every layout of the screen
     (each tab switch, each time the form is shown) walk a hundred more widgets, and showing the form paint them.
     """
 
@@ -197,6 +198,19 @@ class FieldList(SteadyScrollbars, ScrollView):
             self.post_message(self.FieldClicked(self.rows[fields[-1]][1]))  # an error line picks its field
 
 
+class FieldEditor(Input):
+    """The form's one text field. It never takes `?`: no config value needs one, and `?` opens the help from
+    every screen, which it could not while the form (focused whenever the explorer shows it) typed it."""
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        return character != "?" and super().check_consume_key(key, character)
+
+    def _on_key(self, event: events.Key) -> None:
+        # Textual calls each class's handler in turn: preventing the default skips Input's, which would type it.
+        if event.character == "?":
+            event.prevent_default()
+
+
 class ConfigForm(Vertical):
     """Every field of the schema, grouped by section, with inline errors: a list of the fields and one editor.
 
@@ -225,12 +239,13 @@ class ConfigForm(Vertical):
         self.texts: dict[str, str] = dict.fromkeys(self.declared, "")
         self.errors: dict[str, str] = {}
         self.help_tall = False
+        self.loaded: dict[str, str] = {}  # the texts as last loaded (a preset or a run's config)
         self.fields = FieldList(self.texts, self.errors, id="field-list")
 
     def compose(self) -> ComposeResult:
         yield self.fields
         yield Static(id="field-help")
-        yield Input(id="field-editor", compact=True)
+        yield FieldEditor(id="field-editor", compact=True)
 
     def on_mount(self) -> None:
         self.show_current()
@@ -252,6 +267,16 @@ class ConfigForm(Vertical):
         if self.texts[self.current] != self.editor.value:
             self.texts[self.current] = self.editor.value
             self.fields.refresh_field(self.current)
+            self.retarget()
+
+    def retarget(self) -> None:
+        """A loaded description describes the loaded target: once the target changes it no longer does, so it
+        is cleared rather than saved with a run of something else."""
+        description = self.texts["description"]
+        kept = bool(description) and description == self.loaded.get("description")
+        if kept and any(self.texts[p] != self.loaded.get(p) for p in self.declared if p.startswith("target.")):
+            self.texts["description"] = ""
+            self.fields.refresh_field("description")
 
     def select(self, path: str) -> None:
         """Make a field the current one: highlighted in the list, its text in the editor."""
@@ -336,6 +361,7 @@ class ConfigForm(Vertical):
         """Put text in a field, as if typed there."""
         self.texts[path] = text
         self.fields.refresh_field(path)
+        self.retarget()
         if path == self.current:
             self.show_current()
 
@@ -346,6 +372,7 @@ class ConfigForm(Vertical):
             section, _, name = path.rpartition(".")
             value = data[section].get(name, 0) if section else data[name]
             self.texts[path] = "" if name in WIDTH_RANGE else _text(value)
+        self.loaded = dict(self.texts)
         self.clear_errors()
         self.fields.refresh()  # every line changed, not only the current field's
         self.show_current()

@@ -24,7 +24,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from scaletui.analysis import analyze_run
 from scaletui.config import ConfigError, describe_config, describe_target, widths_label
 from scaletui.export import FORMATS, export_to_file
-from scaletui.report import STATUS_STYLE, alpha_cell
+from scaletui.report import STATUS_STYLE, alpha_cell, count
 from scaletui.store import Run, RunListing, StoreError, delete_run, list_runs, rename_run
 from scaletui.tui.compare import CompareScreen
 from scaletui.tui.dialogs import ChoiceDialog, ConfirmDialog, PromptDialog
@@ -48,6 +48,11 @@ COLUMNS = (
     ("started", "started"),
     ("id", "id"),
 )
+
+
+def label(row: RunRow) -> str:
+    """A run as the user knows it: its name, with the id that tells apart runs of one name."""
+    return f"{row.name} ({row.id})" if row.name else row.id
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,7 @@ class RunsScreen(Screen[None]):
         Binding("e", "export", "Export"),
         Binding("r", "rename", "Rename"),
         Binding("d", "delete", "Delete"),
+        Binding("q", "app.quit", "Quit"),
     ]
 
     DEFAULT_CSS = """
@@ -339,6 +345,7 @@ class RunsScreen(Screen[None]):
         if not rows:
             return
         stem = rows[0].id if len(rows) == 1 else f"{len(rows)}-runs"
+        what_runs = f"run {rows[0].name or rows[0].id}" if len(rows) == 1 else count(len(rows), "run")
 
         def suggest(what: str) -> str:
             return str(self.runs_dir.parent / f"{stem}-{what}.csv")
@@ -362,7 +369,7 @@ class RunsScreen(Screen[None]):
             else:
                 self.export(runs, what, path, False)
 
-        heading = f"Export {stem} as CSV: choose the table, then the file."
+        heading = f"Export {what_runs} as CSV: choose the table, then the file."
         self.app.push_screen(ChoiceDialog(heading, FORMATS, "per-width", suggest, "Export"), chosen)
 
     @work(thread=True, group="export", exit_on_error=False)
@@ -393,22 +400,40 @@ class RunsScreen(Screen[None]):
         self.app.push_screen(PromptDialog(f"New name for run {row.id}:", row.name, "Rename"), rename)
 
     def action_delete(self) -> None:
-        row = self._highlighted()
-        if row is None:
+        """Delete the marked runs, or the highlighted one, as compare and export choose them.
+
+        A live run is refused before anything is asked: a question whose yes is then refused wastes the answer.
+        """
+        run_id = self._highlighted_id()
+        ids = set(self.marked) or ({run_id} if run_id else set())
+        rows = [row for row in self.rows.values() if row.id in ids]
+        if not rows:
+            return
+        live = [row for row in rows if row.status in ("running", "not responding")]  # the store refuses the rest
+        if live:
+            names = ", ".join(label(row) for row in live)
+            self.notify(f"cannot delete {names}: still running; stop it first", severity="error", markup=False)
             return
 
         def delete(confirmed: bool | None) -> None:
             if not confirmed:
                 return
-            try:
-                delete_run(row.path)
-            except (StoreError, OSError) as exc:
-                self.notify(str(exc), severity="error", markup=False)
-                return
-            self.notify(f"deleted {row.id}", markup=False)
+            for row in rows:
+                try:
+                    delete_run(row.path)
+                except (StoreError, OSError) as exc:
+                    self.notify(str(exc), severity="error", markup=False)
+                    continue
+                self.marked.discard(row.id)
+                self.notify(f"deleted {label(row)}", markup=False)
             self.refresh_runs()
 
-        self.app.push_screen(ConfirmDialog(f"Delete run {row.id}? This removes its directory.", "Delete"), delete)
+        if len(rows) == 1:
+            question = f"Delete run {label(rows[0])}? This removes its directory."
+        else:
+            names = ", ".join(label(row) for row in rows)
+            question = f"Delete {count(len(rows), 'run')}: {names}? This removes their directories."
+        self.app.push_screen(ConfirmDialog(question, "Delete"), delete)
 
     @on(Worker.StateChanged)
     def worker_failed(self, event: Worker.StateChanged) -> None:
