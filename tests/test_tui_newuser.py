@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rich.console import Console
 from textual.widgets import Select, Static
@@ -23,7 +24,7 @@ from scaletui.tui.explorer import ExplorerScreen, RunLaunched
 from scaletui.tui.form import ConfigForm
 from scaletui.tui.runs import RunsScreen
 from scaletui.tui.tickets import TicketsScreen
-from tests.conftest import until
+from tests.conftest import smoke_config, until
 from tests.synthetic_runs import lottery_run
 from tests.test_tui_explorer import ExplorerApp, set_input, words
 
@@ -311,3 +312,26 @@ async def test_stop_and_resume_say_what_resume_redoes(tmp_path: Path, monkeypatc
     for note in notes:
         assert "saves what it has" not in note
         assert "unfinished widths continue from their last checkpoint (step 0 for a width without one)" in note
+
+
+async def test_the_tickets_screen_follows_a_live_run(tmp_path: Path) -> None:
+    writer = RunWriter.create(tmp_path / "runs", smoke_config("model.widths=[4]", "seeds.count=2"), run_id="live")
+    x = np.linspace(-2, 2, 16)
+    writer.write_test_set(x[:, None], x**2)
+    writer.mark_running("cpu")
+    writer.flush()
+    app = ExplorerApp(tmp_path / "runs", writer.dir)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("f6")
+            summary = lambda: str(app.screen.query_one("#summary", Static).content)  # noqa: E731
+            await until(pilot, lambda: isinstance(app.screen, TicketsScreen) and "no finished models" in summary())
+            rng = np.random.default_rng(0)
+            shapes = {"W0": (2, 1, 4), "b0": (2, 1, 4), "W1": (2, 4, 1), "b1": (2, 1, 1)}  # seeds first
+            weights = {name: rng.standard_normal(shape) for name, shape in shapes.items()}
+            outputs = np.zeros((2, 16))
+            writer.add_shard_result(4, [0, 1], 13, np.ones(2), np.ones(2), np.full(2, -1), 0.1, outputs, weights)
+            writer.flush()
+            await until(pilot, lambda: "no finished models" not in summary(), timeout=10)  # no key pressed
+    finally:
+        writer.close()
