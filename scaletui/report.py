@@ -353,8 +353,10 @@ def pair_table(report: TicketReport, limit: int | None = 12) -> Table:
 def ensemble_table(rows: list[EnsembleComparison]) -> Table:
     """k averaged seeds of width w against one model of width k·w: is a wide net an ensemble of tickets?"""
     table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    # The headers may fold onto two lines: a table of no_wrap columns is shrunk evenly when it is too wide,
+    # which gave the one-digit k column no width at all at 80 columns.
     for name in ("width w", "k", "groups", "one net, w", "k nets averaged", "one net, k·w", "wide / ensemble"):
-        table.add_column(name, justify="right", no_wrap=True)
+        table.add_column(name, justify="right")
     for r in rows:
         ratio = r.wide_loss / r.ensemble_loss if r.ensemble_loss > 0 else math.inf
         table.add_row(
