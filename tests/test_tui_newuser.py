@@ -335,3 +335,48 @@ async def test_the_tickets_screen_follows_a_live_run(tmp_path: Path) -> None:
             await until(pilot, lambda: "no finished models" not in summary(), timeout=10)  # no key pressed
     finally:
         writer.close()
+
+
+async def test_the_runs_screen_sorts_by_any_column_and_filters_by_typing(tmp_path: Path) -> None:
+    runs_dir = tmp_path / "runs"
+    for run_id, alpha in (("b-steep", 3.0), ("a-shallow", 1.0), ("c-middle", 2.0)):
+        lottery_run(runs_dir, run_id=run_id, alpha=alpha, stuck={})
+    app = ScaletuiApp(runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen) and len(app.screen.rows) == 3)
+        screen = app.screen
+        table = screen.query_one("#runs")
+
+        def ids() -> list[str]:
+            return [str(row.key.value) for row in table.ordered_rows]
+
+        await until(pilot, lambda: all(row.alpha != "–" for row in screen.rows.values()))
+        while screen.sort_key != "alpha":
+            await pilot.press("s")
+        await until(pilot, lambda: ids() == ["a-shallow", "c-middle", "b-steep"])
+        await pilot.press("S")
+        await until(pilot, lambda: ids() == ["b-steep", "c-middle", "a-shallow"])
+        assert "sorted by α vs N ▼" in str(screen.sub_title)
+        await pilot.press("slash", *"midd")
+        await until(pilot, lambda: ids() == ["c-middle"])
+        await pilot.press("enter")  # keeps the filter, back in the table: enter now opens
+        assert app.focused is table and ids() == ["c-middle"]
+        await pilot.press("slash", "escape")
+        await until(pilot, lambda: len(ids()) == 3)
+
+
+async def test_a_live_run_shows_how_much_is_done(tmp_path: Path) -> None:
+    runs_dir = tmp_path / "runs"
+    writer = RunWriter.create(runs_dir, smoke_config("model.widths=[4, 8]", "seeds.count=2"), run_id="live")
+    writer.mark_running("cpu")
+    writer.flush()
+    lottery_run(runs_dir, run_id="done")
+    app = ScaletuiApp(runs_dir)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, RunsScreen) and len(app.screen.rows) == 2)
+            table = app.screen.query_one("#runs")
+            assert str(table.get_cell("live", "progress")) == "0%" and str(table.get_cell("done", "progress")) == ""
+            assert "done" in screen_text(app).splitlines()[1]  # the column's header is on screen at 80 columns
+    finally:
+        writer.close()

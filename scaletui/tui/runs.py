@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Header, Static
+from textual.widgets import DataTable, Header, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from scaletui.analysis import analyze_run
@@ -40,6 +40,7 @@ COLUMNS = (
     ("mark", " "),
     ("name", "name"),
     ("status", "status"),
+    ("progress", "done"),
     ("alpha", "α vs N"),
     ("widths", "widths"),
     ("seeds", "seeds"),
@@ -70,6 +71,7 @@ class RunRow:
     seeds: str = ""
     alpha: str = "–"
     started: str = "–"
+    progress: str = ""  # a live run's share of its work done, "42%"; blank once it is not live
 
     @property
     def damaged(self) -> bool:
@@ -111,6 +113,7 @@ class RunLister:
             seeds=str(cfg.seeds.count),
             alpha=self._alpha(item, item.run),
             started=datetime.fromtimestamp(st.started).strftime("%m-%d %H:%M") if st.started else "–",
+            progress=f"{item.run.progress_fraction()[0]:.0%}" if st.is_live else "",
         )
 
     def _alpha(self, item: RunListing, run: Run) -> str:
@@ -154,12 +157,24 @@ class RunsScreen(Screen[None]):
         Binding("e", "export", "Export"),
         Binding("r", "rename", "Rename"),
         Binding("d", "delete", "Delete"),
+        Binding("slash", "filter", "Filter"),
+        Binding("s", "sort", "Sort"),
+        Binding("S", "sort_reverse", "Reverse sort", show=False),
         Binding("q", "app.quit", "Quit"),
     ]
 
     DEFAULT_CSS = """
     RunsScreen #runs {
         height: 1fr;
+    }
+    RunsScreen #filter {
+        display: none;
+        border: none;
+        height: 1;
+        padding: 0 1;
+    }
+    RunsScreen #filter.-shown {
+        display: block;
     }
     RunsScreen #detail {
         height: auto;
@@ -188,6 +203,11 @@ class RunsScreen(Screen[None]):
         self.marked: set[str] = set()
         self.problem: str | None = None
         self.refresher: Worker[None] | None = None
+        self.listed: list[RunRow] = []  # every run read, before filtering and sorting
+        self.listed_order: dict[str, int] = {}
+        self.sort_key = "started"  # a column key; the oldest first, as `scaletui ls` lists them
+        self.sort_reverse = False
+        self.filter_text = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -195,11 +215,13 @@ class RunsScreen(Screen[None]):
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         yield table
+        yield Input(
+            placeholder="filter: type to keep the runs whose row holds it; enter keeps, esc clears", id="filter"
+        )
         yield Static(id="detail")
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        self.sub_title = str(self.runs_dir)
         self.set_interval(REFRESH_SECONDS, self.tick)
 
     def on_screen_resume(self) -> None:
@@ -225,17 +247,100 @@ class RunsScreen(Screen[None]):
 
     @on(RunsListed)
     def show_runs(self, message: RunsListed) -> None:
-        self.rows = {row.id: row for row in message.rows}
-        self.marked.intersection_update(self.rows)
+        self.listed = message.rows
         self.problem = message.problem
-        self._patch_table(message.rows)
+        self._show_rows()
+
+    def _show_rows(self) -> None:
+        """The runs read, filtered and sorted as asked, into the table (marks on runs filtered out are dropped)."""
+        self.listed_order = {row.id: i for i, row in enumerate(self.listed)}
+        rows = [row for row in self.listed if self._matches(row)]
+        rows.sort(key=self._sort_value, reverse=self.sort_reverse)
+        self.rows = {row.id: row for row in rows}
+        self.marked.intersection_update(self.rows)
+        self._patch_table(rows)
         self._show_detail()
+        label = dict(COLUMNS)[self.sort_key]
+        shown = (
+            f" · {len(rows)} of {len(self.listed)} matching {self.filter_text.strip()!r}"
+            if self.filter_text.strip()
+            else ""
+        )
+        sub_title = f"{self.runs_dir} · sorted by {label} {'▼' if self.sort_reverse else '▲'} (s, S){shown}"
+        if self.sub_title != sub_title:
+            self.sub_title = sub_title
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # While the filter is typed in, enter keeps the filter rather than opening a run.
+        return not (action == "open" and isinstance(self.focused, Input))
+
+    def _matches(self, row: RunRow) -> bool:
+        wanted = self.filter_text.strip().lower()
+        return not wanted or any(wanted in str(cell).lower() for cell in self._cells(row)[1:])
+
+    def _sort_value(self, row: RunRow) -> tuple[object, ...]:
+        """The value a column sorts by: numbers as numbers (α, done, seeds), the start time as a time."""
+        if self.sort_key == "started":  # as `scaletui ls` lists them: oldest first, a run not started yet by its id
+            return (self.listed_order[row.id],)
+        text = str(self._cells(row)[[key for key, _ in COLUMNS].index(self.sort_key)])
+        number = text.rstrip("%").split(" ")[0]
+        try:
+            return (0, float(number), row.id)
+        except ValueError:
+            return (1, text.lower(), row.id)  # no number: after the numbers, alphabetically
+
+    def action_sort(self) -> None:
+        """Sort by the next column (left to right), ascending."""
+        keys = [key for key, _ in COLUMNS if key != "mark"]
+        self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
+        self.sort_reverse = False
+        self._show_rows()
+
+    def action_sort_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._show_rows()
+
+    @on(DataTable.HeaderSelected)
+    def header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        """A click on a column's name sorts by it; a second click reverses the order."""
+        key = str(event.column_key.value)
+        if key == "mark":
+            return
+        self.sort_reverse = not self.sort_reverse if key == self.sort_key else False
+        self.sort_key = key
+        self._show_rows()
+
+    def action_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.add_class("-shown")
+        field.focus()
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        self._show_rows()
+
+    @on(Input.Submitted, "#filter")
+    def filter_kept(self) -> None:
+        field = self.query_one("#filter", Input)
+        if not field.value:
+            field.remove_class("-shown")
+        self.query_one("#runs", DataTable).focus()
+
+    def key_escape(self) -> None:
+        """Esc in the filter clears it and gives the keys back to the table."""
+        field = self.query_one("#filter", Input)
+        if field.has_class("-shown"):
+            field.value = ""
+            field.remove_class("-shown")
+            self.query_one("#runs", DataTable).focus()
 
     def _cells(self, row: RunRow) -> tuple[str | Text, ...]:
         return (
             MARK if row.id in self.marked else "",
             Text(row.name if len(row.name) <= NAME_WIDTH else row.name[: NAME_WIDTH - 1] + "…"),  # data, not markup
             Text(row.status, style=STATUS_STYLE.get(row.status, "")),
+            Text(row.progress, justify="right"),
             Text(row.alpha, justify="right"),
             row.widths,
             Text(row.seeds, justify="right"),
