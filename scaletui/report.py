@@ -21,6 +21,7 @@ from scaletui.analysis import (
     selection_warning,
 )
 from scaletui.config import shard_label
+from scaletui.system import SystemSample
 from scaletui.tickets import EnsembleComparison, TicketReport
 
 STATUS_STYLE = {
@@ -364,3 +365,29 @@ def ensemble_table(rows: list[EnsembleComparison]) -> Table:
             f"{fmt(r.wide_loss)} (w={r.wide_width})", f"{ratio:.3g}",
         )  # fmt: skip
     return table
+
+
+def gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def system_text(sample: SystemSample) -> Text:
+    """The machine, the followed run's runner and the GPUs, one part each: what the system pane shows."""
+    parts: list[Text] = []
+    if sample.load is not None:
+        busy = "bold red" if sample.load[0] > sample.cpus else ""
+        parts.append(Text.assemble("load ", (f"{sample.load[0]:.2f}", busy), f" on {count(sample.cpus, 'CPU')}"))
+    if sample.mem_total and sample.mem_available is not None:
+        parts.append(Text(f"memory {gib(sample.mem_total - sample.mem_available)} of {gib(sample.mem_total)} used"))
+    runner = sample.runner
+    if runner is None:
+        parts.append(Text("runner: none running here", style="dim"))
+    else:
+        cpu = "measuring" if runner.cpu_percent is None else f"{runner.cpu_percent:.0f}% CPU"
+        parts.append(Text(f"runner: {count(runner.pids, 'process', 'processes')}, {cpu}, {gib(runner.rss_bytes)}"))
+    for gpu in sample.gpus:
+        used = f"{gib(gpu.used_bytes)} of {gib(gpu.total_bytes)}"
+        parts.append(Text(f"GPU {gpu.index} {gpu.name}: {gpu.util_percent}%, {used}"))
+    if sample.note:
+        parts.append(Text(sample.note, style="yellow"))
+    return Text(" · ").join(parts)

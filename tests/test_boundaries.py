@@ -7,8 +7,8 @@ import ast
 import subprocess
 import sys
 
-CORE = ["config", "expressions", "targets", "engine", "store", "runner", "ray_executor", "presets"]
-READERS = ["config", "expressions", "store", "presets"]
+CORE = ["config", "expressions", "targets", "engine", "store", "runner", "ray_executor", "presets", "system"]
+READERS = ["config", "expressions", "store", "presets", "system"]  # system: never torch, so never CUDA
 
 
 def loaded_packages(modules: list[str], packages: tuple[str, ...]) -> list[str]:

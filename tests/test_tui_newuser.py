@@ -7,6 +7,7 @@ not a widget's data: several of these defects were data that was right while the
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -380,3 +381,32 @@ async def test_a_live_run_shows_how_much_is_done(tmp_path: Path) -> None:
             assert "done" in screen_text(app).splitlines()[1]  # the column's header is on screen at 80 columns
     finally:
         writer.close()
+
+
+async def test_f12_saves_the_screen_as_svg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = ScaletuiApp(tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("f12")
+        await until(pilot, lambda: list(tmp_path.glob("scaletui-*.svg")))
+    [picture] = tmp_path.glob("scaletui-*.svg")
+    assert picture.read_text().lstrip().startswith("<svg") and "No runs in" in picture.read_text().replace(
+        "&#160;", " "
+    )
+
+
+async def test_f9_shows_the_machine_and_the_runners_use(tmp_path: Path) -> None:
+    run = lottery_run(tmp_path / "runs", finished=False)  # its runner is this process
+    app = ExplorerApp(tmp_path / "runs", run.dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.screen.snapshot is not None)
+        pane = app.screen.query_one("#system", Static)
+        assert not pane.display
+        await pilot.press("f9")
+        await until(pilot, lambda: "% CPU" in str(pane.content), timeout=20)  # measured between two samples
+        shown = str(pane.content)
+        assert "load " in shown and f" on {count(os.cpu_count() or 1, 'CPU')}" in shown
+        assert "memory " in shown and "runner: 1 process, " in shown and "GiB" in shown
+        await pilot.press("f9")
+        assert not pane.display

@@ -70,6 +70,7 @@ class ScaletuiApp(App[None]):
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("question_mark", "help", "Help"),
+        Binding("f12", "screenshot", "Save SVG", show=False),
     ]
 
     def __init__(self, runs_dir: Path, open_run: Path | None = None) -> None:
@@ -115,6 +116,18 @@ class ScaletuiApp(App[None]):
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def action_screenshot(self) -> None:
+        """The screen as it is, as an SVG picture in the working directory (Textual draws it)."""
+        import time
+
+        name = time.strftime("scaletui-%Y%m%d-%H%M%S.svg")
+        try:
+            path = self.save_screenshot(filename=name, path=str(Path.cwd()))
+        except OSError as exc:
+            self.notify(f"cannot save the picture: {exc}", severity="error", markup=False)
+            return
+        self.notify(f"saved {path}", markup=False)
 
     def live_launched(self) -> list[Path]:
         live = []

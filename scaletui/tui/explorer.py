@@ -8,6 +8,7 @@ code path as ``scaletui run``; a thread worker reads the run's store a few times
 from __future__ import annotations
 
 import math
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,11 +36,13 @@ from scaletui.report import (
     checkpoints_line,
     local_lines,
     local_table,
+    system_text,
     variance_numbers,
     verdict_text,
     width_cells,
 )
 from scaletui.store import Run, StoreError
+from scaletui.system import SystemMonitor, SystemSample
 from scaletui.tui.footer import KeysFooter
 from scaletui.tui.form import ConfigForm
 from scaletui.tui.scrolling import SteadyDataTable, SteadyRichLog
@@ -48,6 +51,7 @@ from scaletui.tui.visible import in_view
 from scaletui.tui.watch import RunSnapshot, RunWatcher
 
 REFRESH_SECONDS = 0.4
+SYSTEM_SECONDS = 1.0  # the system pane, while shown
 CURVES_SECONDS = 2.0  # new loss-curve points alone redraw the plots at most this often
 NARROW = 110  # below this many columns the form and the live panels do not both fit: the panels get the room
 RESUME_REDOES = "unfinished widths continue from their last checkpoint (step 0 for a width without one)"
@@ -134,6 +138,14 @@ class PlotResized(Message):
     """A plot's size changed, so the pictures must be redrawn to fit."""
 
 
+class SystemSampled(Message):
+    """A worker read the machine's load, the runner's processes and the GPUs."""
+
+    def __init__(self, sample: SystemSample) -> None:
+        super().__init__()
+        self.sample = sample
+
+
 class SnapshotTaken(Message):
     """A worker read the followed run."""
 
@@ -163,6 +175,7 @@ class ExplorerScreen(Screen):
         Binding("f6", "tickets", "Tickets"),
         Binding("f7", "tab('budget')", "Budget", show=False),
         Binding("f8", "tab('slopes')", "Slopes", show=False),
+        Binding("f9", "toggle_system", "System", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -172,6 +185,7 @@ class ExplorerScreen(Screen):
     ExplorerScreen #buttons Button { margin-right: 1; min-width: 10; }
     ExplorerScreen #alpha { height: auto; min-height: 2; padding: 0 1; text-style: bold; }
     ExplorerScreen #progress { height: auto; padding: 0 1; color: $text-muted; }
+    ExplorerScreen #system { height: auto; padding: 0 1; color: $text-muted; display: none; }
     ExplorerScreen #live { width: 1fr; }
     ExplorerScreen #widths, ExplorerScreen #log { height: 1fr; display: none; }
     """
@@ -187,6 +201,7 @@ class ExplorerScreen(Screen):
         self.tab = "loss"
         self.snapshot: RunSnapshot | None = None
         self.form_saved: dict[str, str] = {}  # the form as a run or preset holds it: esc leaves it without asking
+        self.system = SystemMonitor()
         self.reset_drawn()
 
     def reset_drawn(self) -> None:
@@ -215,6 +230,7 @@ class ExplorerScreen(Screen):
             with Vertical(id="live"):
                 yield Static("α: no run yet — fill the form and press Run (ctrl+r)", id="alpha")
                 yield Static("", id="progress")
+                yield Static("reading the machine…", id="system")
                 yield TabBar(id="tab-bar")
                 # The three plot tabs share one widget: moving between them repaints it, with no layout.
                 yield Plot(id="plot")
@@ -242,6 +258,7 @@ class ExplorerScreen(Screen):
         table = self.query_one("#widths", DataTable)
         table.add_columns(*EXPLORER_COLUMNS)
         self.set_interval(REFRESH_SECONDS, self.refresh_snapshot)  # the first one when the screen is shown
+        self.set_interval(SYSTEM_SECONDS, self.refresh_system)
 
     # --- following a run ---------------------------------------------------------------------------
 
@@ -393,6 +410,28 @@ class ExplorerScreen(Screen):
         if plot.drawn != (self.tab, w, h, shows):
             plot.drawn = (self.tab, w, h, shows)
             plot.update(cached[1], layout=False)  # the picture fits the plot's own size
+
+    # --- the system pane ---------------------------------------------------------------------------
+
+    def action_toggle_system(self) -> None:
+        """Show or hide the machine's load and memory, the runner's processes and the GPUs (read every second)."""
+        pane = self.query_one("#system", Static)
+        pane.display = not pane.display
+        self.refresh_system()
+
+    def refresh_system(self) -> None:
+        if self.query_one("#system").display and in_view(self):
+            status = self.snapshot.status if self.snapshot is not None else None
+            here = status is not None and status.is_live and status.host == socket.gethostname()
+            self.sample_system(status.pid if here and status is not None else None)
+
+    @work(thread=True, exclusive=True, group="system", exit_on_error=False)
+    def sample_system(self, runner_pid: int | None) -> None:
+        self.post_message(SystemSampled(self.system.sample(runner_pid)))
+
+    @on(SystemSampled)
+    def show_system(self, message: SystemSampled) -> None:
+        self.set_text("#system", system_text(message.sample))
 
     # --- actions -------------------------------------------------------------------------------------
 
