@@ -15,6 +15,7 @@ from scaletui.analysis import (
     CONVERGENCE_WINDOW,
     SETTLED_CHANGE,
     BudgetAnalysis,
+    FitOptions,
     LocalSlopes,
     PowerLawFit,
     RunAnalysis,
@@ -159,6 +160,20 @@ def fit_line(analysis: RunAnalysis) -> Text:
         (f"  ({analysis.aggregate} of seeds, {fit.points} widths, {fit.resamples} resamples"
          f"{', ' if extras else ''}{', '.join(extras)})", "dim"),
     )  # fmt: skip
+
+
+def options_text(options: FitOptions) -> str:
+    """The fit options that differ from `scaletui fit`'s defaults, as its flags name them ('' for none)."""
+    parts = []
+    if options.min_width is not None or options.max_width is not None:
+        parts.append(f"widths {options.min_width or '…'}–{options.max_width or '…'}")
+    if options.offset:
+        parts.append("offset")
+    if options.robust:
+        parts.append("robust")
+    if options.exclude_unconverged:
+        parts.append("still-falling excluded")
+    return ", ".join(parts)
 
 
 def alpha_cell(analysis: RunAnalysis) -> str:

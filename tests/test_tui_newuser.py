@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from rich.console import Console
-from textual.widgets import Select, Static
+from textual.widgets import Checkbox, Input, Select, Static
 
+from scaletui.analysis import FitOptions, analyze_run
+from scaletui.export import export_csv
 from scaletui.presets import list_presets
-from scaletui.report import count
+from scaletui.report import alpha_numbers, count
 from scaletui.store import RunWriter
 from scaletui.tui.app import QuitDialog, ScaletuiApp
 from scaletui.tui.compare import CompareScreen
-from scaletui.tui.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen
+from scaletui.tui.dialogs import ChoiceDialog, ConfirmDialog, FitDialog, HelpScreen
 from scaletui.tui.explorer import ExplorerScreen, RunLaunched
 from scaletui.tui.form import ConfigForm
 from scaletui.tui.runs import RunsScreen
@@ -407,6 +410,35 @@ async def test_f9_shows_the_machine_and_the_runners_use(tmp_path: Path) -> None:
         await until(pilot, lambda: "% CPU" in str(pane.content), timeout=20)  # measured between two samples
         shown = str(pane.content)
         assert "load " in shown and f" on {count(os.cpu_count() or 1, 'CPU')}" in shown
-        assert "memory " in shown and "runner: 1 process, " in shown and "GiB" in shown
+        assert "memory " in shown and re.search(r"runner: \d+ process(es)?, \d+% CPU, [\d.]+ GiB", shown)
         await pilot.press("f9")
         assert not pane.display
+
+
+async def test_the_fit_controls_drive_the_alpha_line_and_the_export(tmp_path: Path) -> None:
+    run = lottery_run(tmp_path / "runs")
+    app = ExplorerApp(tmp_path / "runs", run.dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        alpha = app.screen.query_one("#alpha", Static)
+        await until(pilot, lambda: "α vs N = " in str(alpha.content))
+        await pilot.press("ctrl+g")
+        await until(pilot, lambda: isinstance(app.screen, FitDialog))
+        dialog = app.screen
+        dialog.query_one("#min", Input).value = "4"
+        dialog.query_one("#robust", Checkbox).value = True
+        dialog.query_one("#x", Select).value = "width"
+        await pilot.click("#ok")
+        options = FitOptions(min_width=4, robust=True, x_axis="width")
+        expected = alpha_numbers(analyze_run(run, options).fit)
+        await until(pilot, lambda: expected in str(alpha.content))
+        assert "widths 4–…, robust" in str(alpha.content)
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        app.screen.query_one("#choice", Select).value = "fit"
+        target = tmp_path / "lottery-fit.csv"
+        await until(pilot, lambda: app.screen.query_one("#text", Input).value == str(target))
+        await pilot.press("tab", "enter")
+        await until(pilot, target.exists)
+    written = io.StringIO()
+    export_csv([run], "fit", written, options)
+    assert target.read_text() == written.getvalue()

@@ -7,6 +7,7 @@ cancels. Titles are shown as plain text, so run names with brackets are never re
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import TypeVar
 
 from rich.text import Text
@@ -16,7 +17,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Button, Input, Select, Static
+from textual.widgets import Button, Checkbox, Input, Select, Static
+
+from scaletui.analysis import AGGREGATES, X_AXES, FitOptions
 
 ResultType = TypeVar("ResultType")
 
@@ -46,6 +49,9 @@ class Dialog(ModalScreen[ResultType]):
     Dialog Input, Dialog Select {
         margin: 0 0 1 0;
     }
+    Dialog #range { height: auto; }
+    Dialog #range Input { width: 1fr; }
+    Dialog Checkbox { border: none; padding: 0; }
     Dialog #buttons {
         height: auto;
         align-horizontal: right;
@@ -168,6 +174,45 @@ class ChoiceDialog(Dialog[tuple[str, str] | None]):
 
     def answer(self) -> tuple[str, str] | None:
         return str(self.query_one("#choice", Select).value), self.query_one("#text", Input).value
+
+
+class FitDialog(Dialog[FitOptions | None]):
+    """The fit controls: the options `scaletui fit` takes, for the explorer's α line, plots and export."""
+
+    def __init__(self, options: FitOptions) -> None:
+        super().__init__(
+            "Fit options (as `scaletui fit` takes them); enter applies", cancelled=None, confirm_label="Apply"
+        )
+        self.options = options
+
+    def fields(self) -> Iterable[Widget]:
+        o = self.options
+        yield Static("widths from … to … (empty: all)")
+        with Horizontal(id="range"):
+            yield Input("" if o.min_width is None else str(o.min_width), placeholder="min", type="integer", id="min")
+            yield Input("" if o.max_width is None else str(o.max_width), placeholder="max", type="integer", id="max")
+        yield Select([(f"x axis: {x}", x) for x in X_AXES], value=o.x_axis, allow_blank=False, id="x")
+        yield Select([(f"aggregate: {a}", a) for a in AGGREGATES], value=o.aggregate, allow_blank=False, id="aggregate")
+        yield Checkbox("offset: L = L∞ + k·x^-α", o.offset, id="offset")
+        yield Checkbox("robust: Huber loss on log residuals", o.robust, id="robust")
+        yield Checkbox("exclude models still falling at the end", o.exclude_unconverged, id="exclude")
+
+    def answer(self) -> FitOptions | None:
+        low, high = (self.query_one(f"#{name}", Input).value.strip() for name in ("min", "max"))
+        min_width, max_width = (int(v) if v else None for v in (low, high))
+        if min_width is not None and max_width is not None and min_width > max_width:
+            self.notify(f"min width {min_width} is above max width {max_width}", severity="error")
+            return self.options
+        return replace(
+            self.options,
+            min_width=min_width,
+            max_width=max_width,
+            x_axis=str(self.query_one("#x", Select).value),
+            aggregate=str(self.query_one("#aggregate", Select).value),
+            offset=self.query_one("#offset", Checkbox).value,
+            robust=self.query_one("#robust", Checkbox).value,
+            exclude_unconverged=self.query_one("#exclude", Checkbox).value,
+        )
 
 
 PANELS = """\

@@ -11,6 +11,7 @@ import math
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Group, RenderableType
@@ -26,7 +27,7 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Header, RichLog, Select, Static
 from textual.worker import Worker, WorkerState
 
-from scaletui.analysis import DEFAULT_RESAMPLES, BudgetAnalysis, RunAnalysis
+from scaletui.analysis import DEFAULT_RESAMPLES, BudgetAnalysis, FitOptions, RunAnalysis
 from scaletui.config import Config, ConfigError, load_config
 from scaletui.plots import alpha_step_plot, budget_loss_plot, curves_plot, loss_plot, variance_plot
 from scaletui.presets import list_presets
@@ -36,6 +37,7 @@ from scaletui.report import (
     checkpoints_line,
     local_lines,
     local_table,
+    options_text,
     system_text,
     variance_numbers,
     verdict_text,
@@ -163,6 +165,8 @@ class ExplorerScreen(Screen):
         Binding("ctrl+t", "stop", "Stop", priority=True),
         Binding("ctrl+e", "resume", "Resume", priority=True),
         Binding("ctrl+x", "toggle_x", "Width/N", priority=True),
+        Binding("ctrl+g", "fit_options", "Fit", priority=True),
+        Binding("e", "export", "Export"),  # not while the form's editor has focus: there it types an e
         Binding("ctrl+f", "toggle_form", "Form", priority=True),
         Binding("ctrl+s", "save_preset", "Save preset", priority=True),
         Binding("ctrl+o", "presets", "Presets", priority=True),
@@ -197,7 +201,7 @@ class ExplorerScreen(Screen):
         self.watcher = RunWatcher(run_dir) if run_dir else None
         # A new experiment starts in the form; an opened run is for watching, where typing should edit nothing.
         self.AUTO_FOCUS = "#field-editor" if run_dir is None else ""
-        self.x_axis = "params"
+        self.fit_options = FitOptions()  # `scaletui fit`'s defaults until the fit controls (ctrl+g) change them
         self.tab = "loss"
         self.snapshot: RunSnapshot | None = None
         self.form_saved: dict[str, str] = {}  # the form as a run or preset holds it: esc leaves it without asking
@@ -274,11 +278,11 @@ class ExplorerScreen(Screen):
 
     def refresh_snapshot(self) -> None:
         if self.watcher is not None and in_view(self):
-            self.take_snapshot(self.watcher, self.x_axis)
+            self.take_snapshot(self.watcher, self.fit_options)
 
     @work(thread=True, exclusive=True, group="snapshot", exit_on_error=False)
-    def take_snapshot(self, watcher: RunWatcher, x_axis: str) -> None:
-        self.post_message(SnapshotTaken(watcher.snapshot(x_axis)))
+    def take_snapshot(self, watcher: RunWatcher, options: FitOptions) -> None:
+        self.post_message(SnapshotTaken(watcher.snapshot(options)))
 
     @on(Worker.StateChanged)
     def worker_failed(self, event: Worker.StateChanged) -> None:
@@ -304,12 +308,12 @@ class ExplorerScreen(Screen):
         for _, t, level, text in snap.events:
             style = {"warning": "yellow", "error": "bold red"}.get(level, "")
             log.write(Text.assemble((time.strftime("%H:%M:%S ", time.localtime(t)), "dim"), (text, style)))
-        models_key = (len(snap.models), snap.status.status, snap.analysis.x_axis)
+        models_key = (len(snap.models), snap.status.status, snap.analysis.options)
         if models_key != self.table_key:
             self.table_key = models_key
             self.fill_table(snap)
         now = time.monotonic()
-        key = (*snap.key, snap.analysis.x_axis)
+        key = (*snap.key, snap.analysis.options)
         # New finished models redraw at once; mere new curve points at most every CURVES_SECONDS.
         if key != self.drawn_key and (models_key != self.drawn_models or now - self.drawn_at >= CURVES_SECONDS):
             self.drawn_key, self.drawn_models, self.drawn_at = key, models_key, now
@@ -339,10 +343,11 @@ class ExplorerScreen(Screen):
                 (self.dimension_text(analysis), "dim"),
             )
         v = analysis.variance_slope
+        chosen = options_text(analysis.options)
         return Text.assemble(
             (alpha_numbers(fit), "bold cyan"),
             verdict_text(analysis),
-            f"  ({fit.points} widths, {analysis.aggregate})\n",
+            f"  ({fit.points} widths, {analysis.aggregate}{', ' if chosen else ''}{chosen})\n",
             (variance_numbers(v) if v is not None else "V slope: needs 2+ widths with 2+ finite seeds", "green"),
             (live, "yellow"),
             (self.dimension_text(analysis), "dim"),
@@ -389,7 +394,7 @@ class ExplorerScreen(Screen):
         if snap is None:
             return
         # The analysis is redone exactly when these change; α(step) is a new object only when it was refitted.
-        fit = (len(snap.models), snap.analysis.x_axis, snap.analysis.options.resamples)
+        fit = (len(snap.models), snap.analysis.options)
         pictures: dict[str, tuple[object, Callable[[int, int], RenderableType]]] = {
             "loss": (fit, lambda w, h: Text.from_ansi(loss_plot(snap.analysis, snap.models, w, h))),
             "variance": (fit, lambda w, h: Text.from_ansi(variance_plot(snap.analysis, w, h))),
@@ -500,8 +505,32 @@ class ExplorerScreen(Screen):
         self.follow(run_dir)
 
     def action_toggle_x(self) -> None:
-        self.x_axis = "width" if self.x_axis == "params" else "params"
+        x_axis = "width" if self.fit_options.x_axis == "params" else "params"
+        self.fit_options = replace(self.fit_options, x_axis=x_axis)
         self.refresh_snapshot()
+
+    def action_export(self) -> None:
+        """Export the followed run with the fit options shown, to a CSV file of a chosen format."""
+        from scaletui.tui.exporting import ask_and_export
+
+        if self.watcher is None:
+            self.notify("no run yet: start one (ctrl+r) or open one from the runs screen", severity="warning")
+            return
+        run_dir = self.watcher.run_dir
+        name = self.snapshot.config.name if self.snapshot is not None else run_dir.name
+        options = replace(self.fit_options, resamples=DEFAULT_RESAMPLES)  # a file gets the full bootstrap
+        ask_and_export(self, [run_dir], f"run {name}", run_dir.name, options)
+
+    def action_fit_options(self) -> None:
+        """The fit controls: what `scaletui fit` takes as options; the α line, the plots and `e` follow them."""
+        from scaletui.tui.dialogs import FitDialog
+
+        def chosen(options: FitOptions | None) -> None:
+            if options is not None and options != self.fit_options:
+                self.fit_options = options
+                self.refresh_snapshot()
+
+        self.app.push_screen(FitDialog(self.fit_options), chosen)
 
     def action_toggle_form(self) -> None:
         # Setting display directly, not a CSS class: a class change re-matches the stylesheet on every field.

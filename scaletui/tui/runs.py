@@ -21,13 +21,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from scaletui.analysis import analyze_run
+from scaletui.analysis import FitOptions, analyze_run
 from scaletui.config import ConfigError, describe_config, describe_target, widths_label
-from scaletui.export import FORMATS, export_to_file
 from scaletui.report import STATUS_STYLE, alpha_cell, count
 from scaletui.store import Run, RunListing, StoreError, delete_run, list_runs, rename_run
 from scaletui.tui.compare import CompareScreen
-from scaletui.tui.dialogs import ChoiceDialog, ConfirmDialog, PromptDialog
+from scaletui.tui.dialogs import ConfirmDialog, PromptDialog
+from scaletui.tui.exporting import ask_and_export
 from scaletui.tui.footer import KeysFooter
 from scaletui.tui.visible import in_view
 
@@ -134,15 +134,6 @@ class RunsListed(Message, bubble=False):
         super().__init__()
         self.rows = rows
         self.problem = problem
-
-
-class RunsExported(Message, bubble=False):
-    """An export wrote ``count`` records to ``path``."""
-
-    def __init__(self, path: Path, count: int) -> None:
-        super().__init__()
-        self.path = path
-        self.count = count
 
 
 class RunsScreen(Screen[None]):
@@ -450,42 +441,8 @@ class RunsScreen(Screen[None]):
         if not rows:
             return
         stem = rows[0].id if len(rows) == 1 else f"{len(rows)}-runs"
-        what_runs = f"run {rows[0].name or rows[0].id}" if len(rows) == 1 else count(len(rows), "run")
-
-        def suggest(what: str) -> str:
-            return str(self.runs_dir.parent / f"{stem}-{what}.csv")
-
-        def chosen(answer: tuple[str, str] | None) -> None:
-            if answer is None:
-                return
-            what, text = answer
-            if not text.strip():
-                self.notify("give a file to export to", severity="error")
-                return
-            path = Path(text.strip()).expanduser()
-            runs = [row.path for row in rows]
-            if path.is_dir():
-                self.notify(f"{path} is a directory; give a file name", severity="error", markup=False)
-            elif path.exists():
-                question = f"{path} exists. Replace it?"
-                self.app.push_screen(
-                    ConfirmDialog(question, "Replace"), lambda ok: self.export(runs, what, path, True) if ok else None
-                )
-            else:
-                self.export(runs, what, path, False)
-
-        heading = f"Export {what_runs} as CSV: choose the table, then the file."
-        self.app.push_screen(ChoiceDialog(heading, FORMATS, "per-width", suggest, "Export"), chosen)
-
-    @work(thread=True, group="export", exit_on_error=False)
-    def export(self, run_dirs: list[Path], what: str, path: Path, force: bool) -> None:
-        """Off the UI thread: a fit or per-width export bootstraps and reads every model's outputs."""
-        count = export_to_file([Run(d) for d in run_dirs], what, path, force=force)
-        self.post_message(RunsExported(path, count))
-
-    @on(RunsExported)
-    def exported(self, message: RunsExported) -> None:
-        self.notify(f"wrote {message.count} rows to {message.path}", markup=False)
+        label = f"run {rows[0].name or rows[0].id}" if len(rows) == 1 else count(len(rows), "run")
+        ask_and_export(self, [row.path for row in rows], label, stem, FitOptions())
 
     def action_rename(self) -> None:
         row = self._openable()
