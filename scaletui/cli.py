@@ -16,6 +16,7 @@ from typing import Annotated, NoReturn
 import numpy as np
 import typer
 import typer.core
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -338,7 +339,7 @@ def list_command(runs_dir: RunsDir = DEFAULT_RUNS_DIR) -> None:
         })  # fmt: skip
     # The short columns are never cut (a table of no_wrap columns is shrunk evenly, which cut the start
     # time); the free-text ones share what is left, folding onto a second line rather than losing their end.
-    widths = {c: max(len(c), *(len(str(row.get(c, ""))) for row in rows)) for c in columns}
+    widths = {c: max(len(c), *(cell_len(str(row.get(c, ""))) for row in rows)) for c in columns}  # wide glyphs: 2
     free = [c for c in columns if c in ("id", "name", "target")]
     room = out.width - sum(widths[c] for c in columns if c not in free) - 2 * (len(columns) - 1)
     for i, name in enumerate(free):  # the id first: it is what the other commands take
