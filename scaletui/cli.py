@@ -679,6 +679,35 @@ def export(
         err.print(f"wrote {count} rows to {out_path}", markup=False)
 
 
+@app.command("plot")
+def plot_command(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique prefix, path, name or 'latest'.")],
+    out_path: Annotated[Path, typer.Option("--out", help="The picture: a .png, .svg or .pdf file.")],
+    runs_dir: RunsDir = DEFAULT_RUNS_DIR,
+    x: XAxis = "params",
+    aggregate: Aggregate = "median",
+    min_width: MinWidth = None,
+    max_width: MaxWidth = None,
+    offset: Offset = False,
+    robust: Robust = False,
+    exclude_unconverged: Unconverged = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
+) -> None:
+    """Save a run's loss and variance plots as a picture (needs matplotlib: pip install 'scaletui[plot]')."""
+    from scaletui.figures import FiguresUnavailable, save_figure
+
+    with friendly_errors():
+        if out_path.exists() and not force:
+            fail(f"{out_path} exists; pass --force to replace it")
+        found = open_run(runs_dir, run_ref)
+        options = _fit_options(x, aggregate, min_width, max_width, offset, robust, unconverged=exclude_unconverged)
+        try:
+            save_figure(analyze_run(found, options), found.models(), f"{found.config.name} · {found.id}", out_path)
+        except (FiguresUnavailable, ValueError) as exc:
+            fail(str(exc))
+    out.print(f"wrote {out_path}", highlight=False)
+
+
 @app.command()
 def inspect(
     run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique prefix, path, or 'latest'.")],

@@ -7,7 +7,7 @@ import ast
 import subprocess
 import sys
 
-CORE = ["config", "expressions", "targets", "engine", "store", "runner", "ray_executor", "presets", "system"]
+CORE = ["config", "expressions", "targets", "engine", "store", "runner", "ray_executor", "presets", "system", "figures"]
 READERS = ["config", "expressions", "store", "presets", "system"]  # system: never torch, so never CUDA
 
 

@@ -72,3 +72,30 @@ def test_the_ensemble_table_keeps_every_column_at_80_columns() -> None:
     text = console.export_text()
     body = [line for line in text.splitlines() if re.match(r"\s+\d+ │", line)]
     assert [line.split("│")[1].strip() for line in body] == ["2", "4", "2", "4", "2"]  # k shows its digits
+
+
+def test_plot_out_writes_a_picture_or_says_in_one_line_what_it_needs(tmp_path: Path) -> None:
+    from tests.synthetic_runs import lottery_run
+
+    run = lottery_run(tmp_path / "runs")
+    out = tmp_path / "fig.svg"
+    result = CliRunner().invoke(app, ["plot", run.id, "--runs-dir", str(tmp_path / "runs"), "--out", str(out)])
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert result.exit_code == 2 and not out.exists()
+        assert result.output.strip().splitlines() == [
+            "error: `scaletui plot` draws with matplotlib: pip install 'scaletui[plot]'"
+        ]
+        return
+    assert result.exit_code == 0, result.output
+    assert out.read_text().lstrip().startswith("<?xml") and "fit α = " in out.read_text()
+
+
+def test_plot_out_refuses_an_unknown_format(tmp_path: Path) -> None:
+    from tests.synthetic_runs import lottery_run
+
+    run = lottery_run(tmp_path / "runs")
+    out = tmp_path / "fig.jpg"
+    result = CliRunner().invoke(app, ["plot", run.id, "--runs-dir", str(tmp_path / "runs"), "--out", str(out)])
+    assert result.exit_code == 2 and not out.exists()
