@@ -217,44 +217,21 @@ class FitDialog(Dialog[FitOptions | None]):
 
 PANELS = """\
 Runs: every run directory in the runs folder, re-read from disk every second, so a run started from \
-the CLI or another terminal appears by itself. Mark runs with space to compare or export several.
-Explorer: one run. The experiment form on the left; on the right the sweep as it trains: test loss \
-vs N with the fitted law (F1), output variance across seeds (F2), loss curves (F3), the per-width \
+the CLI or another terminal appears by itself. Mark runs with space to compare, export or delete several; \
+s sorts, / filters.
+Explorer: one run. The experiment form on the left (ctrl+o: presets); on the right the sweep as it trains: \
+test loss vs N with the fitted law (F1), output variance across seeds (F2), loss curves (F3), the per-width \
 table (F4), the event log (F5), the budget: loss vs step and α(step) with its CI and whether they \
 settled (F7), and the local slopes between neighbouring widths with their verdict (F8); a click on a \
-panel's name shows it too. In the form, ↑/↓ (or tab, \
-enter, a click) pick a field, typing edits it, ←/→ step through its choices or flip true/false.
+panel's name shows it too. ctrl+g: the fit options; F9: the machine's load, the runner and the GPUs. In the \
+form, ↑/↓ (or tab, enter, a click) pick a field, typing edits it, ←/→ step through its choices or flip \
+true/false.
 Compare: the median test loss vs N of several runs on one log–log plot, each with its fitted α and \
 95% bootstrap CI.
 Tickets (F6 in the explorer): one model's hidden neurons as (w, b) points, its mirror pairs (w, b) and \
 (−w, b) with what each pair adds to the output, and k averaged nets of width w against one net of \
-width k·w. Arrows change width and seed."""
-
-
-def screen_keys(screen: Screen[object]) -> list[tuple[str, str, object, str]]:
-    """Every key a screen answers to, as (keys, description, namespace, action), keys of one action joined.
-
-    Generated from the bindings, so the help and the command palette list exactly what the keys do: the
-    screen's, then those of scaletui's own widgets that have focus (the form's ↑/↓), then the app's; hidden
-    from the footer or not. Not Textual's own keys (a text field's editing keys, a scroll view's arrows), and
-    read from the declarations rather than the active bindings, where a focused scroll view's arrows hide the
-    tickets screen's.
-    """
-    focused = screen.focused
-    widgets = [node for node in focused.ancestors_with_self if node is not screen] if focused else []
-    chain: list[object] = [screen, *(w for w in widgets if type(w).__module__.startswith("scaletui.")), screen.app]
-    grouped: dict[tuple[str, str], tuple[list[str], object]] = {}
-    for namespace in chain:
-        for binding in Binding.make_bindings(type(namespace).BINDINGS):
-            if binding.description and (
-                namespace is not screen.app or type(namespace).__module__.startswith("scaletui.")
-            ):
-                keys, _ = grouped.setdefault((binding.action, binding.description), ([], namespace))
-                keys.append(screen.app.get_key_display(binding))
-    return [
-        (" / ".join(keys), description, namespace, action)
-        for (action, description), (keys, namespace) in grouped.items()
-    ]
+width k·w. Arrows change width and seed.
+Everywhere: ? this help, ctrl+p the palette (every key as a command), f12 saves the screen as SVG."""
 
 
 class HelpScreen(ModalScreen[None]):
