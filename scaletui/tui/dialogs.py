@@ -234,6 +234,32 @@ width k·w. Arrows change width and seed.
 Everywhere: ? this help, ctrl+p the palette (every key as a command), f12 saves the screen as SVG."""
 
 
+def screen_keys(screen: Screen[object]) -> list[tuple[str, str, object, str]]:
+    """Every key a screen answers to, as (keys, description, namespace, action), keys of one action joined.
+
+    Generated from the bindings, so the help and the command palette list exactly what the keys do: the
+    screen's, then those of scaletui's own widgets that have focus (the form's ↑/↓), then the app's; hidden
+    from the footer or not. Not Textual's own keys (a text field's editing keys, a scroll view's arrows), and
+    read from the declarations rather than the active bindings, where a focused scroll view's arrows hide the
+    tickets screen's.
+    """
+    focused = screen.focused
+    widgets = [node for node in focused.ancestors_with_self if node is not screen] if focused else []
+    chain: list[object] = [screen, *(w for w in widgets if type(w).__module__.startswith("scaletui.")), screen.app]
+    grouped: dict[tuple[str, str], tuple[list[str], object]] = {}
+    for namespace in chain:
+        for binding in Binding.make_bindings(type(namespace).BINDINGS):
+            if binding.description and (
+                namespace is not screen.app or type(namespace).__module__.startswith("scaletui.")
+            ):
+                keys, _ = grouped.setdefault((binding.action, binding.description), ([], namespace))
+                keys.append(screen.app.get_key_display(binding))
+    return [
+        (" / ".join(keys), description, namespace, action)
+        for (action, description), (keys, namespace) in grouped.items()
+    ]
+
+
 class HelpScreen(ModalScreen[None]):
     """The keys of the screen beneath and what each of scaletui's screens shows; escape, q or ? closes."""
 
