@@ -50,7 +50,7 @@ class Dialog(ModalScreen[ResultType]):
         margin: 0 0 1 0;
     }
     Dialog #range { height: auto; }
-    Dialog #range Input { width: 1fr; }
+    Dialog #range Input { width: 1fr; margin: 0 1 1 0; }
     Dialog Checkbox { border: none; padding: 0; }
     Dialog #buttons {
         height: auto;
@@ -186,16 +186,19 @@ class FitDialog(Dialog[FitOptions | None]):
         self.options = options
 
     def fields(self) -> Iterable[Widget]:
+        # Compact fields, one line each: the whole dialog fits a 24-line terminal.
         o = self.options
         yield Static("widths from … to … (empty: all)")
         with Horizontal(id="range"):
-            yield Input("" if o.min_width is None else str(o.min_width), placeholder="min", type="integer", id="min")
-            yield Input("" if o.max_width is None else str(o.max_width), placeholder="max", type="integer", id="max")
-        yield Select([(f"x axis: {x}", x) for x in X_AXES], value=o.x_axis, allow_blank=False, id="x")
-        yield Select([(f"aggregate: {a}", a) for a in AGGREGATES], value=o.aggregate, allow_blank=False, id="aggregate")
-        yield Checkbox("offset: L = L∞ + k·x^-α", o.offset, id="offset")
-        yield Checkbox("robust: Huber loss on log residuals", o.robust, id="robust")
-        yield Checkbox("exclude models still falling at the end", o.exclude_unconverged, id="exclude")
+            low, high = ("" if w is None else str(w) for w in (o.min_width, o.max_width))
+            yield Input(low, placeholder="min", type="integer", id="min", compact=True)
+            yield Input(high, placeholder="max", type="integer", id="max", compact=True)
+        yield Select([(f"x axis: {x}", x) for x in X_AXES], value=o.x_axis, allow_blank=False, id="x", compact=True)
+        aggregates = [(f"aggregate: {a}", a) for a in AGGREGATES]
+        yield Select(aggregates, value=o.aggregate, allow_blank=False, id="aggregate", compact=True)
+        yield Checkbox("offset: L = L∞ + k·x^-α", o.offset, id="offset", compact=True)
+        yield Checkbox("robust: Huber loss on log residuals", o.robust, id="robust", compact=True)
+        yield Checkbox("exclude models still falling at the end", o.exclude_unconverged, id="exclude", compact=True)
 
     def answer(self) -> FitOptions | None:
         low, high = (self.query_one(f"#{name}", Input).value.strip() for name in ("min", "max"))

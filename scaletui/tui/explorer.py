@@ -161,15 +161,16 @@ class ExplorerScreen(Screen):
 
     # The screen's commands win over the form's editor, which would take ctrl+e (end) and ctrl+x (cut).
     BINDINGS = [
+        # Most needed first: on a narrow terminal the footer drops keys from the end (all stay in ? and ^p).
         Binding("ctrl+r", "start", "Run", priority=True),
         Binding("ctrl+t", "stop", "Stop", priority=True),
+        Binding("ctrl+o", "presets", "Presets", priority=True),
+        Binding("ctrl+g", "fit_options", "Fit", priority=True),
+        Binding("ctrl+f", "toggle_form", "Form", priority=True),
+        Binding("e", "export", "Export"),  # not while the form's editor has focus: there it types an e
         Binding("ctrl+e", "resume", "Resume", priority=True),
         Binding("ctrl+x", "toggle_x", "Width/N", priority=True),
-        Binding("ctrl+g", "fit_options", "Fit", priority=True),
-        Binding("e", "export", "Export"),  # not while the form's editor has focus: there it types an e
-        Binding("ctrl+f", "toggle_form", "Form", priority=True),
         Binding("ctrl+s", "save_preset", "Save preset", priority=True),
-        Binding("ctrl+o", "presets", "Presets", priority=True),
         Binding("escape", "back", "Runs"),
         Binding("f1", "tab('loss')", "Loss", show=False),
         Binding("f2", "tab('variance')", "Variance", show=False),

@@ -3,7 +3,8 @@
 Textual's Footer lists the keys in the order of the focus chain, so they move about as focus moves, and it
 cuts the line at the right edge, where it puts help and quit. This footer orders the keys as the screen
 declares them, puts the keys a user must always find (`esc`, `?`, quit) last, and when the line is too long
-drops the other keys, longest first, until it fits: every key is still in the help (`?`) and the palette.
+first draws the keys closer together, then drops the screen's other keys from the last declared (a screen
+declares its keys most needed first) until it fits: every key is still in the help (`?`) and the palette.
 
 It also skips rebuilding when the keys it would show are what it shows: Textual's Footer rebuilds (a dozen
 widgets, then a layout of the screen) whenever focus moves, as it does between the fields of the form.
@@ -17,12 +18,21 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
-ESSENTIAL_ACTIONS = ("back", "cancel", "close", "help", "app.help", "quit", "app.quit")
+ESSENTIAL_ACTIONS = ("back", "cancel", "close", "help", "quit")
+COMPACT_BELOW = 120  # columns: narrower, the keys are drawn without their padding
 
 
-def footer_width(key_display: str, description: str) -> int:
-    """The cells a FooterKey takes: the key with a space each side, the description and a space after it."""
+def footer_width(key_display: str, description: str, compact: bool) -> int:
+    """The cells a FooterKey takes: padded, the key with a space each side, the description and a space
+    after it; compact, the key, a space, the description and the margin after it."""
+    if compact:
+        return len(key_display) + (len(description) + 1 if description else 0) + 1
     return len(key_display) + 2 + (len(description) + 1 if description else 0)
+
+
+def action_name(action: str) -> str:
+    """An action without the app's namespace: `app.quit` on a screen is the app's `quit`, one key group."""
+    return action.removeprefix("app.")
 
 
 class KeysFooter(Footer):
@@ -35,25 +45,28 @@ class KeysFooter(Footer):
         screen = self.screen
         by_action: dict[str, tuple[Binding, bool, str]] = {}
         for _, binding, enabled, tooltip in screen.active_bindings.values():
-            if binding.show and binding.action not in by_action and binding.key != self.app.COMMAND_PALETTE_BINDING:
-                by_action[binding.action] = (binding, enabled, tooltip)
-        declared = [binding.action for binding in Binding.make_bindings(type(screen).BINDINGS)]
-        keys = list(by_action.values())
-        keys.sort(
-            key=lambda item: (
-                item[0].action in ESSENTIAL_ACTIONS,
-                ESSENTIAL_ACTIONS.index(item[0].action) if item[0].action in ESSENTIAL_ACTIONS else 0,
-                declared.index(item[0].action) if item[0].action in declared else len(declared),
-            )
-        )
+            action = action_name(binding.action)
+            if binding.show and action not in by_action and binding.key != self.app.COMMAND_PALETTE_BINDING:
+                by_action[action] = (binding, enabled, tooltip)
+        declared = [action_name(binding.action) for binding in Binding.make_bindings(type(screen).BINDINGS)]
+
+        def rank(action: str) -> tuple[bool, int, int]:
+            essential = action in ESSENTIAL_ACTIONS
+            order = declared.index(action) if action in declared else len(declared)
+            return essential, ESSENTIAL_ACTIONS.index(action) if essential else 0, order
+
+        ranked = sorted(by_action, key=rank)
+        keys = [by_action[action] for action in ranked]
+        compact = self.app.size.width < COMPACT_BELOW
+        self.compact = compact
         room = self.app.size.width - 1
         if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
-            palette = Binding(self.app.COMMAND_PALETTE_BINDING, "")
-            room -= footer_width(self.app.get_key_display(palette), "palette") + 2  # its border and padding
-        width = {id(b): footer_width(self.app.get_key_display(b), b.description) for b, _, _ in keys}
-        optional = sorted((k for k in keys if k[0].action not in ESSENTIAL_ACTIONS), key=lambda k: -width[id(k[0])])
+            palette = self.app.get_key_display(Binding(self.app.COMMAND_PALETTE_BINDING, ""))
+            room -= footer_width(palette, "palette", compact) + 2  # its border and padding
+        width = {id(b): footer_width(self.app.get_key_display(b), b.description, compact) for b, _, _ in keys}
+        optional = [key for key, action in zip(keys, ranked, strict=True) if action not in ESSENTIAL_ACTIONS]
         while optional and sum(width[id(b)] for b, _, _ in keys) > room:
-            keys.remove(optional.pop(0))
+            keys.remove(optional.pop())  # the last declared first
         return keys
 
     def compose(self) -> ComposeResult:

@@ -85,6 +85,8 @@ class TicketsScreen(Screen[None]):
         Binding("down", "seed(1)", "Next seed"),
         Binding("up", "seed(-1)", "Prev seed"),
         Binding("escape", "back", "Back"),
+        Binding("pagedown", "scroll_tables(1)", "Tables down", show=False),
+        Binding("pageup", "scroll_tables(-1)", "Tables up", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -104,7 +106,9 @@ class TicketsScreen(Screen[None]):
         yield Header()
         yield Static("reading the run's weights…", id="summary")
         yield Static(id="scatter")
-        with VerticalScroll(id="tables"):
+        # Not focusable: a focused scroll view takes the arrows, which here change the model (and the footer,
+        # reading the focused widget's keys first, hid them); page up/down scroll the tables instead.
+        with VerticalScroll(id="tables", can_focus=False):
             yield Static(id="pairs")
         yield KeysFooter()
 
@@ -175,6 +179,10 @@ class TicketsScreen(Screen[None]):
     def worker_failed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
             self.notify(f"reading tickets failed: {event.worker.error}", severity="error", markup=False)
+
+    def action_scroll_tables(self, pages: int) -> None:
+        tables = self.query_one("#tables", VerticalScroll)
+        tables.scroll_to(y=tables.scroll_y + pages * max(tables.size.height - 1, 1), animate=False)
 
     def action_back(self) -> None:
         self.app.pop_screen()
