@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -156,9 +157,20 @@ def width_stats(
     else:
         summary, extremes = (nan,) * 5, (nan, nan)
     return WidthStats(
-        width, n_params, len(losses), int(usable.size), int(diverged.sum()), int((unconverged & ~diverged).sum()),
-        int(dropped.sum()), summary[0], summary[1], summary[2], summary[3], summary[4], *extremes,
-    )  # fmt: skip
+        width,
+        n_params,
+        len(losses),
+        int(usable.size),
+        int(diverged.sum()),
+        int((unconverged & ~diverged).sum()),
+        int(dropped.sum()),
+        summary[0],
+        summary[1],
+        summary[2],
+        summary[3],
+        summary[4],
+        *extremes,
+    )
 
 
 # --- power-law fits --------------------------------------------------------------------------------
@@ -234,9 +246,15 @@ def _fit_offset(lx: np.ndarray, ly: np.ndarray, robust: bool, starts: list[np.nd
     best, best_cost = starts[0], math.inf
     for start in starts:
         result = optimize.least_squares(
-            residual, np.clip(start, lower + 1e-9, upper - 1e-9), jac=jacobian, bounds=(lower, upper),
-            loss="huber" if robust else "linear", f_scale=HUBER_DELTA, x_scale="jac", max_nfev=200,
-        )  # fmt: skip
+            residual,
+            np.clip(start, lower + 1e-9, upper - 1e-9),
+            jac=jacobian,
+            bounds=(lower, upper),
+            loss="huber" if robust else "linear",
+            f_scale=HUBER_DELTA,
+            x_scale="jac",
+            max_nfev=200,
+        )
         if result.cost < best_cost:
             best, best_cost = result.x, result.cost
     return best
@@ -270,26 +288,41 @@ def fit_power_law(x: np.ndarray, y: np.ndarray, *, offset: bool = False, robust:
     if offset:
         alpha, log_k, log_l_inf = _fit_offset(lx, ly, robust, _offset_starts(lx, ly))
         predicted = np.logaddexp(log_l_inf, log_k - alpha * lx)
-        return PowerLawFit(float(alpha), math.exp(log_k), math.exp(log_l_inf), _r2(ly, predicted),
-                           offset=True, robust=robust, points=len(x))  # fmt: skip
+        return PowerLawFit(
+            float(alpha),
+            math.exp(log_k),
+            math.exp(log_l_inf),
+            _r2(ly, predicted),
+            offset=True,
+            robust=robust,
+            points=len(x),
+        )
     slope, intercept = _huber_lines(lx, ly, HUBER_DELTA) if robust else _ols_slopes(lx, ly)
     slope, intercept = float(slope), float(intercept)
     return PowerLawFit(-slope, math.exp(intercept), 0.0, _r2(ly, intercept + slope * lx), robust=robust, points=len(x))
 
 
-def resample_picks(sizes: list[int], resamples: int, seed: int = BOOTSTRAP_SEED) -> list[np.ndarray]:
+def iter_resample_picks(sizes: list[int], resamples: int, seed: int = BOOTSTRAP_SEED) -> Iterator[np.ndarray]:
     """The seed bootstrap's draws: per group (width), ``resamples`` rows of indices drawn with replacement.
 
-    One stream from ``seed``, drawn group by group: the α CI, the local slopes and α(step) all resample the
-    same seeds, so their intervals are read off one set of resamples.
+    One stream from ``seed``, drawn group by group: the α CI, the local slopes, α(step) and the seeds view
+    all resample the same seeds, so their intervals are read off one set of resamples. Made one group at a
+    time, so a run of 10⁵ models never holds all 10⁸ indices at once.
     """
     rng = np.random.default_rng(seed)
-    return [rng.integers(0, size, size=(resamples, size)) for size in sizes]
+    for size in sizes:
+        yield rng.integers(0, size, size=(resamples, size))
 
 
-def bootstrap_aggregates(groups: list[np.ndarray], kind: str, picks: list[np.ndarray]) -> np.ndarray:
+def resample_picks(sizes: list[int], resamples: int, seed: int = BOOTSTRAP_SEED) -> list[np.ndarray]:
+    """:func:`iter_resample_picks`, all groups at once (α(step) reuses them at every step)."""
+    return list(iter_resample_picks(sizes, resamples, seed))
+
+
+def bootstrap_aggregates(
+    groups: list[np.ndarray], kind: str, picks: Iterable[np.ndarray], resamples: int
+) -> np.ndarray:
     """(resamples, groups): each group's values at the drawn indices, aggregated."""
-    resamples = picks[0].shape[0] if picks else 0
     out = np.empty((resamples, len(groups)))
     for j, (values, drawn) in enumerate(zip(groups, picks, strict=True)):
         out[:, j] = aggregate(values[drawn], kind, axis=1)
@@ -317,9 +350,14 @@ def percentile_ci(values: np.ndarray) -> tuple[float, float, int]:
 
 
 def fit_aggregates(
-    x: np.ndarray, point: np.ndarray, boot: np.ndarray, *, offset: bool = False, robust: bool = False,
+    x: np.ndarray,
+    point: np.ndarray,
+    boot: np.ndarray,
+    *,
+    offset: bool = False,
+    robust: bool = False,
     x_axis: str = "params",
-) -> PowerLawFit:  # fmt: skip
+) -> PowerLawFit:
     """Fit the aggregates ``point`` and take the 95% CI from the refits of the resampled ``boot`` rows."""
     x = np.asarray(x, dtype=float)
     fit = fit_power_law(x, point, offset=offset, robust=robust)
@@ -340,7 +378,7 @@ def fit_with_ci(
 ) -> PowerLawFit:
     """Fit the aggregate of each group (one group of seed losses per x) and attach a percentile 95% CI."""
     point = np.array([aggregate(g, kind) for g in groups])
-    boot = bootstrap_aggregates(groups, kind, resample_picks([len(g) for g in groups], resamples, seed))
+    boot = bootstrap_aggregates(groups, kind, iter_resample_picks([len(g) for g in groups], resamples, seed), resamples)
     return fit_aggregates(x, point, boot, offset=offset, robust=robust, x_axis=x_axis)
 
 
@@ -447,10 +485,12 @@ def local_slopes(widths: list[int], x: np.ndarray, point: np.ndarray, boot: np.n
     result = []
     for span in (2, 3):
         alphas, boot_alphas = _slopes_over(lx, ly, span), _slopes_over(lx, lb, span)
-        result.append([
-            LocalSlope(tuple(widths[j : j + span]), float(alphas[j]), *percentile_ci(boot_alphas[:, j])[:2])
-            for j in range(alphas.size)
-        ])  # fmt: skip
+        result.append(
+            [
+                LocalSlope(tuple(widths[j : j + span]), float(alphas[j]), *percentile_ci(boot_alphas[:, j])[:2])
+                for j in range(alphas.size)
+            ]
+        )
     return LocalSlopes(result[0], result[1], broken_power_law(x, point))
 
 
@@ -491,9 +531,12 @@ def bootstrap_variances(outputs: np.ndarray, resamples: int, rng: np.random.Gene
 
 
 def variance_fit(
-    x: np.ndarray, outputs_by_width: list[np.ndarray], resamples: int = DEFAULT_RESAMPLES, seed: int = BOOTSTRAP_SEED,
+    x: np.ndarray,
+    outputs_by_width: list[np.ndarray],
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
     x_axis: str = "width",
-) -> PowerLawFit:  # fmt: skip
+) -> PowerLawFit:
     """Slope of V against x (V ∝ x^−slope) with a seed-bootstrap 95% CI: 1 is the lottery-ticket prediction."""
     x = np.asarray(x, dtype=float)
     v = np.array([o.var(axis=0).mean() for o in outputs_by_width])
@@ -505,8 +548,9 @@ def variance_fit(
     keep = np.all(np.isfinite(ly), axis=1)
     slopes, _ = _ols_slopes(np.broadcast_to(np.log(x), ly[keep].shape), ly[keep])
     low, high = np.percentile(-slopes, [2.5, 97.5]) if keep.any() else (float("nan"), float("nan"))
-    return PowerLawFit(point.alpha, point.k, 0.0, point.r2, float(low), float(high), int(keep.sum()), x_axis,
-                       points=point.points)  # fmt: skip
+    return PowerLawFit(
+        point.alpha, point.k, 0.0, point.r2, float(low), float(high), int(keep.sum()), x_axis, points=point.points
+    )
 
 
 # --- seed distribution and convergence -----------------------------------------------------------------
@@ -537,14 +581,18 @@ def seed_spread(width: int, losses: np.ndarray) -> SeedSpread:
     skew = float(stats.skew(logs, bias=False)) if logs.size >= 3 and not flat else nan
     kurt = float(stats.kurtosis(logs, fisher=True, bias=False)) if logs.size >= 4 and not flat else nan
     median = float(np.median(losses))
-    return SeedSpread(width, int(losses.size), float(np.median(logs)), float(q75 - q25), skew, kurt,
-                      float(losses.max() / median))  # fmt: skip
+    return SeedSpread(
+        width, int(losses.size), float(np.median(logs)), float(q75 - q25), skew, kurt, float(losses.max() / median)
+    )
 
 
 def still_falling(
-    steps: np.ndarray, losses: np.ndarray, total_steps: int,
-    window: float = CONVERGENCE_WINDOW, threshold: float = CONVERGENCE_THRESHOLD,
-) -> bool | None:  # fmt: skip
+    steps: np.ndarray,
+    losses: np.ndarray,
+    total_steps: int,
+    window: float = CONVERGENCE_WINDOW,
+    threshold: float = CONVERGENCE_THRESHOLD,
+) -> bool | None:
     """The convergence rule: True when the training loss fell by more than ``threshold`` (relative to its
     final value) over the last ``window`` of the steps; None when no evaluation falls in a position to tell.
     """
@@ -618,8 +666,15 @@ def width_basins(
             v_all = bias_variance(width, outputs, target).variance
         if main.sum() >= 2:
             v_main = bias_variance(width, outputs[main], target).variance
-    return Basins(width, int(losses.size), len(basin_groups(losses)), int((~main).sum()),
-                  float(np.median(losses[main])), v_all, v_main)  # fmt: skip
+    return Basins(
+        width,
+        int(losses.size),
+        len(basin_groups(losses)),
+        int((~main).sum()),
+        float(np.median(losses[main])),
+        v_all,
+        v_main,
+    )
 
 
 def theory_slopes(intrinsic_dim: int, hidden_layers: int, x_axis: str) -> dict[str, float]:
@@ -758,8 +813,13 @@ def alpha_by_step(
     chunk = max(1, BUDGET_CHUNK // max(1, options.resamples * largest))
     for start in range(0, steps.size, chunk):
         part = slice(start, start + chunk)
-        boot = np.stack([aggregate(b.losses[:, c[part]][drawn], options.aggregate, axis=1)  # (resamples, steps)
-                         for b, c, drawn in zip(budgets, columns, picks, strict=True)], axis=-1)  # fmt: skip
+        boot = np.stack(
+            [
+                aggregate(b.losses[:, c[part]][drawn], options.aggregate, axis=1)  # (resamples, steps)
+                for b, c, drawn in zip(budgets, columns, picks, strict=True)
+            ],
+            axis=-1,
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
             ly = np.log(boot).transpose(1, 0, 2)  # (steps, resamples, widths)
         for i, step_alphas in enumerate(-_slopes(lx, ly, options.robust)):
@@ -768,9 +828,11 @@ def alpha_by_step(
 
 
 def budget_analysis(
-    curves, n_params: dict[int, int], options: FitOptions = FitOptions(),
+    curves,
+    n_params: dict[int, int],
+    options: FitOptions = FitOptions(),
     excluded: frozenset[tuple[int, int]] = frozenset(),
-) -> BudgetAnalysis:  # fmt: skip
+) -> BudgetAnalysis:
     """The budget axis of a run from its stored curves (pure: a CurveTable and parameter counts in)."""
     return alpha_budget(width_budgets(curves, n_params, options.aggregate, excluded), options)
 
@@ -780,14 +842,30 @@ def alpha_budget(budgets: list[WidthBudget], options: FitOptions) -> BudgetAnaly
     fitted = [b for b in budgets if options.in_range(b.width)]
     empty = np.array([])
     if len(fitted) < 2:
-        return BudgetAnalysis(budgets, [], empty.astype(int), empty, empty, empty, options,
-                              "α(step) needs 2+ widths in range with evaluated steps")  # fmt: skip
+        return BudgetAnalysis(
+            budgets,
+            [],
+            empty.astype(int),
+            empty,
+            empty,
+            empty,
+            options,
+            "α(step) needs 2+ widths in range with evaluated steps",
+        )
     steps = fitted[0].steps
     for b in fitted[1:]:
         steps = np.intersect1d(steps, b.steps)
     if not steps.size:
-        return BudgetAnalysis(budgets, [b.width for b in fitted], steps, empty, empty, empty, options,
-                              "the widths have no evaluated step in common yet")  # fmt: skip
+        return BudgetAnalysis(
+            budgets,
+            [b.width for b in fitted],
+            steps,
+            empty,
+            empty,
+            empty,
+            options,
+            "the widths have no evaluated step in common yet",
+        )
     x = np.array([b.width if options.x_axis == "width" else b.n_params for b in fitted], dtype=float)
     alpha, low, high = alpha_by_step(fitted, x, steps, options)
     return BudgetAnalysis(budgets, [b.width for b in fitted], steps, alpha, low, high, options)
@@ -869,12 +947,17 @@ def analyze_run(run, options: FitOptions = FitOptions(), *, with_outputs: bool =
     for w in sorted(set(models.width.tolist())):
         mask = models.width == w
         stats_list.append(
-            width_stats(w, int(models.n_params[mask][0]), models.test_loss[mask], models.diverged[mask],
-                        unconverged[mask], exclude_unconverged=options.exclude_unconverged)
-        )  # fmt: skip
+            width_stats(
+                w,
+                int(models.n_params[mask][0]),
+                models.test_loss[mask],
+                models.diverged[mask],
+                unconverged[mask],
+                exclude_unconverged=options.exclude_unconverged,
+            )
+        )
     fit, fit_error, local = _fit_widths(stats_list, models, unconverged & options.exclude_unconverged, options)
-    spread = [seed_spread(s.width, models.test_loss[(models.width == s.width) & ~models.diverged])
-              for s in stats_list]  # fmt: skip
+    spread = [seed_spread(s.width, models.test_loss[(models.width == s.width) & ~models.diverged]) for s in stats_list]
     intrinsic, variance, basins, v_fit = None, [], [], None
     if with_outputs and len(models):  # the test set is written before any model can finish
         x, y = run.test_set()
@@ -885,12 +968,27 @@ def analyze_run(run, options: FitOptions = FitOptions(), *, with_outputs: bool =
     else:
         for s in stats_list:
             mask = models.width == s.width
-            basins.append(width_basins(s.width, usable_losses(models.test_loss[mask], models.diverged[mask],
-                                                              np.zeros(mask.sum(), dtype=bool))))  # fmt: skip
+            basins.append(
+                width_basins(
+                    s.width,
+                    usable_losses(models.test_loss[mask], models.diverged[mask], np.zeros(mask.sum(), dtype=bool)),
+                )
+            )
     d = cfg.target.intrinsic_dim if cfg.target.kind == "teacher" else cfg.target.input_dim
-    return RunAnalysis(stats_list, fit, fit_error, variance, v_fit, spread,
-                       theory_slopes(d, cfg.model.hidden_layers, options.x_axis), options, flags, intrinsic,
-                       basins, local)  # fmt: skip
+    return RunAnalysis(
+        stats_list,
+        fit,
+        fit_error,
+        variance,
+        v_fit,
+        spread,
+        theory_slopes(d, cfg.model.hidden_layers, options.x_axis),
+        options,
+        flags,
+        intrinsic,
+        basins,
+        local,
+    )
 
 
 def _fit_widths(
@@ -898,13 +996,15 @@ def _fit_widths(
 ) -> tuple[PowerLawFit | None, str | None, LocalSlopes | None]:
     """The loss fit and the local slopes over the widths in range, from one set of seed resamples."""
     chosen = [s for s in stats_list if options.in_range(s.width)]
-    groups = [usable_losses(models.test_loss[m], models.diverged[m], dropped[m])
-              for m in (models.width == s.width for s in chosen)]  # fmt: skip
+    groups = [
+        usable_losses(models.test_loss[m], models.diverged[m], dropped[m])
+        for m in (models.width == s.width for s in chosen)
+    ]
     usable = [(s, g) for s, g in zip(chosen, groups, strict=True) if g.size]
     xs = np.array([s.width if options.x_axis == "width" else s.n_params for s, _ in usable], dtype=float)
     point = np.array([aggregate(g, options.aggregate) for _, g in usable])
-    picks = resample_picks([g.size for _, g in usable], options.resamples, options.seed)
-    boot = bootstrap_aggregates([g for _, g in usable], options.aggregate, picks)
+    picks = iter_resample_picks([g.size for _, g in usable], options.resamples, options.seed)
+    boot = bootstrap_aggregates([g for _, g in usable], options.aggregate, picks, options.resamples)
     local = local_slopes([s.width for s, _ in usable], xs, point, boot) if len(usable) >= 2 else None
     try:
         fit = fit_aggregates(xs, point, boot, offset=options.offset, robust=options.robust, x_axis=options.x_axis)
@@ -937,6 +1037,5 @@ def _outputs_by_width(
     v_fit = None
     if len(v_outputs) >= 2:
         with contextlib.suppress(ValueError):
-            v_fit = variance_fit(np.array(v_x, dtype=float), v_outputs, options.resamples, options.seed,
-                                 options.x_axis)  # fmt: skip
+            v_fit = variance_fit(np.array(v_x, dtype=float), v_outputs, options.resamples, options.seed, options.x_axis)
     return variance, basins, v_fit

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -17,6 +17,7 @@ import numpy as np
 import typer
 import typer.core
 from rich.cells import cell_len
+from rich.columns import Columns
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -41,12 +42,14 @@ from scaletui.config import (
     describe_config,
     describe_target,
     load_config,
+    reference_toml,
     widths_label,
 )
 from scaletui.export import FORMATS, export_csv, export_to_file
+from scaletui.lottery import DEFAULT_TOLERANCE, inspect_run, run_ensemble_comparison
+from scaletui.present import ONE_LAYER_ONLY, STATUS_STYLE, dead_runner, duration, started
 from scaletui.presets import list_presets, resolve_preset
 from scaletui.report import (
-    STATUS_STYLE,
     basins_line,
     budget_lines,
     budget_table,
@@ -57,14 +60,26 @@ from scaletui.report import (
     local_lines,
     local_table,
     pair_table,
+    seeds_lines,
+    seeds_table,
     selection_lines,
     theory_line,
     ticket_summary,
     variance_line,
     width_table,
 )
-from scaletui.store import ACTIVE_STATUSES, Run, StoreError, list_runs, open_run, runner_lock_held
-from scaletui.tickets import DEFAULT_TOLERANCE, inspect_run, run_ensemble_comparison
+from scaletui.seeds import UNITS as SEED_UNITS
+from scaletui.seeds import analyze_seeds, seeds_record
+from scaletui.store import (
+    ACTIVE_STATUSES,
+    Run,
+    StoreError,
+    delete_run,
+    list_runs,
+    open_run,
+    removable_run,
+    runner_lock_held,
+)
 
 app = typer.Typer(
     help=(
@@ -103,7 +118,7 @@ DEFAULT_RUNS_DIR = Path("runs")
 def _run_tui(runs_dir: Path, open_run: Path | None = None) -> None:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         fail("the terminal app needs an interactive terminal; see `scaletui --help` for the headless commands")
-    from scaletui.tui.app import ScaletuiApp
+    from scaletui.tui.app import ScaletuiApp  # lazy: Textual takes a noticeable part of a second to import
 
     ScaletuiApp(runs_dir, open_run).run()
 
@@ -124,17 +139,6 @@ def friendly_errors() -> Iterator[None]:
         raise  # `scaletui export … | head`: click ends quietly when the reader leaves
     except OSError as exc:
         fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
-
-
-def _format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 class SweepProgress:
@@ -224,7 +228,11 @@ def run(
     ] = None,
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", "-s", help="Override a config value, e.g. --set training.lr=3e-3 (repeatable)."),
+        typer.Option(
+            "--set",
+            "-s",
+            help="Override a config value, e.g. --set training.lr=3e-3 (repeatable); `scaletui config` lists the keys.",
+        ),
     ] = None,
     device: Annotated[str | None, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = None,
     executor: Annotated[
@@ -245,7 +253,7 @@ def run(
     ] = None,
 ) -> None:
     """Run a sweep: train every (width, seed) model of a preset and save it as a run directory."""
-    from scaletui.runner import LOCKED_EXIT_CODE, launch, start_runner
+    from scaletui.runner import LOCKED_EXIT_CODE, launch, start_runner  # lazy: it imports torch
 
     with friendly_errors():
         if resume is not None:
@@ -288,14 +296,14 @@ def run(
         analysis = analyze_run(finished)
         out.print(width_table(analysis, compact=out.width < 120, title=f"{finished.id}: final test loss per width"))
         out.print(fit_line(analysis))
-        duration = _format_duration(status.duration)
+        took = duration(status.duration)
         if status.status == "finished":
-            out.print(Text.assemble(("finished", "cyan"), f" in {duration}: {run_dir}"), highlight=False)
+            out.print(Text.assemble(("finished", "cyan"), f" in {took}: {run_dir}"), highlight=False)
             return
         if status.status == "stopped":
             err.print(
                 Text.assemble(
-                    ("stopped", "yellow"), f" after {duration}; resume with `scaletui run --resume {run_dir.name}`"
+                    ("stopped", "yellow"), f" after {took}; resume with `scaletui run --resume {run_dir.name}`"
                 )
             )
             raise typer.Exit(130)
@@ -326,17 +334,19 @@ def list_command(runs_dir: RunsDir = DEFAULT_RUNS_DIR) -> None:
             damaged.append(f"{item.id}: {item.error}")
             continue
         cfg, st = item.run.config, item.status
-        rows.append({
-            "id": Text(item.id),  # user text is data, never markup
-            "status": Text(st.status, style=STATUS_STYLE.get(st.status, "")),
-            "name": Text(cfg.name),
-            "target": Text(describe_target(cfg.target)),
-            "act": cfg.model.activation,
-            "widths": widths_label(cfg.model.widths),
-            "seeds": str(cfg.seeds.count),
-            "started": datetime.fromtimestamp(st.started).strftime("%m-%d %H:%M") if st.started else "–",
-            "duration": _format_duration(st.duration),
-        })  # fmt: skip
+        rows.append(
+            {
+                "id": Text(item.id),  # user text is data, never markup
+                "status": Text(st.status, style=STATUS_STYLE.get(st.status, "")),
+                "name": Text(cfg.name),
+                "target": Text(describe_target(cfg.target)),
+                "act": cfg.model.activation,
+                "widths": widths_label(cfg.model.widths),
+                "seeds": str(cfg.seeds.count),
+                "started": started(st.started),
+                "duration": duration(st.duration),
+            }
+        )
     # The short columns are never cut (a table of no_wrap columns is shrunk evenly, which cut the start
     # time); the free-text ones share what is left, folding onto a second line rather than losing their end.
     widths = {c: max(len(c), *(cell_len(str(row.get(c, ""))) for row in rows)) for c in columns}  # wide glyphs: 2
@@ -362,8 +372,6 @@ def remove(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete runs. A run that is still running is refused: stop it first."""
-    from scaletui.store import delete_run, removable_run
-
     with friendly_errors():
         if any(ref == "latest" for ref in run_refs):
             fail("name the run to delete; 'latest' is too easy to get wrong here")
@@ -409,17 +417,36 @@ Unconverged = Annotated[
 
 
 def _fit_options(
-    x: str, aggregate: str, min_width=None, max_width=None, offset=False, robust=False,
-    resamples=DEFAULT_RESAMPLES, seed=BOOTSTRAP_SEED, unconverged=False,
-) -> FitOptions:  # fmt: skip
+    x: str,
+    aggregate: str,
+    *,
+    min_width: int | None = None,
+    max_width: int | None = None,
+    offset: bool = False,
+    robust: bool = False,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    exclude_unconverged: bool = False,
+) -> FitOptions:
+    """The analysis options from a command's flags, refusing a choice outside its set in one line naming
+    the flag (FitOptions itself would raise a ValueError without the flag's name)."""
     if x not in X_AXES:
         fail(f"--x: must be one of {', '.join(X_AXES)}; got {x!r}")
     if aggregate not in AGGREGATES:
         fail(f"--aggregate: must be one of {', '.join(AGGREGATES)}; got {aggregate!r}")
     if min_width is not None and max_width is not None and min_width > max_width:
         fail(f"--min-width {min_width} is above --max-width {max_width}")
-    return FitOptions(x_axis=x, aggregate=aggregate, min_width=min_width, max_width=max_width, offset=offset,
-                      robust=robust, resamples=resamples, seed=seed, exclude_unconverged=unconverged)  # fmt: skip
+    return FitOptions(
+        x_axis=x,
+        aggregate=aggregate,
+        min_width=min_width,
+        max_width=max_width,
+        offset=offset,
+        robust=robust,
+        resamples=resamples,
+        seed=seed,
+        exclude_unconverged=exclude_unconverged,
+    )
 
 
 def _header(run: Run) -> list[object]:
@@ -429,7 +456,7 @@ def _header(run: Run) -> list[object]:
             (run.id, "bold"),
             "  ",
             (st.status, STATUS_STYLE.get(st.status, "")),
-            f"  device {st.device or '–'}  duration {_format_duration(st.duration)}",
+            f"  device {st.device or '–'}  duration {duration(st.duration)}",
         ),
         Text(describe_config(run.config), style="dim"),
     ]
@@ -439,8 +466,7 @@ def _header(run: Run) -> list[object]:
     if st.error:
         lines.append(Text(f"error: {st.error}", style="red"))
     if st.status == "dead":
-        lines.append(Text(f"the runner stopped without saying why; finish it with `scaletui run --resume {run.id}`",
-                          style="red"))  # fmt: skip
+        lines.append(Text(dead_runner(run.id), style="red"))
     return lines
 
 
@@ -454,13 +480,11 @@ def show(
     plots: Annotated[bool, typer.Option(help="Draw the log-log plots.")] = True,
 ) -> None:
     """Summarise a run (finished or still running): per-width table, fitted α ± CI, variance, plots."""
-    from rich.columns import Columns
-
-    from scaletui.plots import alpha_step_plot, loss_plot, variance_plot
+    from scaletui.plots import alpha_step_plot, loss_plot, variance_plot  # lazy: plotext, for plots only
 
     with friendly_errors():
         found = open_run(runs_dir, run_ref)
-        options = _fit_options(x, aggregate, unconverged=exclude_unconverged)
+        options = _fit_options(x, aggregate, exclude_unconverged=exclude_unconverged)
         analysis = analyze_run(found, options)
         other_axis = "width" if x == "params" else "params"
         other = analyze_run(found, dataclasses.replace(options, x_axis=other_axis), with_outputs=False)
@@ -523,10 +547,18 @@ def fit(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per run.")] = False,
 ) -> None:
     """Fit the scaling law L ≈ k·x^-α (+ L∞) of one or more runs, with a seed-bootstrap 95% CI for α."""
-    import json
-
     with friendly_errors():
-        options = _fit_options(x, aggregate, min_width, max_width, offset, robust, resamples, seed, exclude_unconverged)
+        options = _fit_options(
+            x,
+            aggregate,
+            min_width=min_width,
+            max_width=max_width,
+            offset=offset,
+            robust=robust,
+            resamples=resamples,
+            seed=seed,
+            exclude_unconverged=exclude_unconverged,
+        )
         if budget and offset:
             fail("--offset: α(step) is fitted as a plain power law at each step; drop --offset or --budget")
         results = []
@@ -556,10 +588,20 @@ def fit(
 def _width_json(s, basins) -> dict[str, object]:
     """A width's models (finished, used in the fit, diverged, flagged still falling, dropped by the exclusion)
     and its basins."""
-    return {"width": s.width, "n_params": s.n_params, "seeds": s.seeds, "used": s.used, "diverged": s.diverged,
-            "still_falling": s.unconverged, "dropped": s.dropped, "outside_main_basin": basins.outside,
-            "fraction_outside": basins.fraction_outside, "main_basin_median": basins.main_median,
-            "output_variance": basins.variance_all, "output_variance_main_basin": basins.variance_main}  # fmt: skip
+    return {
+        "width": s.width,
+        "n_params": s.n_params,
+        "seeds": s.seeds,
+        "used": s.used,
+        "diverged": s.diverged,
+        "still_falling": s.unconverged,
+        "dropped": s.dropped,
+        "outside_main_basin": basins.outside,
+        "fraction_outside": basins.fraction_outside,
+        "main_basin_median": basins.main_median,
+        "output_variance": basins.variance_all,
+        "output_variance_main_basin": basins.variance_main,
+    }
 
 
 def _print_local(analysis) -> None:
@@ -574,15 +616,36 @@ def _print_local(analysis) -> None:
 def _budget_json(budget) -> dict[str, object]:
     if budget is None:
         return {}
-    widths = [{"width": b.width, "n_params": b.n_params, "models": b.losses.shape[0], "steps": b.steps.tolist(),
-               "aggregate_loss": b.aggregate.tolist(), "settled": b.settled, "half_step": b.half_step,
-               "change": b.change} for b in budget.widths]  # fmt: skip
-    return {"budget": _clean({
-        "steps": budget.steps.tolist(), "alpha": budget.alpha.tolist(), "ci_low": budget.ci_low.tolist(),
-        "ci_high": budget.ci_high.tolist(), "fitted_widths": budget.fitted, "error": budget.error,
-        "alpha_settled": budget.alpha_settled, "half_step": budget.half_step, "alpha_move": budget.alpha_move,
-        "ci_half_width": budget.ci_half_width, "widths": widths,
-    })}  # fmt: skip
+    widths = [
+        {
+            "width": b.width,
+            "n_params": b.n_params,
+            "models": b.losses.shape[0],
+            "steps": b.steps.tolist(),
+            "aggregate_loss": b.aggregate.tolist(),
+            "settled": b.settled,
+            "half_step": b.half_step,
+            "change": b.change,
+        }
+        for b in budget.widths
+    ]
+    return {
+        "budget": _clean(
+            {
+                "steps": budget.steps.tolist(),
+                "alpha": budget.alpha.tolist(),
+                "ci_low": budget.ci_low.tolist(),
+                "ci_high": budget.ci_high.tolist(),
+                "fitted_widths": budget.fitted,
+                "error": budget.error,
+                "alpha_settled": budget.alpha_settled,
+                "half_step": budget.half_step,
+                "alpha_move": budget.alpha_move,
+                "ci_half_width": budget.ci_half_width,
+                "widths": widths,
+            }
+        )
+    }
 
 
 def _clean(value):
@@ -598,17 +661,29 @@ def _local_json(local) -> dict[str, object] | None:
     if local is None:
         return None
     broken = dataclasses.asdict(local.broken) | {"preferred": local.broken.preferred} if local.broken else None
-    return {"pairs": [dataclasses.asdict(p) for p in local.pairs],
-            "windows": [dataclasses.asdict(w) for w in local.windows],
-            "one_power_law": local.one_law, "verdict": local.verdict(), "broken": broken}  # fmt: skip
+    return {
+        "pairs": [dataclasses.asdict(p) for p in local.pairs],
+        "windows": [dataclasses.asdict(w) for w in local.windows],
+        "one_power_law": local.one_law,
+        "verdict": local.verdict(),
+        "broken": broken,
+    }
 
 
 def _fit_json(run: Run, analysis, options: FitOptions, local: bool = False) -> dict[str, object]:
     def fit_dict(f):
         if f is None:
             return None
-        return {"alpha": f.alpha, "ci_low": f.ci_low, "ci_high": f.ci_high, "k": f.k, "l_inf": f.l_inf,
-                "r2": f.r2, "points": f.points, "resamples": f.resamples}  # fmt: skip
+        return {
+            "alpha": f.alpha,
+            "ci_low": f.ci_low,
+            "ci_high": f.ci_high,
+            "k": f.k,
+            "l_inf": f.l_inf,
+            "r2": f.r2,
+            "points": f.points,
+            "resamples": f.resamples,
+        }
 
     used = [s for s in analysis.widths if s.used and options.in_range(s.width)]
     loss = fit_dict(analysis.fit)
@@ -638,6 +713,43 @@ def _fit_json(run: Run, analysis, options: FitOptions, local: bool = False) -> d
     }
 
 
+@app.command(name="config")
+def config_reference() -> None:
+    """Every config key with its default and one line of documentation: what a preset or --set can say."""
+    print(reference_toml(), end="")
+
+
+@app.command()
+def seeds(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique prefix, path, or 'latest'.")],
+    runs_dir: RunsDir = DEFAULT_RUNS_DIR,
+    units: Annotated[
+        str, typer.Option("--units", help=f"Units of the spread and the tails: {', '.join(SEED_UNITS)} (log10 loss).")
+    ] = "log",
+    x: XAxis = "params",
+    min_width: MinWidth = None,
+    max_width: MaxWidth = None,
+    seed: Seed = BOOTSTRAP_SEED,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+) -> None:
+    """The seed distribution per width: quantiles, best of k seeds, basins, Hill tail indices, and whether
+    the spread shrinks with scale or stays long-tailed ("mediocristan or extremistan"), with its CIs."""
+    with friendly_errors():
+        if units not in SEED_UNITS:
+            fail(f"--units: must be one of {', '.join(SEED_UNITS)}; got {units!r}")
+        options = _fit_options(x, "median", min_width=min_width, max_width=max_width, seed=seed)
+        found = open_run(runs_dir, run_ref)
+        analysis = analyze_seeds(found, options, units)
+        if as_json:
+            print(json.dumps(_clean(seeds_record(found.id, analysis)), indent=2))
+            return
+        out.print(Text(found.id, style="bold"))
+        out.print(seeds_table(analysis, compact=out.width < 110))
+        out.print()
+        for line in seeds_lines(analysis):
+            out.print(line)
+
+
 @app.command()
 def export(
     run_refs: Annotated[
@@ -657,11 +769,22 @@ def export(
     seed: Seed = BOOTSTRAP_SEED,
     exclude_unconverged: Unconverged = False,
 ) -> None:
-    """Export runs as CSV: per-seed results, per-width summaries, loss curves, or fits (one header row)."""
+    """Export runs as CSV: per-seed results, per-width summaries, loss curves, fits, α(step) or the seed
+    distribution per width (one header row)."""
     with friendly_errors():
         if what not in FORMATS:
             fail(f"--what: must be one of {', '.join(FORMATS)}; got {what!r}")
-        options = _fit_options(x, aggregate, min_width, max_width, offset, robust, resamples, seed, exclude_unconverged)
+        options = _fit_options(
+            x,
+            aggregate,
+            min_width=min_width,
+            max_width=max_width,
+            offset=offset,
+            robust=robust,
+            resamples=resamples,
+            seed=seed,
+            exclude_unconverged=exclude_unconverged,
+        )
         if what == "budget" and offset:
             fail("--offset: α(step) is fitted as a plain power law at each step; drop --offset")
         runs = [open_run(runs_dir, ref) for ref in run_refs]
@@ -700,7 +823,15 @@ def plot_command(
         if out_path.exists() and not force:
             fail(f"{out_path} exists; pass --force to replace it")
         found = open_run(runs_dir, run_ref)
-        options = _fit_options(x, aggregate, min_width, max_width, offset, robust, unconverged=exclude_unconverged)
+        options = _fit_options(
+            x,
+            aggregate,
+            min_width=min_width,
+            max_width=max_width,
+            offset=offset,
+            robust=robust,
+            exclude_unconverged=exclude_unconverged,
+        )
         try:
             save_figure(analyze_run(found, options), found.models(), f"{found.config.name} · {found.id}", out_path)
         except (FiguresUnavailable, ValueError) as exc:
@@ -721,14 +852,14 @@ def inspect(
     plots: Annotated[bool, typer.Option(help="Draw the neuron scatter.")] = True,
 ) -> None:
     """Lottery tickets: a model's mirror pairs of neurons, and k averaged nets of width w against one of k·w."""
-    from scaletui.plots import ticket_plot
+    from scaletui.plots import ticket_plot  # lazy: plotext, for plots only
 
     with friendly_errors():
         found = open_run(runs_dir, run_ref)
         comparison = run_ensemble_comparison(found)
         report = None
         if found.config.model.hidden_layers > 1:
-            out.print(Text("mirror pairs are defined for one hidden layer; this run has more", style="yellow"))
+            out.print(Text(ONE_LAYER_ONLY, style="yellow"))
         else:
             try:
                 report = inspect_run(found, width, seed, tolerance)

@@ -7,27 +7,42 @@ directory. Validation names the field (``training.lr``) and, for broken TOML, th
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
+import json
 import math
+import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import numpy as np
 
 from scaletui.expressions import ExpressionError, parse_expression
 
-ACTIVATIONS = ("silu", "relu", "tanh", "gelu", "sigmoid")
-INITS = ("torch", "normal", "xavier")
-TARGET_KINDS = ("builtin", "expression", "teacher")
-OPTIMIZERS = ("adam", "sgd", "lm")  # lm: Levenberg–Marquardt, full batch, small nets
-SCHEDULES = ("constant", "cosine", "step")
-EVAL_SCHEDULES = ("linear", "log")  # linear: every eval_every steps; log: at round(√2^k) steps
-DTYPES = ("float32", "float64")
-DEVICES = ("auto", "cpu", "cuda")
-EXECUTORS = ("local", "ray")
-BUILTIN_NAMES = ("square", "cube", "sin", "abs", "exp", "gaussian", "step")  # defined in targets.py
+# The choices of every choice field: each type is the field's declared type, each tuple its values in order.
+Activation = Literal["silu", "relu", "tanh", "gelu", "sigmoid"]
+Init = Literal["torch", "normal", "xavier"]
+TargetKind = Literal["builtin", "expression", "teacher"]
+Optimizer = Literal["adam", "sgd", "lm"]  # lm: Levenberg–Marquardt, full batch, small nets
+Schedule = Literal["constant", "cosine", "step"]
+EvalSchedule = Literal["linear", "log"]  # linear: every eval_every steps; log: at round(√2^k) steps
+Dtype = Literal["float32", "float64"]
+Device = Literal["auto", "cpu", "cuda"]
+Executor = Literal["local", "ray"]
+ACTIVATIONS: tuple[str, ...] = get_args(Activation)
+INITS: tuple[str, ...] = get_args(Init)
+TARGET_KINDS: tuple[str, ...] = get_args(TargetKind)
+OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
+SCHEDULES: tuple[str, ...] = get_args(Schedule)
+EVAL_SCHEDULES: tuple[str, ...] = get_args(EvalSchedule)
+DTYPES: tuple[str, ...] = get_args(Dtype)
+DEVICES: tuple[str, ...] = get_args(Device)
+EXECUTORS: tuple[str, ...] = get_args(Executor)
+# A str, not a Literal: the name is checked only when kind = "builtin" (targets.py defines each).
+BUILTIN_NAMES = ("square", "cube", "sin", "abs", "exp", "gaussian", "step")
 
 MAX_WIDTH = 1_000_000
 MAX_SEEDS = 100_000
@@ -35,7 +50,19 @@ MAX_STEPS = 1_000_000_000
 MAX_SAMPLES = 100_000_000
 MAX_INPUT_DIM = 10_000
 MAX_CHECKPOINT_SECONDS = 10_000_000  # about four months: longer means never
+MAX_MAGNITUDE = 2**63 - 1  # no field needs more; a larger integer is a typo or an attack, never a setting
 LM_MAX_PARAMETERS = 4096  # per model: LM solves a P×P system each step
+
+
+def setting(
+    default: Any, doc: str, *, low: float | None = None, high: float | None = None, choices: tuple[str, ...] = ()
+) -> Any:
+    """One config field, declared once: its default, its line of documentation (the form's hint, the
+    reference printed by ``scaletui config`` and shown in the README), and the range it is always checked
+    against, inclusive. Choice fields take their values from a ``Literal`` type instead; ``choices`` only
+    lists values of a plain ``str`` field checked elsewhere (``target.name``). Rules that depend on other
+    fields (warmup_steps ≤ steps, the teacher's fields) are in the validators below."""
+    return field(default=default, metadata={"doc": doc, "low": low, "high": high, "choices": choices})
 
 
 class ConfigError(ValueError):
@@ -53,42 +80,42 @@ class ConfigError(ValueError):
 class TargetConfig:
     """The function the networks learn, and where its inputs live."""
 
-    kind: str = "builtin"
-    name: str = "square"
-    expression: str = ""
-    frequency: float = 1.0
-    input_dim: int = 1
-    domain: tuple[float, float] = (-2.0, 2.0)
-    intrinsic_dim: int = 0
-    teacher_hidden: tuple[int, ...] = (64, 64)
-    teacher_seed: int = 0
-    # Std of the teacher's hidden biases. Without biases every kink passes through the origin and the teacher
-    # is positively homogeneous (f(2x) = 2f(x)). 0.1 is the first layer's pre-activation std on the presets'
-    # domain ([-0.5, 0.5] on 2-3 of 20 coordinates: 0.09-0.11), so the kinks spread over the data (docs/SCIENCE.md).
-    teacher_bias_std: float = 0.1
+    kind: TargetKind = setting("builtin", "builtin | expression | teacher")
+    name: str = setting("square", "builtin: summed over the coordinates", choices=BUILTIN_NAMES)
+    expression: str = setting("", 'e.g. "x0*x1 + sin(pi*x2)": parsed against a whitelist, never eval\'d')
+    frequency: float = setting(1.0, "k in sin(k·x) and the gaussian bump exp(-(k·x)²)")
+    input_dim: int = setting(1, "coordinates of each input", low=1, high=MAX_INPUT_DIM)
+    domain: tuple[float, float] = setting((-2.0, 2.0), "[low, high]: every varying coordinate is uniform on it")
+    intrinsic_dim: int = setting(0, "teacher: how many coordinates vary (the data manifold's dimension)")
+    teacher_hidden: tuple[int, ...] = setting((64, 64), "teacher: ReLU MLP, weights N(0, 1/fan_in)")
+    teacher_seed: int = setting(0, "teacher: the seed of its weights")
+    # Without biases every kink passes through the origin and the teacher is positively homogeneous
+    # (f(2x) = 2f(x)). 0.1 is the first layer's pre-activation std on the presets' domain ([-0.5, 0.5] on 2-3
+    # of 20 coordinates: 0.09-0.11), so the kinks spread over the data (docs/SCIENCE.md).
+    teacher_bias_std: float = setting(0.1, "teacher: hidden biases N(0, σ²), so its kinks do not all pass through 0")
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """Training and test samples; ``fresh`` draws new training samples every step (infinite data)."""
 
-    n_train: int = 1000
-    fresh: bool = False
-    n_test: int = 1000
-    noise: float = 0.0
+    n_train: int = setting(1000, "training samples", low=1, high=MAX_SAMPLES)
+    fresh: bool = setting(False, "true: new samples every step (needs a batch size)")
+    n_test: int = setting(1000, "test samples; 1-D targets: an even grid over the domain", low=1, high=MAX_SAMPLES)
+    noise: float = setting(0.0, "std of label noise on training targets")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """An MLP family: fixed depth and activation, varying width."""
 
-    hidden_layers: int = 1
-    activation: str = "silu"
-    init: str = "torch"
-    widths: tuple[int, ...] = ()
-    width_min: int = 0
-    width_max: int = 0
-    width_count: int = 0
+    hidden_layers: int = setting(1, "depth: hidden layers of the same width", low=1, high=64)
+    activation: Activation = setting("silu", "silu | relu | tanh | gelu | sigmoid")
+    init: Init = setting("torch", "torch (nn.Linear's default) | normal | xavier")
+    widths: tuple[int, ...] = setting((), "[2, 4, 8], or leave empty and give width_min/width_max/width_count")
+    width_min: int = setting(0, "the smallest width of a log-spaced range")
+    width_max: int = setting(0, "the largest width of a log-spaced range")
+    width_count: int = setting(0, "how many widths: log-spaced, distinct integers")
 
 
 @dataclass(frozen=True)
@@ -101,26 +128,32 @@ class TrainingConfig:
     evaluate at step 0 and at the last step.
     """
 
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.0
-    schedule: str = "constant"
-    warmup_steps: int = 0
-    step_every: int = 1000
-    step_gamma: float = 0.1
-    steps: int = 1000
-    batch_size: int = 0
-    dtype: str = "float32"
-    eval_every: int = 100
-    eval_schedule: str = "linear"
+    optimizer: Optimizer = setting(
+        "adam", "adam | sgd (momentum) | lm (Levenberg–Marquardt: full batch, ≤ 4096 parameters)"
+    )
+    lr: float = setting(1e-3, "learning rate, above 0 and at most 100")
+    momentum: float = setting(0.0, "sgd: momentum", low=0, high=0.999999)
+    schedule: Schedule = setting("constant", "constant | cosine | step (step_every, step_gamma)")
+    warmup_steps: int = setting(0, "linear warm-up from 0, at most steps")
+    step_every: int = setting(1000, "step schedule: steps between decays", low=1, high=MAX_STEPS)
+    step_gamma: float = setting(0.1, "step schedule: the factor of each decay, in (0, 1]")
+    steps: int = setting(1000, "optimiser steps of every model", low=1, high=MAX_STEPS)
+    batch_size: int = setting(0, "0 = full batch", low=0, high=MAX_SAMPLES)
+    dtype: Dtype = setting("float32", "float32 | float64")
+    eval_every: int = setting(
+        100, "linear eval_schedule: the losses are measured every this many steps", low=1, high=MAX_STEPS
+    )
+    eval_schedule: EvalSchedule = setting("linear", "linear | log: at steps 1, 2, 3, 4, 6, 8, 11, 16, … and the last")
 
 
 @dataclass(frozen=True)
 class SeedsConfig:
     """How many models per width, and the seed everything else derives from."""
 
-    count: int = 8
-    base: int = 0
+    count: int = setting(8, "models per width", low=1, high=MAX_SEEDS)
+    base: int = setting(
+        0, "the seed every model's initialisation and data order derive from", low=0, high=MAX_MAGNITUDE
+    )
 
 
 @dataclass(frozen=True)
@@ -133,22 +166,24 @@ class ExecutionConfig:
     mid-width; 0 turns checkpoints off.
     """
 
-    executor: str = "local"
-    address: str = "auto"
-    cpus_per_shard: float = 1.0
-    gpus_per_shard: float = 0.0
-    seeds_per_shard: int = 0
-    max_retries: int = 3
-    checkpoint_seconds: float = 60.0
+    executor: Executor = setting("local", "local | ray")
+    address: str = setting("auto", "ray: auto (this machine's cluster) | HOST:PORT | local (a private instance)")
+    cpus_per_shard: float = setting(1.0, "ray: CPUs each shard's task reserves")
+    gpus_per_shard: float = setting(0.0, "ray: above 0, the shard trains on its GPU; 0, on the CPU", low=0, high=64)
+    seeds_per_shard: int = setting(
+        0, "at most this many seeds train together; 0 = a width's seeds together", low=0, high=MAX_SEEDS
+    )
+    max_retries: int = setting(3, "ray: times a shard whose worker died is run again", low=0, high=100)
+    checkpoint_seconds: float = setting(60.0, "how often each training shard's whole state is saved; 0 = never")
 
 
 @dataclass(frozen=True)
 class Config:
     """A whole experiment. Build with :func:`config_from_dict` or :func:`load_config` to get it validated."""
 
-    name: str = "experiment"
-    description: str = ""
-    device: str = "auto"
+    name: str = setting("experiment", "the run's display name")
+    description: str = setting("", "one line for listings")
+    device: Device = setting("auto", "auto (CUDA when present) | cpu | cuda")
     target: TargetConfig = field(default_factory=TargetConfig)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -188,25 +223,30 @@ def log_spaced_widths(width_min: int, width_max: int, count: int) -> tuple[int, 
     return tuple(widths)
 
 
-MAX_MAGNITUDE = 2**63 - 1  # no field needs more; a larger integer is a typo or an attack, never a setting
-
-
 def _too_large(value: int) -> str:
     return f"is far too large ({len(str(abs(value)))} digits; at most {MAX_MAGNITUDE})"
 
 
-def _coerce(where: str, value: Any, annotation: str) -> Any:
-    """Check one TOML value against a field's declared type; numbers must be finite and of sane size."""
+def _coerce(where: str, value: Any, declared: Any) -> Any:
+    """Check one TOML value against a field's declared type (a Python type, a ``Literal`` of choices, or a
+    tuple type); numbers must be finite and of sane size."""
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_MAGNITUDE:
         # Before any float() or format: an unbounded integer would overflow them.
         raise ConfigError(where, _too_large(value))
-    if isinstance(value, str) and annotation == "str":
+    if get_origin(declared) is Literal:
+        text = _coerce(where, value, str)
+        _one_of(where, text, get_args(declared))
+        return text
+    if declared is str:
+        if not isinstance(value, str):
+            raise ConfigError(where, f"expected a string, got {value!r}")
         _check_text(where, value)
-    if annotation == "bool":
+        return value
+    if declared is bool:
         if not isinstance(value, bool):
             raise ConfigError(where, f"expected true or false, got {value!r}")
         return value
-    if annotation == "int":
+    if declared is int:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer() and math.isfinite(value):
                 if abs(value) > MAX_MAGNITUDE:  # 9.3e18 is integral, yet no int64 holds it: saved, it would not reload
@@ -214,25 +254,27 @@ def _coerce(where: str, value: Any, annotation: str) -> Any:
                 return int(value)
             raise ConfigError(where, f"expected an integer, got {value!r}")
         return value
-    if annotation == "float":
+    if declared is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(where, f"expected a number, got {value!r}")
         if not math.isfinite(value):
             raise ConfigError(where, f"must be a finite number, got {value!r}")
         return float(value)
-    if annotation == "str":
-        if not isinstance(value, str):
-            raise ConfigError(where, f"expected a string, got {value!r}")
-        return value
-    if annotation == "tuple[float, float]":
+    if declared == tuple[float, float]:
         if not isinstance(value, list | tuple) or len(value) != 2:
             raise ConfigError(where, f"expected two numbers [low, high], got {value!r}")
-        return tuple(_coerce(f"{where}[{i}]", v, "float") for i, v in enumerate(value))
-    if annotation == "tuple[int, ...]":
+        return tuple(_coerce(f"{where}[{i}]", v, float) for i, v in enumerate(value))
+    if declared == tuple[int, ...]:
         if not isinstance(value, list | tuple):
             raise ConfigError(where, f"expected a list of integers, got {value!r}")
-        return tuple(_coerce(f"{where}[{i}]", v, "int") for i, v in enumerate(value))
-    raise AssertionError(f"unhandled annotation {annotation}")  # pragma: no cover - schema bug
+        return tuple(_coerce(f"{where}[{i}]", v, int) for i, v in enumerate(value))
+    raise TypeError(f"{where}: the schema declares {declared!r}, which the reader does not know")
+
+
+@functools.cache
+def declared_types(cls: type) -> dict[str, Any]:
+    """A config class's fields and their resolved types (the module's annotations are strings)."""
+    return get_type_hints(cls)
 
 
 def _build(cls: type, raw: Any, where: str) -> Any:
@@ -242,8 +284,14 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     unknown = sorted(set(raw) - set(known))
     if unknown:
         raise ConfigError(f"{where}.{unknown[0]}", f"unknown key (known: {', '.join(known)})")
-    values = {name: _coerce(f"{where}.{name}", raw[name], str(known[name].type)) for name in raw}
-    return cls(**values)
+    types = declared_types(cls)
+    values = {name: _coerce(f"{where}.{name}", raw[name], types[name]) for name in raw}
+    built = cls(**values)
+    for f in fields(cls):  # the declared ranges, checked whether the value was given or defaulted
+        low, high = f.metadata.get("low"), f.metadata.get("high")
+        if low is not None and high is not None:
+            _in_range(f"{where}.{f.name}", getattr(built, f.name), low, high)
+    return built
 
 
 def _in_range(where: str, value: float, low: float, high: float) -> None:
@@ -257,8 +305,6 @@ def _one_of(where: str, value: str, choices: tuple[str, ...]) -> None:
 
 
 def _validate_target(t: TargetConfig) -> TargetConfig:
-    _one_of("target.kind", t.kind, TARGET_KINDS)
-    _in_range("target.input_dim", t.input_dim, 1, MAX_INPUT_DIM)
     low, high = t.domain
     if not low < high:
         raise ConfigError("target.domain", f"low must be below high, got [{low:g}, {high:g}]")
@@ -286,9 +332,6 @@ def _validate_target(t: TargetConfig) -> TargetConfig:
 
 
 def _validate_model(m: ModelConfig) -> ModelConfig:
-    _one_of("model.activation", m.activation, ACTIVATIONS)
-    _one_of("model.init", m.init, INITS)
-    _in_range("model.hidden_layers", m.hidden_layers, 1, 64)
     ranged = (m.width_min, m.width_max, m.width_count) != (0, 0, 0)
     if m.widths and ranged:
         raise ConfigError("model.widths", "give either widths = [...] or width_min/width_max/width_count, not both")
@@ -315,20 +358,11 @@ def _validate_model(m: ModelConfig) -> ModelConfig:
 
 
 def _validate_training(t: TrainingConfig) -> TrainingConfig:
-    _one_of("training.optimizer", t.optimizer, OPTIMIZERS)
-    _one_of("training.schedule", t.schedule, SCHEDULES)
-    _one_of("training.dtype", t.dtype, DTYPES)
     if not 0 < t.lr <= 100:
         raise ConfigError("training.lr", f"must be above 0 and at most 100, got {t.lr:g}")
-    _in_range("training.momentum", t.momentum, 0, 0.999999)
-    _in_range("training.steps", t.steps, 1, MAX_STEPS)
     _in_range("training.warmup_steps", t.warmup_steps, 0, t.steps)
-    _in_range("training.step_every", t.step_every, 1, MAX_STEPS)
     if not 0 < t.step_gamma <= 1:
         raise ConfigError("training.step_gamma", f"must be in (0, 1], got {t.step_gamma:g}")
-    _in_range("training.batch_size", t.batch_size, 0, MAX_SAMPLES)
-    _in_range("training.eval_every", t.eval_every, 1, MAX_STEPS)  # above steps: evaluate at the end only
-    _one_of("training.eval_schedule", t.eval_schedule, EVAL_SCHEDULES)
     return t
 
 
@@ -347,8 +381,6 @@ def evaluates_at(training: TrainingConfig, step: int) -> bool:
 
 
 def _validate_data(d: DataConfig, training: TrainingConfig) -> DataConfig:
-    _in_range("data.n_train", d.n_train, 1, MAX_SAMPLES)
-    _in_range("data.n_test", d.n_test, 1, MAX_SAMPLES)
     if d.noise < 0:
         raise ConfigError("data.noise", f"is a standard deviation and cannot be negative, got {d.noise:g}")
     if d.fresh and training.batch_size == 0:
@@ -375,16 +407,12 @@ def _check_optimizer_fits(cfg: Config) -> None:
 
 
 def _validate_execution(e: ExecutionConfig, device: str) -> None:
-    _one_of("execution.executor", e.executor, EXECUTORS)
     if not e.address or any(c.isspace() or ord(c) < 32 for c in e.address):
         raise ConfigError("execution.address", f"must be auto, local or HOST:PORT without spaces; got {e.address!r}")
     if not 0 < e.cpus_per_shard <= 1024:
         raise ConfigError("execution.cpus_per_shard", f"must be above 0 and at most 1024, got {e.cpus_per_shard:g}")
-    _in_range("execution.gpus_per_shard", e.gpus_per_shard, 0, 64)
     if e.gpus_per_shard > 1 and not e.gpus_per_shard.is_integer():
         raise ConfigError("execution.gpus_per_shard", f"above 1 must be a whole number, got {e.gpus_per_shard:g}")
-    _in_range("execution.seeds_per_shard", e.seeds_per_shard, 0, MAX_SEEDS)
-    _in_range("execution.max_retries", e.max_retries, 0, 100)
     if not 0 <= e.checkpoint_seconds <= MAX_CHECKPOINT_SECONDS:
         raise ConfigError(
             "execution.checkpoint_seconds",
@@ -426,9 +454,9 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Config:
         sections = {name: _build(cls, raw.get(name, {}), name) for name, cls in SECTIONS.items()}
         training = _validate_training(sections["training"])
         cfg = Config(
-            name=_validate_name(_coerce("name", raw.get("name", "experiment"), "str")),
-            description=_coerce("description", raw.get("description", ""), "str"),
-            device=_coerce("device", raw.get("device", "auto"), "str"),
+            name=_validate_name(_coerce("name", raw.get("name", "experiment"), str)),
+            description=_coerce("description", raw.get("description", ""), str),
+            device=_coerce("device", raw.get("device", "auto"), Device),
             target=_validate_target(sections["target"]),
             data=_validate_data(sections["data"], training),
             model=_validate_model(sections["model"]),
@@ -436,10 +464,7 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Config:
             seeds=sections["seeds"],
             execution=sections["execution"],
         )
-        _one_of("device", cfg.device, DEVICES)
         _check_optimizer_fits(cfg)
-        _in_range("seeds.count", cfg.seeds.count, 1, MAX_SEEDS)
-        _in_range("seeds.base", cfg.seeds.base, 0, 2**63 - 1)
         _validate_execution(cfg.execution, cfg.device)
         return cfg
     except ConfigError as exc:
@@ -483,6 +508,19 @@ def load_config(path: Path, overrides: list[str] | None = None) -> Config:
         raise ConfigError(exc.where, exc.problem, f"--set {set_by}" if set_by else str(path)) from None
 
 
+def typed_value(where: str, text: str, declared: Any) -> Any:
+    """What a user typed for one field (``--set`` or the form), as the value validation then checks: TOML
+    (``[2, 4, 8]``, ``3e-3``, ``true``, ``"quoted"``), else the text itself; a free-text field given a
+    non-string keeps the text, so ``target.expression=1`` is the formula "1", not the number."""
+    try:
+        value = tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text.strip()  # validation names the field and says what was expected
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(where, f"cannot be read ({_limit_reason(exc)})") from None
+    return text.strip() if declared is str and not isinstance(value, str) else value
+
+
 def apply_override(raw: dict[str, Any], override: str) -> None:
     """Apply one ``section.key=value`` override in place; the value is read as TOML, else as a string."""
     key, sep, text = override.partition("=")
@@ -501,16 +539,7 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
         table = section
     else:
         raise ConfigError(key, "unknown key (write section.key, e.g. training.lr)")
-    cls = SECTIONS.get(parts[0], Config)
-    declared = {f.name: str(f.type) for f in fields(cls)}.get(parts[-1])
-    try:
-        value = tomllib.loads(f"v = {text.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = text.strip()
-    except (ValueError, RecursionError) as exc:
-        raise ConfigError(key, f"cannot be read ({_limit_reason(exc)})") from None
-    if declared == "str" and not isinstance(value, str):
-        value = text.strip()  # --set target.expression=1 means the formula "1", not the number
+    value = typed_value(key, text, declared_types(SECTIONS.get(parts[0], Config))[parts[-1]])
     if parts[0] == "model":
         # A new width spec replaces the other kind rather than clashing with it.
         if parts[1] == "widths":
@@ -565,12 +594,51 @@ def config_to_toml(cfg: Config) -> str:
     return "\n".join(lines) + "\n"
 
 
+REFERENCE_COLUMN = 32  # where the reference's comments start
+
+
+def field_docs() -> dict[str, str]:
+    """Every field's dotted path and its line of documentation, in schema order."""
+    docs = {f.name: f.metadata["doc"] for f in fields(Config) if f.name not in SECTIONS}
+    for section, cls in SECTIONS.items():
+        docs |= {f"{section}.{f.name}": f.metadata["doc"] for f in fields(cls)}
+    return docs
+
+
+def field_choices() -> dict[str, tuple[str, ...]]:
+    """The values of every choice field, by dotted path: its Literal type's, or those its declaration lists."""
+    choices: dict[str, tuple[str, ...]] = {}
+    for prefix, cls in [("", Config), *((f"{name}.", c) for name, c in SECTIONS.items())]:
+        types = declared_types(cls)
+        for f in fields(cls):
+            if get_origin(types[f.name]) is Literal:
+                choices[prefix + f.name] = get_args(types[f.name])
+            elif f.metadata.get("choices"):
+                choices[prefix + f.name] = f.metadata["choices"]
+    return choices
+
+
+def reference_toml() -> str:
+    """Every field with its default and its documentation, as a commented TOML document: what
+    ``scaletui config`` prints and the README's config block shows (a test keeps them equal)."""
+
+    def line(key: str, value: Any, doc: str) -> str:
+        text = f"{key} = {_toml_value(list(value) if isinstance(value, tuple) else value)}"
+        return f"{text:<{REFERENCE_COLUMN - 1}} # {doc}"
+
+    docs = field_docs()
+    lines = [line(f.name, f.default, docs[f.name]) for f in fields(Config) if f.name not in SECTIONS]
+    for section, cls in SECTIONS.items():
+        summary = re.split(r"\. |; | \(", (cls.__doc__ or "").strip().splitlines()[0])[0].rstrip(".")
+        lines += ["", f"{f'[{section}]':<{REFERENCE_COLUMN - 1}} # {summary}"]
+        lines += [line(f.name, f.default, docs[f"{section}.{f.name}"]) for f in fields(cls)]
+    return "\n".join(lines) + "\n"
+
+
 def training_fingerprint(cfg: Config) -> str:
     """A hash of everything that decides how a model trains: the whole config but its name, description and
     execution section (a run keeps its fingerprint when renamed, or resumed on another executor). A checkpoint
     carries it, so state saved under one config is never continued under another."""
-    import hashlib
-    import json
 
     data = config_to_dict(cfg)
     for unused in ("name", "description", "execution"):

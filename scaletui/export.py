@@ -16,9 +16,10 @@ from typing import Any, TextIO
 import numpy as np
 
 from scaletui.analysis import FitOptions, analyze_budget, analyze_run
+from scaletui.seeds import analyze_seeds, width_record, width_seeds
 from scaletui.store import Run, atomic_write_bytes
 
-FORMATS = ("per-seed", "per-width", "curves", "fit", "budget")
+FORMATS = ("per-seed", "per-width", "curves", "fit", "budget", "seeds")
 
 
 def _cell(value: Any) -> str:
@@ -36,9 +37,18 @@ def _per_seed(run: Run, options: FitOptions) -> Iterator[list[Any]]:
     flags = analyze_run(run, options, with_outputs=False).unconverged
     for i in range(len(models)):
         w, s = int(models.width[i]), int(models.seed[i])
-        yield [run.id, w, int(models.n_params[i]), s, models.train_loss[i], models.test_loss[i],
-               bool(models.diverged[i]), int(models.diverged_step[i]), flags.get((w, s)),
-               models.wall_seconds[i]]  # fmt: skip
+        yield [
+            run.id,
+            w,
+            int(models.n_params[i]),
+            s,
+            models.train_loss[i],
+            models.test_loss[i],
+            bool(models.diverged[i]),
+            int(models.diverged_step[i]),
+            flags.get((w, s)),
+            models.wall_seconds[i],
+        ]
 
 
 def _per_width(run: Run, options: FitOptions) -> Iterator[list[Any]]:
@@ -49,11 +59,35 @@ def _per_width(run: Run, options: FitOptions) -> Iterator[list[Any]]:
     nan = float("nan")
     for st in analysis.widths:
         v, sp, b = variance.get(st.width), spread[st.width], basins[st.width]
-        yield [run.id, st.width, st.n_params, st.seeds, st.used, st.diverged, st.unconverged, st.dropped,
-               st.median, st.mean, st.geomean, st.q25, st.q75, st.min, st.max,
-               v.variance if v else nan, v.bias2 if v else nan, v.mean_loss if v else nan,
-               sp.median_log10, sp.iqr_log10, sp.skewness, sp.excess_kurtosis, sp.max_over_median,
-               b.outside, b.fraction_outside, b.main_median, b.variance_main]  # fmt: skip
+        yield [
+            run.id,
+            st.width,
+            st.n_params,
+            st.seeds,
+            st.used,
+            st.diverged,
+            st.unconverged,
+            st.dropped,
+            st.median,
+            st.mean,
+            st.geomean,
+            st.q25,
+            st.q75,
+            st.min,
+            st.max,
+            v.variance if v else nan,
+            v.bias2 if v else nan,
+            v.mean_loss if v else nan,
+            sp.median_log10,
+            sp.iqr_log10,
+            sp.skewness,
+            sp.excess_kurtosis,
+            sp.max_over_median,
+            b.outside,
+            b.fraction_outside,
+            b.main_median,
+            b.variance_main,
+        ]
 
 
 def _curves(run: Run, options: FitOptions) -> Iterator[list[Any]]:
@@ -67,21 +101,45 @@ def _fit(run: Run, options: FitOptions) -> Iterator[list[Any]]:
     for quantity, fit in (("loss", analysis.fit), ("output_variance", analysis.variance_slope)):
         if fit is None:
             continue
-        yield [run.id, quantity, fit.x_axis, options.aggregate if quantity == "loss" else "",
-               fit.offset, fit.robust, fit.alpha, fit.ci_low, fit.ci_high, fit.k, fit.l_inf, fit.r2,
-               fit.points, fit.resamples, options.seed, options.min_width, options.max_width,
-               options.exclude_unconverged]  # fmt: skip
+        yield [
+            run.id,
+            quantity,
+            fit.x_axis,
+            options.aggregate if quantity == "loss" else "",
+            fit.offset,
+            fit.robust,
+            fit.alpha,
+            fit.ci_low,
+            fit.ci_high,
+            fit.k,
+            fit.l_inf,
+            fit.r2,
+            fit.points,
+            fit.resamples,
+            options.seed,
+            options.min_width,
+            options.max_width,
+            options.exclude_unconverged,
+        ]
 
 
 def _budget(run: Run, options: FitOptions) -> Iterator[list[Any]]:
     """Per evaluated step and width: the width's aggregate test loss, and α(step) with its CI where the
     step is common to the fitted widths (empty otherwise)."""
     budget = analyze_budget(run, options)
-    alpha = {int(t): (a, lo, hi) for t, a, lo, hi in zip(budget.steps, budget.alpha, budget.ci_low, budget.ci_high,
-                                                         strict=True)}  # fmt: skip
+    alpha = {
+        int(t): (a, lo, hi)
+        for t, a, lo, hi in zip(budget.steps, budget.alpha, budget.ci_low, budget.ci_high, strict=True)
+    }
     rows = [(int(t), b.width, agg) for b in budget.widths for t, agg in zip(b.steps, b.aggregate, strict=True)]
     for step, width, agg in sorted(rows):
         yield [run.id, step, width, agg, *alpha.get(step, (None, None, None))]
+
+
+def _seeds(run: Run, options: FitOptions) -> Iterator[list[Any]]:
+    """Per width: the seed distribution in log10 loss (quantiles, best of k, basins, tail indices)."""
+    for w in analyze_seeds(run, options, "log").widths:
+        yield [run.id, "log10 loss", *width_record(w).values()]
 
 
 HEADERS = {
@@ -96,8 +154,16 @@ HEADERS = {
             "l_inf", "r2", "points", "resamples", "bootstrap_seed", "min_width", "max_width",
             "exclude_unconverged"],
     "budget": ["run", "step", "width", "aggregate", "alpha", "ci_low", "ci_high"],
+    "seeds": ["run", "units", *width_record(width_seeds(0, 0, np.ones(0), 0, "log"))],
 }  # fmt: skip
-_ROWS = {"per-seed": _per_seed, "per-width": _per_width, "curves": _curves, "fit": _fit, "budget": _budget}
+_ROWS = {
+    "per-seed": _per_seed,
+    "per-width": _per_width,
+    "curves": _curves,
+    "fit": _fit,
+    "budget": _budget,
+    "seeds": _seeds,
+}
 
 
 def export_csv(runs: Iterable[Run], what: str, out: TextIO, options: FitOptions = FitOptions()) -> int:

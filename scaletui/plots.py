@@ -13,8 +13,9 @@ import numpy as np
 import plotext as plt
 
 from scaletui.analysis import BudgetAnalysis, PowerLawFit, RunAnalysis, WidthBudget
+from scaletui.lottery import TicketReport
+from scaletui.seeds import UNIT_LABELS, SeedsAnalysis
 from scaletui.store import ModelTable
-from scaletui.tickets import TicketReport
 
 
 def _si(value: float) -> str:
@@ -33,9 +34,11 @@ def log_ticks(low: float, high: float, large_numbers: bool = False) -> tuple[lis
     ticks: list[float] = [float(d) for d in decades if low - 1e-9 <= d <= high + 1e-9]
     if len(ticks) < 2:  # less than a decade in view: add 2× and 5× ticks
         ticks = [
-            math.log10(m * 10.0**d) for d in range(first - 1, last + 1) for m in (1, 2, 5)
+            math.log10(m * 10.0**d)
+            for d in range(first - 1, last + 1)
+            for m in (1, 2, 5)
             if low - 1e-9 <= math.log10(m * 10.0**d) <= high + 1e-9
-        ]  # fmt: skip
+        ]
     if len(ticks) < 2 and high > low:
         ticks = [low, high]
     if large_numbers:
@@ -132,8 +135,13 @@ def variance_plot(analysis: RunAnalysis, width: int, height: int, color: bool = 
     axis = "N" if by_params else "width"
     if fit is not None and xs:
         xr = np.linspace(min(xs), max(xs), 40)
-        plt.plot(xr.tolist(), np.log10(fit.predict(10**xr)).tolist(), marker="·", color="red",
-                 label=f"V ∝ {axis}^{-fit.alpha:.2f}")  # fmt: skip
+        plt.plot(
+            xr.tolist(),
+            np.log10(fit.predict(10**xr)).tolist(),
+            marker="·",
+            color="red",
+            label=f"V ∝ {axis}^{-fit.alpha:.2f}",
+        )
     legend = bool(xs) + bool(bx) + (fit is not None and bool(xs))
     return _finish(xs + bx, vs + bs, axis, height, legend)
 
@@ -226,3 +234,50 @@ def ticket_plot(report: TicketReport, width: int, height: int, color: bool = Tru
     plt.vertical_line(0, color="gray")
     plt.xlabel("w")
     return plt.build()
+
+
+def seeds_plot(analysis: SeedsAnalysis, width: int, height: int, color: bool) -> str:
+    """Every seed's final loss as a strip per width (log–log; rank units: the rank within the width), with
+    the 5–95% and 25–75% quantile bands, the median and the expected best of 10 seeds across widths."""
+    axis = "N" if analysis.x_axis == "params" else "width"
+    title = f"seeds per width ({UNIT_LABELS[analysis.units]})"
+    _start(width, height, color, title)
+    shown = [w for w in analysis.widths if w.seeds and w.width in analysis.losses]
+    if not shown:
+        return plt.build()
+    rank = analysis.units == "rank"
+    xs_all: list[float] = []
+    ys_all: list[float] = []
+    centres = [math.log10(w.width if axis == "width" else w.n_params) for w in shown]
+    spacing = min(np.diff(centres)) if len(centres) > 1 else 1.0
+    for centre, w in zip(centres, shown, strict=True):
+        losses = np.sort(analysis.losses[w.width])
+        ys = np.linspace(0, 1, losses.size) if rank else np.log10(losses)
+        # Spread the strip sideways by rank, deterministically: a picture, not a second random draw.
+        jitter = (np.arange(losses.size) * 0.618034 % 1 - 0.5) * 0.5 * spacing
+        xs = centre + jitter
+        plt.scatter(xs.tolist(), ys.tolist(), marker="dot", color="gray")
+        xs_all += xs.tolist()
+        ys_all += ys.tolist()
+    if not rank:
+        bands = np.array([w.quantiles for w in shown])  # (widths, 5) in log10 loss or loss
+        logs = bands if analysis.units == "log" else np.log10(np.clip(bands, 1e-300, None))
+        for column, label, style in (
+            (0, "q5–q95", "red"),
+            (1, "q25–q75", "orange"),
+            (3, None, "orange"),
+            (4, None, "red"),
+        ):
+            plt.plot(centres, logs[:, column].tolist(), color=style, marker="·", label=label)
+        plt.plot(centres, logs[:, 2].tolist(), color="cyan", marker="●", label="median")
+        best = [(c, math.log10(w.best_of[10])) for c, w in zip(centres, shown, strict=True) if 10 in w.best_of]
+        if best:
+            plt.plot([c for c, _ in best], [b for _, b in best], color="green", marker="▼", label="best of 10")
+            ys_all += [b for _, b in best]
+        ys_all += logs[np.isfinite(logs)].tolist()
+    if rank:
+        xt, xl = log_ticks(min(xs_all), max(xs_all), large_numbers=True)
+        plt.xticks(xt, xl)
+        plt.xlabel(axis)
+        return plt.build()
+    return _finish(xs_all, ys_all, axis, height, 4 if best else 3)

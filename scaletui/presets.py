@@ -6,12 +6,15 @@ Lookup order for a name: an existing file path, then the user presets directory
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from scaletui.config import ConfigError, parse_toml
+from scaletui.config import Config, ConfigError, config_to_toml, parse_toml
+from scaletui.store import atomic_write_bytes
 
 
 def shipped_presets_dir() -> Path:
@@ -79,3 +82,24 @@ def resolve_preset(ref: str) -> Path:
             return preset.path
     known = ", ".join(p.name for p in list_presets()) or "none"
     raise ConfigError("preset", f"no file or preset named {ref!r} (presets: {known})")
+
+
+def preset_slug(name: str) -> str:
+    """The file name a preset is saved under: letters, digits, '-' and '_', other runs of characters as '-'."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")
+
+
+def save_user_preset(cfg: Config, name: str) -> Path:
+    """Save a config as the user preset ``name`` (its slug), atomically; returns the file written.
+
+    Raises ValueError when the name has no letter or digit, OSError when the folder cannot be written.
+    The preset's ``name`` field is the slug, so it loads back under the name it is listed by.
+    """
+    slug = preset_slug(name)
+    if not slug:
+        raise ValueError("a preset name needs letters or digits")
+    folder = user_presets_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{slug}.toml"
+    atomic_write_bytes(path, config_to_toml(dataclasses.replace(cfg, name=slug)).encode())
+    return path

@@ -25,6 +25,7 @@ from typing import Any
 
 from scaletui.config import Config, ConfigError
 from scaletui.engine import Checkpointed, Event, Shard, State, prepare_problem, resolve_device, train_shard
+from scaletui.environment import environment_facts
 
 INSTALL_HINT = "pip install 'scaletui[ray]'"
 POLL_SECONDS = 0.25  # how often the driver looks at the stop flag while no shard reports
@@ -62,7 +63,7 @@ class ShardFailed:
 def import_ray() -> ModuleType:
     """Ray, or a ConfigError naming the field that asked for it and how to install it."""
     try:
-        import ray
+        import ray  # lazy: an optional dependency, and seconds to import
     except ImportError:
         raise ConfigError("execution.executor", f"ray is not installed; install it with {INSTALL_HINT}") from None
     return ray
@@ -94,8 +95,6 @@ def _fail_if_told(shard: Shard, step: int, steps: int) -> None:
 
 def train_on_worker(cfg: Config, shard: Shard, resume: State | None) -> Iterator[ShardPlaced | Event]:
     """The body of a shard's Ray task: from the start, or from ``resume``, a checkpoint of the shard."""
-    from scaletui.store import environment_facts
-
     device = resolve_device(shard_device(cfg))
     yield ShardPlaced(shard, socket.gethostname(), environment_facts(str(device), cfg.training.dtype))
     problem = prepare_problem(cfg, device)

@@ -22,28 +22,10 @@ from scaletui.analysis import (
     selection_warning,
 )
 from scaletui.config import shard_label
+from scaletui.lottery import EnsembleComparison, TicketReport
+from scaletui.present import STATUS_STYLE, ci, count, fmt, gib  # noqa: F401 - STATUS_STYLE: re-exported until the TUI imports it from present
+from scaletui.seeds import BEST_OF, QUANTILES, TAIL_RULE, UNIT_LABELS, SeedsAnalysis, TailIndex
 from scaletui.system import SystemSample
-from scaletui.tickets import EnsembleComparison, TicketReport
-
-STATUS_STYLE = {
-    "running": "bold green",
-    "finished": "cyan",
-    "stopped": "yellow",
-    "failed": "bold red",
-    "dead": "bold red",
-    "not responding": "bold yellow",
-    "created": "dim",
-    "damaged": "bold magenta",
-}
-
-
-def count(n: int, noun: str, plural: str | None = None) -> str:
-    """``"1 run"``, ``"2 runs"``: a number with its noun in the number it takes (every face says it the same)."""
-    return f"{n} {noun if n == 1 else plural or noun + 's'}"
-
-
-def fmt(value: float, digits: int = 3) -> str:
-    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits - 1}e}"
 
 
 def checkpoints_line(checkpoints: list[dict], seed_count: int) -> str | None:
@@ -80,22 +62,24 @@ def width_cells(analysis: RunAnalysis) -> list[dict[str, str]]:
     rows = []
     for st in analysis.widths:
         v, sp, b = variance.get(st.width), spread[st.width], basins.get(st.width)
-        rows.append({
-            "width": str(st.width),
-            "N": str(st.n_params),
-            "seeds": f"{st.used}/{st.seeds}",
-            analysis.aggregate: fmt(st.value(analysis.aggregate)),
-            "IQR": f"{fmt(st.q25, 2)}–{fmt(st.q75, 2)}",
-            "V": fmt(v.variance, 2) if v else "–",
-            "V main": fmt(b.variance_main, 2) if b else "–",
-            "bias²": fmt(v.bias2, 2) if v else "–",
-            "outside": f"{b.outside}/{b.models}" if b and b.models else "–",
-            "main med": fmt(b.main_median, 2) if b else "–",
-            "div": str(st.diverged),
-            "falling": str(st.unconverged),
-            "skew": "–" if not math.isfinite(sp.skewness) else f"{sp.skewness:+.2f}",
-            "max/med": "–" if not math.isfinite(sp.max_over_median) else f"{sp.max_over_median:.3g}",
-        })  # fmt: skip
+        rows.append(
+            {
+                "width": str(st.width),
+                "N": str(st.n_params),
+                "seeds": f"{st.used}/{st.seeds}",
+                analysis.aggregate: fmt(st.value(analysis.aggregate)),
+                "IQR": f"{fmt(st.q25, 2)}–{fmt(st.q75, 2)}",
+                "V": fmt(v.variance, 2) if v else "–",
+                "V main": fmt(b.variance_main, 2) if b else "–",
+                "bias²": fmt(v.bias2, 2) if v else "–",
+                "outside": f"{b.outside}/{b.models}" if b and b.models else "–",
+                "main med": fmt(b.main_median, 2) if b else "–",
+                "div": str(st.diverged),
+                "falling": str(st.unconverged),
+                "skew": "–" if not math.isfinite(sp.skewness) else f"{sp.skewness:+.2f}",
+                "max/med": "–" if not math.isfinite(sp.max_over_median) else f"{sp.max_over_median:.3g}",
+            }
+        )
     return rows
 
 
@@ -107,10 +91,12 @@ def width_table(analysis: RunAnalysis, compact: bool, title: str | None = None) 
         table.add_column(name, justify="right", no_wrap=True)
     warn = {"div": "red", "falling": "yellow", "outside": "yellow"}
     for cells in width_cells(analysis):
-        table.add_row(*(
-            Text(cells[c], style=warn[c]) if c in warn and cells[c][0] not in "0–" else Text(cells[c])
-            for c in columns
-        ))  # fmt: skip
+        table.add_row(
+            *(
+                Text(cells[c], style=warn[c]) if c in warn and cells[c][0] not in "0–" else Text(cells[c])
+                for c in columns
+            )
+        )
     return table
 
 
@@ -124,9 +110,7 @@ def basins_line(analysis: RunAnalysis) -> Text | None:
 
 
 def _ci(fit: PowerLawFit) -> str:
-    if not math.isfinite(fit.ci_low):
-        return "95% CI –"
-    return f"95% CI [{fit.ci_low:.3f}, {fit.ci_high:.3f}]"
+    return ci(fit.ci_low, fit.ci_high)
 
 
 def _axis(fit: PowerLawFit) -> str:
@@ -157,9 +141,12 @@ def fit_line(analysis: RunAnalysis) -> Text:
     return Text.assemble(
         (alpha_numbers(fit), "bold cyan"),
         verdict_text(analysis),
-        (f"  ({analysis.aggregate} of seeds, {fit.points} widths, {fit.resamples} resamples"
-         f"{', ' if extras else ''}{', '.join(extras)})", "dim"),
-    )  # fmt: skip
+        (
+            f"  ({analysis.aggregate} of seeds, {fit.points} widths, {fit.resamples} resamples"
+            f"{', ' if extras else ''}{', '.join(extras)})",
+            "dim",
+        ),
+    )
 
 
 def options_text(options: FitOptions) -> str:
@@ -214,12 +201,14 @@ def local_lines(local: LocalSlopes) -> list[Text]:
         lines = [Text("local slopes: too few pairs with a CI to judge", style="dim")]
     b = local.broken
     if b is not None:
-        lines.append(Text(
-            f"broken power law: α {b.alpha_below:.3f} below x = {b.break_x:.3g}, {b.alpha_above:.3f} above · "
-            f"BIC {b.bic_broken:.1f} against {b.bic_one:.1f} for one slope: "
-            + ("preferred" if b.preferred else f"not preferred (needs a drop over {BROKEN_BIC_MARGIN:g})"),
-            style="bold" if b.preferred else "dim",
-        ))  # fmt: skip
+        lines.append(
+            Text(
+                f"broken power law: α {b.alpha_below:.3f} below x = {b.break_x:.3g}, {b.alpha_above:.3f} above · "
+                f"BIC {b.bic_broken:.1f} against {b.bic_one:.1f} for one slope: "
+                + ("preferred" if b.preferred else f"not preferred (needs a drop over {BROKEN_BIC_MARGIN:g})"),
+                style="bold" if b.preferred else "dim",
+            )
+        )
     return lines
 
 
@@ -274,8 +263,11 @@ def budget_lines(budget: BudgetAnalysis) -> list[Text]:
     if budget.error:
         alpha = Text(f"α(step): {budget.error}", style="yellow")
     elif budget.alpha_settled is None:
-        alpha = Text(f"α not judged: no evaluated step at or below half of the last ({budget.steps[-1]}) besides "
-                     "step 0, or no CI", style="dim")  # fmt: skip
+        alpha = Text(
+            f"α not judged: no evaluated step at or below half of the last ({budget.steps[-1]}) besides "
+            "step 0, or no CI",
+            style="dim",
+        )
     else:
         settled = budget.alpha_settled
         alpha = Text(
@@ -288,8 +280,11 @@ def budget_lines(budget: BudgetAnalysis) -> list[Text]:
     for b in budget.widths:
         groups[b.settled].append(str(b.width) if b.settled is not False else f"{b.width} ({b.change:+.0%})")
     settled = f"widths settled (test loss moved < {SETTLED_CHANGE:.0%} over the last doubling)"
-    parts = [f"{label}: {', '.join(groups[key]) or 'none'}" for key, label in
-             ((True, settled), (False, "not settled"), (None, "not judged")) if groups[key] or key]  # fmt: skip
+    parts = [
+        f"{label}: {', '.join(groups[key]) or 'none'}"
+        for key, label in ((True, settled), (False, "not settled"), (None, "not judged"))
+        if groups[key] or key
+    ]
     return [alpha, Text(" · ".join(parts))]
 
 
@@ -313,14 +308,16 @@ def budget_table(budget: BudgetAnalysis, room: int) -> tuple[Table, str | None]:
     shown = budget.widths[: max(0, (room - fixed) // 10)]
     for b in shown:
         table.add_column(f"w={b.width}", justify="right", no_wrap=True)
-    alpha = dict(zip(budget.steps.tolist(), zip(budget.alpha, budget.ci_low, budget.ci_high, strict=True),
-                     strict=True))  # fmt: skip
+    alpha = dict(zip(budget.steps.tolist(), zip(budget.alpha, budget.ci_low, budget.ci_high, strict=True), strict=True))
     everything = np.unique(np.concatenate([b.steps for b in budget.widths])) if budget.widths else np.array([])
     steps = thin_steps(everything)
     for step in steps.tolist():
         a, low, high = alpha.get(step, (math.nan,) * 3)
-        cells = [str(step), "–" if not math.isfinite(a) else f"{a:.3f}",
-                 "–" if not math.isfinite(low) else f"[{low:.3f}, {high:.3f}]"]  # fmt: skip
+        cells = [
+            str(step),
+            "–" if not math.isfinite(a) else f"{a:.3f}",
+            "–" if not math.isfinite(low) else f"[{low:.3f}, {high:.3f}]",
+        ]
         for b in shown:
             at = np.searchsorted(b.steps, step)
             cells.append(fmt(b.aggregate[at], 2) if at < b.steps.size and b.steps[at] == step else "")
@@ -338,12 +335,15 @@ def ticket_summary(report: TicketReport) -> Text:
     share = report.paired_rms / (report.paired_rms + report.unpaired_rms) if report.paired_rms else 0.0
     return Text.assemble(
         (f"width {report.width}, seed {report.seed}: ", "bold"),
-        (f"{2 * len(report.pairs)} of {report.width} neurons in {count(len(report.pairs), 'mirror pair')} "
-         f"({report.paired_fraction:.0%})", "bold cyan"),
+        (
+            f"{2 * len(report.pairs)} of {report.width} neurons in {count(len(report.pairs), 'mirror pair')} "
+            f"({report.paired_fraction:.0%})",
+            "bold cyan",
+        ),
         f" at tolerance {report.tolerance:g} (same-sign twins, the chance baseline: {report.twins}); "
         f"output variation carried by pairs {report.paired_rms:.3g}, by the rest {report.unpaired_rms:.3g} "
         f"({share:.0%} paired)",
-    )  # fmt: skip
+    )
 
 
 def pair_table(report: TicketReport, limit: int | None = 12) -> Table:
@@ -357,10 +357,14 @@ def pair_table(report: TicketReport, limit: int | None = 12) -> Table:
         w = report.input_weights
         w_text = f"{w[i, 0]:+.3f} / {w[j, 0]:+.3f}" + (" …" if w.shape[1] > 1 else "")
         table.add_row(
-            f"{i} & {j}", w_text, f"{report.biases[i]:+.3f} / {report.biases[j]:+.3f}",
-            f"{report.output_weights[i]:+.3g} / {report.output_weights[j]:+.3g}", f"{pair.distance:.3f}",
-            f"{pair.contribution_rms:.3g}", "–" if pair.quadratic_r2 is None else f"{pair.quadratic_r2:.4f}",
-        )  # fmt: skip
+            f"{i} & {j}",
+            w_text,
+            f"{report.biases[i]:+.3f} / {report.biases[j]:+.3f}",
+            f"{report.output_weights[i]:+.3g} / {report.output_weights[j]:+.3g}",
+            f"{pair.distance:.3f}",
+            f"{pair.contribution_rms:.3g}",
+            "–" if pair.quadratic_r2 is None else f"{pair.quadratic_r2:.4f}",
+        )
     if limit and len(pairs) > limit:
         table.caption = f"{len(pairs) - limit} more pairs (--all lists them)"
     return table
@@ -376,14 +380,15 @@ def ensemble_table(rows: list[EnsembleComparison]) -> Table:
     for r in rows:
         ratio = r.wide_loss / r.ensemble_loss if r.ensemble_loss > 0 else math.inf
         table.add_row(
-            str(r.width), str(r.k), str(r.groups), fmt(r.single_loss), fmt(r.ensemble_loss),
-            f"{fmt(r.wide_loss)} (w={r.wide_width})", f"{ratio:.3g}",
-        )  # fmt: skip
+            str(r.width),
+            str(r.k),
+            str(r.groups),
+            fmt(r.single_loss),
+            fmt(r.ensemble_loss),
+            f"{fmt(r.wide_loss)} (w={r.wide_width})",
+            f"{ratio:.3g}",
+        )
     return table
-
-
-def gib(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB"
 
 
 def system_text(sample: SystemSample) -> Text:
@@ -406,3 +411,77 @@ def system_text(sample: SystemSample) -> Text:
     if sample.note:
         parts.append(Text(sample.note, style="yellow"))
     return Text(" · ").join(parts)
+
+
+# --- the seed distribution (scaletui seeds, the explorer's Seeds panel) ---------------------------------
+
+
+def _in_units(value: float, units: str) -> str:
+    """A quantile in the analysis's units: decades and ranks to two decimals, losses as the tables do."""
+    if not math.isfinite(value):
+        return "–"
+    return fmt(value) if units == "loss" else f"{value:.2f}"
+
+
+def _tail(tail: TailIndex | None) -> Text:
+    if tail is None:
+        return Text("–", style="dim")
+    style = {"heavy": "bold red", "thin": "green"}.get(tail.verdict, "")
+    return Text(f"{tail.index:.2g}±{tail.stderr:.1g}", style=style)
+
+
+def seeds_table(analysis: SeedsAnalysis, compact: bool) -> Table:
+    """Per width: the quantiles in the chosen units, the basin fraction, best-of-k losses and both tails'
+    Hill indices (red: heavy, green: thin). Compact (under 110 columns) keeps the quartiles and best of 10."""
+    quantile_names = [f"q{round(q * 100)}" for q in QUANTILES]
+    shown = [1, 2, 3] if compact else list(range(len(QUANTILES)))
+    best_of = [10] if compact else list(BEST_OF)
+    digits = 2 if compact else 3
+    table = Table(
+        title=f"seeds per width ({UNIT_LABELS[analysis.units]})",
+        title_justify="left",
+        header_style="bold",
+        pad_edge=False,
+        box=None,
+        padding=(0, 1),
+    )
+    for name in [
+        "width",
+        "N",
+        "seeds",
+        *(quantile_names[i] for i in shown),
+        "outside",
+        *(f"best{k}" for k in best_of),
+        "lucky",
+        "unlucky",
+    ]:
+        table.add_column(name, justify="right", no_wrap=True)
+    for w in analysis.widths:
+        outside = "–" if not math.isfinite(w.fraction_outside) else f"{w.fraction_outside:.0%}"
+        table.add_row(
+            str(w.width),
+            str(w.n_params),
+            str(w.seeds),
+            *(_in_units(w.quantiles[i], analysis.units) for i in shown),
+            outside,
+            *(fmt(w.best_of[k], digits) if k in w.best_of else "–" for k in best_of),
+            _tail(w.lucky),
+            _tail(w.unlucky),
+        )
+    return table
+
+
+def seeds_lines(analysis: SeedsAnalysis) -> list[Text]:
+    """The median's fit (the run's α), the verdict's sentences (the last one bold), and the tail rule."""
+    lines = [Text("median loss: " + (alpha_numbers(analysis.median_fit) if analysis.median_fit else "–"))]
+    if analysis.units == "rank":
+        lines.append(
+            Text(
+                "ranks have the same spread at every width by construction: spread and tails in log10 loss", style="dim"
+            )
+        )
+    *body, last = analysis.verdict
+    lines.extend(Text(line) for line in body)
+    lines.append(Text(last, style="bold"))
+    lines.append(Text(f"tails: {TAIL_RULE}", style="dim"))
+    return lines

@@ -6,6 +6,10 @@ stop a runner gracefully: what it has is saved and the run is marked ``stopped``
 
 The shards train here one after another, or on a Ray cluster (``execution.executor = "ray"``); either
 way their events come back to this process, the run directory's only writer.
+
+It imports the analysis on purpose, for one rule: each finished width's event-log line counts the models
+still falling by :func:`scaletui.analysis.fell_too_much`, the rule the tables use, so the log and the
+tables never disagree. The analysis is numpy and scipy only, and imports nothing of the runner's.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import contextlib
 import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -43,6 +48,7 @@ from scaletui.engine import (
     resolve_device,
     train_shard,
 )
+from scaletui.environment import environment_facts
 from scaletui.ray_executor import (
     ShardFailed,
     ShardPlaced,
@@ -62,8 +68,8 @@ from scaletui.store import (
     StoreError,
     acquire_runner_lock,
     checkpoint_name,
-    environment_facts,
 )
+from scaletui.targets import build_target
 
 LOCKED_EXIT_CODE = 3  # another runner holds the run: this one wrote nothing
 FLUSH_SECONDS = 1.0
@@ -107,8 +113,6 @@ def plan(cfg: Config, memory_budget: int | None) -> list[Shard]:
 
 def preflight(cfg: Config) -> None:
     """What can be checked before a runner starts: a formula finite on its domain, Ray, the device, memory."""
-    from scaletui.targets import build_target
-
     build_target(cfg.target)
     if cfg.execution.executor == "ray":
         import_ray()  # the devices and memory are the cluster's: the runner checks what it can once it joins
@@ -128,8 +132,6 @@ def launch(cfg: Config, runs_dir: Path, *, detach: bool = False) -> tuple[Path, 
 
 def request_stop(run: Run) -> bool:
     """Ask a live runner on this host to stop gracefully; False when there is none to ask."""
-    import socket
-
     st = run.status()
     if st.status != "running" or st.pid is None or st.host != socket.gethostname():
         return False

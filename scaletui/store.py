@@ -11,6 +11,10 @@ Layout of ``runs/<run-id>/`` (schema version 3)::
     runner.log       the runner process's own output
     runner.lock      held (an OS file lock) by the one runner writing the run, for as long as it lives
 
+One write comes from a face, by design: :func:`rename_run` replaces config.toml atomically with only
+``name`` changed. The runner writes config.toml once, at creation, and reads it only when it starts (a
+resume), so a rename never races a result; every other file is the runner's alone.
+
 Crash safety: SQLite in WAL mode commits atomically, so a ``kill -9`` loses at most the rows buffered
 since the last flush (about a second) and a reader never sees half a record. Array files are written to a
 temporary name, fsynced and renamed; a model's row is committed only after its arrays exist. A checkpoint
@@ -25,12 +29,15 @@ without any and, when resumed, gains the table and checkpoints at the default in
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
+import io
 import json
 import math
 import os
 import re
 import secrets
+import shutil
 import socket
 import sqlite3
 import time
@@ -177,8 +184,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    import io
-
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return buffer.getvalue()
@@ -195,31 +200,6 @@ def _slug(name: str) -> str:
 
 def new_run_id(name: str) -> str:
     return f"{datetime.now():%Y%m%d-%H%M%S}-{_slug(name)}-{secrets.token_hex(2)}"
-
-
-def environment_facts(device: str, dtype: str) -> dict[str, Any]:
-    """What a reader needs to judge or reproduce the numbers: versions, host, device."""
-    import platform
-
-    import scipy
-    import torch
-
-    facts: dict[str, Any] = {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "platform": platform.platform(),
-        "host": socket.gethostname(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "device": device,
-        "dtype": dtype,
-    }
-    if device.startswith("cuda") and torch.cuda.is_available():
-        facts["cuda_device"] = torch.cuda.get_device_name(0)
-        facts["cuda_version"] = torch.version.cuda
-    return facts
 
 
 class RunWriter:
@@ -852,8 +832,6 @@ def removable_run(runs_dir: Path, ref: str) -> Path:
 
 def delete_run(run_dir: Path) -> None:
     """Remove a recognised run directory; a run whose runner is alive (or starting) is refused."""
-    import shutil
-
     if not is_run_dir(run_dir):
         raise StoreError(f"{run_dir} is not a scaletui run directory")
     if runner_lock_held(run_dir):
@@ -870,8 +848,6 @@ def delete_run(run_dir: Path) -> None:
 
 def rename_run(run_dir: Path, name: str) -> None:
     """Give a run a new display name (its config's ``name``); the id and directory stay as they are."""
-    import dataclasses
-
     run = Run(run_dir)
     renamed = config_from_dict({**config_to_dict(run.config), "name": name}, "new name")
     atomic_write_bytes(

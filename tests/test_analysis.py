@@ -196,7 +196,7 @@ def test_the_main_basin_is_the_largest_group_and_the_lower_one_on_a_tie():
 
 def local_of(x, groups, resamples=1000, seed=0):
     point = np.array([np.median(g) for g in groups])
-    boot = bootstrap_aggregates(groups, "median", resample_picks([len(g) for g in groups], resamples, seed))
+    boot = bootstrap_aggregates(groups, "median", resample_picks([len(g) for g in groups], resamples, seed), resamples)
     return local_slopes([int(v) for v in x], x, point, boot)
 
 

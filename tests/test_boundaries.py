@@ -7,8 +7,27 @@ import ast
 import subprocess
 import sys
 
-CORE = ["config", "expressions", "targets", "engine", "store", "runner", "ray_executor", "presets", "system", "figures"]
-READERS = ["config", "expressions", "store", "presets", "system"]  # system: never torch, so never CUDA
+CORE = [
+    "config",
+    "expressions",
+    "targets",
+    "mlp",
+    "levenberg",
+    "engine",
+    "environment",
+    "store",
+    "runner",
+    "ray_executor",
+    "presets",
+    "analysis",
+    "intrinsic",
+    "lottery",
+    "export",
+    "system",
+    "figures",
+]
+# system: never torch, so never CUDA in the UI process
+READERS = ["config", "expressions", "store", "presets", "analysis", "intrinsic", "lottery", "seeds", "export", "system"]
 
 
 def loaded_packages(modules: list[str], packages: tuple[str, ...]) -> list[str]:

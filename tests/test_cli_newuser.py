@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from scaletui.cli import app
 from scaletui.config import ConfigError
+from scaletui.lottery import EnsembleComparison
 from scaletui.report import ensemble_table
 from scaletui.store import RunWriter, StoreError, resolve_run
-from scaletui.tickets import EnsembleComparison
 from tests.conftest import smoke_config
 
 

@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import re
 import tomllib
 from pathlib import Path
 
 import pytest
 
+import scaletui.config as config_module
 from scaletui.config import (
     ACTIVATIONS,
+    BUILTIN_NAMES,
     DEVICES,
     DTYPES,
     OPTIMIZERS,
+    Config,
     ConfigError,
     apply_override,
     config_from_dict,
     config_to_toml,
+    field_choices,
+    field_docs,
     load_config,
     log_spaced_widths,
     parameter_count,
+    parse_toml,
+    reference_toml,
 )
-from scaletui.presets import list_presets, resolve_preset, shipped_presets_dir
+from scaletui.presets import list_presets, resolve_preset, save_user_preset, shipped_presets_dir
+from tests.conftest import run_cli
 
 SHIPPED = {"lottery-silu", "lottery-relu", "sin", "teacher-d2", "smoke"}
 
@@ -582,3 +592,70 @@ def test_override_of_a_string_field_keeps_the_text(tmp_path: Path) -> None:
         shipped_presets_dir() / "smoke.toml", ["target.kind=expression", "target.expression=1", "name=2024"]
     )
     assert cfg.target.expression == "1" and cfg.name == "2024"
+
+
+def test_saved_user_preset_is_listed_and_loads_back_under_its_slug(_isolated_presets: Path) -> None:
+    cfg = load_config(resolve_preset("smoke"), ["training.lr=0.02"])
+    path = save_user_preset(cfg, "my sweep / v2")
+    assert path == _isolated_presets / "my-sweep-v2.toml"
+    assert {p.name: p.origin for p in list_presets()}["my-sweep-v2"] == "user"
+    loaded = load_config(resolve_preset("my-sweep-v2"))
+    assert loaded.name == "my-sweep-v2" and loaded.training.lr == 0.02
+    assert dataclasses.replace(loaded, name=cfg.name) == cfg
+
+
+def test_a_preset_name_without_letters_or_digits_is_refused_and_nothing_written(_isolated_presets: Path) -> None:
+    with pytest.raises(ValueError, match="a preset name needs letters or digits"):
+        save_user_preset(smoke := load_config(resolve_preset("smoke")), " /// ")
+    assert not _isolated_presets.exists() or not any(_isolated_presets.iterdir())
+    assert smoke.name == "smoke"
+
+
+# --- each field declared once ---------------------------------------------------------------------------
+
+
+def test_readme_config_block_is_what_scaletui_config_prints() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## The config", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    assert block == reference_toml()
+    printed = run_cli("config")
+    assert printed.returncode == 0 and printed.stdout == reference_toml()
+
+
+def test_the_reference_is_a_valid_document_of_the_defaults() -> None:
+    raw = parse_toml(reference_toml(), "reference")
+    raw["model"]["widths"] = [2, 4]  # the one field without a usable default
+    assert config_from_dict(raw) == dataclasses.replace(
+        Config(), model=dataclasses.replace(Config().model, widths=(2, 4))
+    )
+
+
+def test_every_field_is_documented_and_every_choice_field_lists_its_choices() -> None:
+    docs = field_docs()
+    assert all(doc.strip() for doc in docs.values())
+    assert set(docs) >= {"device", "training.lr", "execution.checkpoint_seconds", "target.teacher_bias_std"}
+    choices = field_choices()
+    assert choices["model.activation"] == ACTIVATIONS and choices["target.name"] == BUILTIN_NAMES
+    assert "training.lr" not in choices
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("model.hidden_layers", "65", "model.hidden_layers: must be between 1 and 64, got 65"),
+        ("seeds.count", "0", "seeds.count: must be between 1 and 100000, got 0"),
+        ("training.dtype", '"float16"', "training.dtype: must be one of float32, float64; got 'float16'"),
+    ],
+)
+def test_declared_ranges_and_choices_are_enforced_naming_the_field(key: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(resolve_preset("smoke"), [f"{key}={value}"])
+
+
+def test_a_type_the_reader_does_not_know_is_a_schema_error_naming_the_field() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Odd:
+        when: complex = 0j
+
+    with pytest.raises(TypeError, match=r"odd\.when: the schema declares"):
+        config_module._build(Odd, {"when": 1}, "odd")

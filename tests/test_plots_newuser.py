@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 from scaletui.analysis import FitOptions, analyze_run
+from scaletui.lottery import inspect_model
 from scaletui.plots import compare_plot, log_ticks, loss_plot, ticket_plot, variance_plot
-from scaletui.tickets import inspect_model
 from tests.synthetic_runs import lottery_run
 
 

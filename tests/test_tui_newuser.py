@@ -18,8 +18,9 @@ from textual.widgets import Checkbox, Input, Select, Static
 
 from scaletui.analysis import FitOptions, analyze_run
 from scaletui.export import export_csv
+from scaletui.present import count
 from scaletui.presets import list_presets
-from scaletui.report import alpha_numbers, count
+from scaletui.report import alpha_numbers
 from scaletui.store import RunWriter
 from scaletui.tui.app import QuitDialog, ScaletuiApp
 from scaletui.tui.compare import CompareScreen

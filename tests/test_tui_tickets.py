@@ -8,10 +8,10 @@ import threading
 from rich.console import Console
 from textual.widgets import Static
 
+from scaletui.lottery import inspect_run
 from scaletui.report import ticket_summary
 from scaletui.runner import create_run, execute
 from scaletui.store import Run
-from scaletui.tickets import inspect_run
 from scaletui.tui.tickets import TicketsScreen
 from tests.conftest import smoke_config, until
 from tests.test_tui_explorer import ExplorerApp

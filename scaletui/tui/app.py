@@ -17,7 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Static
 
-from scaletui.report import count
+from scaletui.present import count
 from scaletui.store import Run, StoreError
 from scaletui.tui.explorer import ExplorerScreen, RunLaunched
 from scaletui.tui.runs import RunsScreen

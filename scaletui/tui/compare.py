@@ -22,7 +22,7 @@ from textual.worker import Worker, WorkerState
 from scaletui import plots
 from scaletui.analysis import DEFAULT_RESAMPLES, PowerLawFit, analyze_run
 from scaletui.config import widths_label
-from scaletui.report import count
+from scaletui.present import count
 from scaletui.store import Run, StoreError
 from scaletui.tui.footer import KeysFooter
 

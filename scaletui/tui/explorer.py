@@ -48,6 +48,7 @@ from scaletui.system import SystemMonitor, SystemSample
 from scaletui.tui.footer import KeysFooter
 from scaletui.tui.form import ConfigForm
 from scaletui.tui.scrolling import SteadyDataTable, SteadyRichLog
+from scaletui.tui.seeds import SeedsScreen
 from scaletui.tui.tickets import TicketsScreen
 from scaletui.tui.visible import in_view
 from scaletui.tui.watch import RunSnapshot, RunWatcher
@@ -181,6 +182,7 @@ class ExplorerScreen(Screen):
         Binding("f7", "tab('budget')", "Budget", show=False),
         Binding("f8", "tab('slopes')", "Slopes", show=False),
         Binding("f9", "toggle_system", "System", show=False),
+        Binding("f10", "seeds", "Seeds"),
     ]
 
     DEFAULT_CSS = """
@@ -565,6 +567,13 @@ class ExplorerScreen(Screen):
             self.notify("no run yet: start one (ctrl+r) or open one from the runs screen", severity="warning")
             return
         self.app.push_screen(TicketsScreen(self.watcher.run_dir))
+
+    def action_seeds(self) -> None:
+        """The seed distribution of the followed run: quantiles, best of k, tails and the verdict."""
+        if self.watcher is None:
+            self.notify("no run yet: start one (ctrl+r) or open one from the runs screen", severity="warning")
+            return
+        self.app.push_screen(SeedsScreen(self.watcher.run_dir))
 
     def action_back(self) -> None:
         """Back to the runs; a form edited since it was loaded, started or saved is not dropped without asking."""

@@ -23,7 +23,8 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from scaletui.analysis import FitOptions, analyze_run
 from scaletui.config import ConfigError, describe_config, describe_target, widths_label
-from scaletui.report import STATUS_STYLE, alpha_cell, count
+from scaletui.present import STATUS_STYLE, count
+from scaletui.report import alpha_cell
 from scaletui.store import Run, RunListing, StoreError, delete_run, list_runs, rename_run
 from scaletui.tui.compare import CompareScreen
 from scaletui.tui.dialogs import ConfirmDialog, PromptDialog

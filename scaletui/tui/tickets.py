@@ -20,10 +20,10 @@ from textual.screen import Screen
 from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
+from scaletui.lottery import EnsembleComparison, TicketReport, inspect_run, run_ensemble_comparison
 from scaletui.plots import ticket_plot
 from scaletui.report import ensemble_table, pair_table, ticket_summary
 from scaletui.store import Run, StoreError
-from scaletui.tickets import EnsembleComparison, TicketReport, inspect_run, run_ensemble_comparison
 from scaletui.tui.footer import KeysFooter
 from scaletui.tui.visible import in_view
 

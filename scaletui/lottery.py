@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import erf
 
 DEFAULT_TOLERANCE = 0.1  # relative distance between (w_i, b_i) and (−w_j, b_j) below which two neurons pair
 
@@ -20,12 +21,10 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def _gelu(z: np.ndarray) -> np.ndarray:
-    from scipy.special import erf
-
     return 0.5 * z * (1 + erf(z / np.sqrt(2)))
 
 
-ACTIVATIONS = {
+NUMPY_ACTIVATIONS = {
     "silu": lambda z: z * _sigmoid(z),
     "relu": lambda z: np.maximum(z, 0.0),
     "tanh": np.tanh,
@@ -139,18 +138,25 @@ def inspect_model(
     biases = np.asarray(weights["b0"], dtype=float).reshape(-1)
     output_weights = np.asarray(weights["W1"], dtype=float).reshape(-1)
     x = np.asarray(x, dtype=float).reshape(len(x), -1)
-    terms = output_weights * ACTIVATIONS[activation](x @ input_weights.T + biases)  # (n, w): each neuron's term
+    terms = output_weights * NUMPY_ACTIVATIONS[activation](x @ input_weights.T + biases)  # (n, w): each neuron's term
     pairs = [
         MirrorPair(i, j, dist, _variation_rms(terms[:, i] + terms[:, j]), _quadratic_r2(x, terms[:, i] + terms[:, j]))
         for i, j, dist in find_mirror_pairs(input_weights, biases, tolerance)
     ]
     paired = _paired_mask(pairs, len(biases))
     return TicketReport(
-        width, seed, activation, input_weights, biases, output_weights, pairs, tolerance,
+        width,
+        seed,
+        activation,
+        input_weights,
+        biases,
+        output_weights,
+        pairs,
+        tolerance,
         paired_rms=_variation_rms(terms[:, paired].sum(axis=1)),
         unpaired_rms=_variation_rms(terms[:, ~paired].sum(axis=1)),
         twins=len(find_mirror_pairs(input_weights, biases, tolerance, mirrored=False)),
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)
@@ -183,12 +189,15 @@ def ensemble_versus_wide(outputs_by_width: dict[int, np.ndarray], y: np.ndarray)
             grouped = finite[w][: groups * k].reshape(groups, k, -1).mean(axis=1)
             rows.append(
                 EnsembleComparison(
-                    width=w, k=k, wide_width=wide, groups=groups,
+                    width=w,
+                    k=k,
+                    wide_width=wide,
+                    groups=groups,
                     single_loss=float(np.median(losses[w])),
                     ensemble_loss=float(np.median(((grouped - y) ** 2).mean(axis=1))),
                     wide_loss=float(np.median(losses[wide])),
                 )
-            )  # fmt: skip
+            )
     return rows
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scaletui.tickets import ACTIVATIONS, ensemble_versus_wide, find_mirror_pairs, inspect_model
+from scaletui.lottery import NUMPY_ACTIVATIONS, ensemble_versus_wide, find_mirror_pairs, inspect_model
 from tests.conftest import run_cli
 
 X = np.linspace(-2, 2, 401)[:, None]
@@ -42,7 +42,7 @@ def test_flat_neurons_do_not_pair_with_each_other():
 def test_each_pairs_contribution_is_its_two_terms_and_a_small_symmetric_pair_is_a_parabola():
     weights = hand_built()
     report = inspect_model(weights, "silu", X, width=6, seed=0)
-    silu = ACTIVATIONS["silu"]
+    silu = NUMPY_ACTIVATIONS["silu"]
     terms = weights["W1"][:, 0] * silu(X @ weights["W0"] + weights["b0"])
     for pair in report.pairs:
         together = terms[:, pair.first] + terms[:, pair.second]
