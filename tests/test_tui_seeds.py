@@ -7,6 +7,7 @@ import io
 import re
 import threading
 
+import numpy as np
 import pytest
 from rich.console import Console
 from textual.widgets import Static
@@ -14,7 +15,7 @@ from textual.widgets import Static
 from scaletui.report import seeds_lines
 from scaletui.runner import create_run, execute
 from scaletui.seeds import analyze_seeds
-from scaletui.store import Run
+from scaletui.store import Run, RunWriter
 from scaletui.tui.seeds import SeedsScreen
 from tests.conftest import smoke_config, until
 from tests.test_tui_explorer import ExplorerApp
@@ -62,20 +63,38 @@ async def test_f10_shows_the_cli_verdict_and_a_strip_per_width(seeded_run, size)
         await until(pilot, lambda: not isinstance(app.screen, SeedsScreen))
 
 
+def _add_width(writer: RunWriter, width: int, seeds: int = 60) -> None:
+    losses = 0.1 * width**-1.0 * np.exp(0.3 * np.random.default_rng(width).standard_normal(seeds))
+    ids = list(range(seeds))
+    writer.add_curve_points(width, ids, 0, 2 * losses, 2 * losses)
+    writer.add_curve_points(width, ids, 100, losses, losses)
+    outputs = np.tile(np.linspace(0, 4, 16) ** 2, (seeds, 1))
+    writer.add_shard_result(width, ids, 3 * width + 1, losses, losses, np.full(seeds, -1), 0.1, outputs, {})
+
+
 async def test_the_seeds_screen_follows_a_live_run(tmp_path):
-    runs_dir = tmp_path / "runs"
-    run_dir = create_run(runs_dir, smoke_config("model.widths=[2, 4, 8, 16, 32, 64]", "training.steps=400"))
-    stop = threading.Event()
-    trainer = threading.Thread(target=execute, args=(run_dir, stop))
-    app = ExplorerApp(runs_dir, run_dir)
+    """A run written step by step through the real store: live with one width, then two, then finished."""
+    cfg = smoke_config("seeds.count=60", "model.widths=[2, 4, 8]", "training.steps=100")
+    writer = RunWriter.create(tmp_path / "runs", cfg, run_id="live-seeds")
+    x = np.linspace(-2, 2, 16)
+    writer.write_test_set(x[:, None], x**2)
+    writer.mark_running("cpu")
+    _add_width(writer, 2)
+    writer.flush()
+    app = ExplorerApp(tmp_path / "runs", writer.dir)
     async with app.run_test(size=(120, 40)) as pilot:
-        trainer.start()
         await pilot.press("f10")
-        try:
-            await until(pilot, lambda: "live: 500 resamples" in numbers(app), timeout=120)
-            await until(pilot, lambda: Run(run_dir).status().status == "finished", timeout=120)
-            widest = re.compile(r"^\s*64\s+193\s+4\s", re.MULTILINE)  # width 64, N = 193, all 4 seeds
-            await until(pilot, lambda: "live:" not in numbers(app) and widest.search(numbers(app)), timeout=60)
-        finally:
-            stop.set()
-            trainer.join()
+        await until(pilot, lambda: "live: 500 resamples" in numbers(app))
+        assert "too few widths" in numbers(app)
+        _add_width(writer, 4)
+        writer.flush()
+        await until(pilot, lambda: re.search(r"^\s*4\s+13\s+60\s", numbers(app), re.MULTILINE) is not None)
+        _add_width(writer, 8)
+        writer.mark_ended("finished")
+        writer.close()
+        await until(
+            pilot,
+            lambda: (
+                "live:" not in numbers(app) and re.search(r"^\s*8\s+25\s+60\s", numbers(app), re.MULTILINE) is not None
+            ),
+        )
