@@ -19,6 +19,7 @@ from scaletui.tui.compare import CompareScreen
 from scaletui.tui.dialogs import FitDialog, HelpScreen
 from scaletui.tui.explorer import ExplorerScreen
 from scaletui.tui.runs import RunsScreen
+from scaletui.tui.seeds import SeedsScreen
 from scaletui.tui.tickets import TicketsScreen
 from tests.conftest import until
 from tests.synthetic_runs import lottery_run
@@ -65,6 +66,11 @@ async def tickets(pilot, app) -> None:
     await until(pilot, lambda: isinstance(app.screen, TicketsScreen) and app.screen.view is not None)
 
 
+async def seeds(pilot, app) -> None:
+    await explorer(pilot, app, "f10")
+    await until(pilot, lambda: isinstance(app.screen, SeedsScreen) and app.screen.analysis is not None)
+
+
 async def compare(pilot, app) -> None:
     await runs_screen(pilot, app)
     await pilot.press("space", "space", "c")
@@ -92,6 +98,7 @@ SCREENS: dict[str, Callable[..., Awaitable[None]]] = {
     "new-experiment": new_experiment,
     **{f"explorer-{key}": explorer_tab(key) for key in ("f1", "f2", "f3", "f4", "f5", "f7", "f8")},
     "tickets": tickets,
+    "seeds": seeds,
     "compare": compare,
     "help": help_screen,
     "fit-options": fit_dialog,
