@@ -25,6 +25,7 @@ from scaletui.config import widths_label
 from scaletui.present import count
 from scaletui.store import Run, StoreError
 from scaletui.tui.footer import KeysFooter
+from scaletui.tui.scrolling import MeasuredDataTable
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ class CompareScreen(Screen[None]):
         yield ComparePlot(
             f"fitting {count(len(self.runs), 'run')} ({DEFAULT_RESAMPLES} bootstrap resamples)…", id="plot"
         )
-        table: DataTable[str | Text] = DataTable(cursor_type="row", id="fits")
+        table: DataTable[str | Text] = MeasuredDataTable(cursor_type="row", id="fits")
         table.add_columns("name", "α", "95% CI", "R²", "widths", "id", "note")  # the long id after the numbers
         yield table
         yield KeysFooter()

@@ -30,6 +30,7 @@ from scaletui.tui.compare import CompareScreen
 from scaletui.tui.dialogs import ConfirmDialog, PromptDialog
 from scaletui.tui.exporting import ask_and_export
 from scaletui.tui.footer import KeysFooter
+from scaletui.tui.scrolling import MeasuredDataTable
 from scaletui.tui.visible import in_view
 
 REFRESH_SECONDS = 1.0
@@ -203,7 +204,7 @@ class RunsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        table: DataTable[str | Text] = DataTable(cursor_type="row", id="runs")
+        table: DataTable[str | Text] = MeasuredDataTable(cursor_type="row", id="runs")
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         yield table
