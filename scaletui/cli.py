@@ -15,6 +15,8 @@ from typing import Annotated, NoReturn
 
 import numpy as np
 import typer
+import typer.core
+from rich.cells import cell_len
 from rich.columns import Columns
 from rich.console import Console
 from rich.markup import escape
@@ -90,6 +92,21 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
+
+
+def _flags_take_no_value() -> None:
+    """Typer 0.29's help shows a flag's type (``--json <bool>``), which reads as if it took a value, so users
+    wrote ``--json true`` and "true" was taken for a run. A flag's type is not shown. Written against Typer
+    0.29; tests/test_cli_newuser.py fails if a flag shows a type again."""
+    show_type = typer.core.TyperOption.display_type_rich
+
+    def display_type_rich(self: typer.core.TyperOption, ctx: typer.Context) -> str | None:
+        return None if self.is_flag else show_type(self, ctx)
+
+    typer.core.TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_take_no_value()
 
 RunsDir = Annotated[
     Path,
@@ -303,38 +320,46 @@ def list_command(runs_dir: RunsDir = DEFAULT_RUNS_DIR) -> None:
     if not runs:
         err.print(f"no runs in {runs_dir}", markup=False)
         return
-    # Least useful columns go first when the terminal is narrow.
+    # Least useful columns go first when the terminal is narrow; the name goes there too, as the id holds it.
     columns = ["id", "status", "name", "target", "widths", "seeds", "started", "act", "duration"]
     if out.width < 100:
-        columns = [c for c in columns if c not in ("act", "duration", "target", "seeds")]
+        columns = [c for c in columns if c not in ("act", "duration", "target", "seeds", "name")]
     elif out.width < 120:
         columns = [c for c in columns if c not in ("act", "duration")]
-    table = Table(box=None, pad_edge=False, header_style="bold")
     damaged: list[str] = []
-    for name in columns:
-        wraps = name in ("name", "target")
-        table.add_column(
-            name, no_wrap=True, overflow="ellipsis", max_width=(14 if out.width < 100 else 20) if wraps else None
-        )
+    rows: list[dict[str, Text | str]] = []
     for item in runs:
         if item.run is None or item.status is None:
-            cells = {"id": Text(item.id), "status": Text("damaged", style="bold magenta")}
-            table.add_row(*(cells.get(c, "") for c in columns))
+            rows.append({"id": Text(item.id), "status": Text("damaged", style="bold magenta")})
             damaged.append(f"{item.id}: {item.error}")
             continue
         cfg, st = item.run.config, item.status
-        cells = {
-            "id": Text(item.id),  # user text is data, never markup
-            "status": Text(st.status, style=STATUS_STYLE.get(st.status, "")),
-            "name": Text(cfg.name),
-            "target": Text(describe_target(cfg.target)),
-            "act": cfg.model.activation,
-            "widths": widths_label(cfg.model.widths),
-            "seeds": str(cfg.seeds.count),
-            "started": started(st.started),
-            "duration": duration(st.duration),
-        }
-        table.add_row(*(cells[c] for c in columns))
+        rows.append(
+            {
+                "id": Text(item.id),  # user text is data, never markup
+                "status": Text(st.status, style=STATUS_STYLE.get(st.status, "")),
+                "name": Text(cfg.name),
+                "target": Text(describe_target(cfg.target)),
+                "act": cfg.model.activation,
+                "widths": widths_label(cfg.model.widths),
+                "seeds": str(cfg.seeds.count),
+                "started": started(st.started),
+                "duration": duration(st.duration),
+            }
+        )
+    # The short columns are never cut (a table of no_wrap columns is shrunk evenly, which cut the start
+    # time); the free-text ones share what is left, folding onto a second line rather than losing their end.
+    widths = {c: max(len(c), *(cell_len(str(row.get(c, ""))) for row in rows)) for c in columns}  # wide glyphs: 2
+    free = [c for c in columns if c in ("id", "name", "target")]
+    room = out.width - sum(widths[c] for c in columns if c not in free) - 2 * (len(columns) - 1)
+    for i, name in enumerate(free):  # the id first: it is what the other commands take
+        widths[name] = max(8, min(widths[name], room - 8 * (len(free) - 1 - i)))
+        room -= widths[name]
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name in columns:
+        table.add_column(name, no_wrap=name not in free, overflow="fold", width=widths[name])
+    for row in rows:
+        table.add_row(*(row.get(c, "") for c in columns))
     out.print(table)
     for line in damaged:
         out.print(Text.assemble(("damaged", "magenta"), f" {line}"), highlight=False, soft_wrap=True)
@@ -775,6 +800,43 @@ def export(
         except FileExistsError as exc:
             fail(str(exc))
         err.print(f"wrote {count} rows to {out_path}", markup=False)
+
+
+@app.command("plot")
+def plot_command(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique prefix, path, name or 'latest'.")],
+    out_path: Annotated[Path, typer.Option("--out", help="The picture: a .png, .svg or .pdf file.")],
+    runs_dir: RunsDir = DEFAULT_RUNS_DIR,
+    x: XAxis = "params",
+    aggregate: Aggregate = "median",
+    min_width: MinWidth = None,
+    max_width: MaxWidth = None,
+    offset: Offset = False,
+    robust: Robust = False,
+    exclude_unconverged: Unconverged = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
+) -> None:
+    """Save a run's loss and variance plots as a picture (needs matplotlib: pip install 'scaletui[plot]')."""
+    from scaletui.figures import FiguresUnavailable, save_figure
+
+    with friendly_errors():
+        if out_path.exists() and not force:
+            fail(f"{out_path} exists; pass --force to replace it")
+        found = open_run(runs_dir, run_ref)
+        options = _fit_options(
+            x,
+            aggregate,
+            min_width=min_width,
+            max_width=max_width,
+            offset=offset,
+            robust=robust,
+            exclude_unconverged=exclude_unconverged,
+        )
+        try:
+            save_figure(analyze_run(found, options), found.models(), f"{found.config.name} · {found.id}", out_path)
+        except (FiguresUnavailable, ValueError) as exc:
+            fail(str(exc))
+    out.print(f"wrote {out_path}", highlight=False)
 
 
 @app.command()

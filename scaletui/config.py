@@ -496,9 +496,16 @@ def load_config(path: Path, overrides: list[str] | None = None) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError("file", f"cannot be read ({exc.__class__.__name__}: {exc})", str(path)) from None
     raw = parse_toml(text, str(path))
+    overridden: dict[str, str] = {}
     for override in overrides or []:
         apply_override(raw, override)
-    return config_from_dict(raw, str(path))
+        overridden[override.partition("=")[0].strip()] = override
+    try:
+        return config_from_dict(raw)
+    except ConfigError as exc:
+        # A bad value given with --set is the user's, not the file's: name the override, not the preset.
+        set_by = overridden.get(exc.where.split("[")[0])
+        raise ConfigError(exc.where, exc.problem, f"--set {set_by}" if set_by else str(path)) from None
 
 
 def typed_value(where: str, text: str, declared: Any) -> Any:

@@ -26,7 +26,8 @@ def _si(value: float) -> str:
 
 
 def log_ticks(low: float, high: float, large_numbers: bool = False) -> tuple[list[float], list[str]]:
-    """Tick positions (log10 values) and labels for a log axis spanning [low, high] in log10 units."""
+    """Tick positions (log10 values) and labels for a log axis spanning [low, high] in log10 units; at least
+    two, so that an axis can be read (the ends themselves when no round value falls in between)."""
     first, last = math.floor(low), math.ceil(high)
     step = max(1, math.ceil((last - first) / 6))
     decades = list(range(first, last + 1, step))
@@ -38,8 +39,20 @@ def log_ticks(low: float, high: float, large_numbers: bool = False) -> tuple[lis
             for m in (1, 2, 5)
             if low - 1e-9 <= math.log10(m * 10.0**d) <= high + 1e-9
         ]
-    labels = [_si(10**t) if large_numbers else f"{10**t:.0e}".replace("e-0", "e-").replace("e+0", "e") for t in ticks]
+    if len(ticks) < 2 and high > low:
+        ticks = [low, high]
+    if large_numbers:
+        labels = [_si(float(f"{10**t:.2g}")) for t in ticks]
+    else:
+        digits = 0 if all(abs(10**t - float(f"{10**t:.0e}")) < 1e-9 * 10**t for t in ticks) else 1
+        labels = [f"{10**t:.{digits}e}".replace("e-0", "e-").replace("e+0", "e") for t in ticks]
     return ticks, labels
+
+
+def _span(values: list[float]) -> tuple[float, float]:
+    """The range an axis shows: the data's, or a decade around a single value (one width, one point)."""
+    low, high = min(values), max(values)
+    return (low - 0.5, high + 0.5) if high - low < 1e-9 else (low, high)
 
 
 def _start(width: int, height: int, color: bool, title: str) -> None:
@@ -49,12 +62,20 @@ def _start(width: int, height: int, color: bool, title: str) -> None:
     plt.title(title)
 
 
-def _finish(xs: list[float], ys: list[float], xlabel: str) -> str:
+def _finish(xs: list[float], ys: list[float], xlabel: str, height: int, legend_rows: int) -> str:
+    """Ticks on both log axes, and room above the data for the legend, so that no line runs through it."""
     if xs and ys:
-        xt, xl = log_ticks(min(xs), max(xs), large_numbers=True)
-        yt, yl = log_ticks(min(ys), max(ys))
+        x_low, x_high = _span(xs)
+        y_low, y_high = _span(ys)
+        xt, xl = log_ticks(x_low, x_high, large_numbers=True)
+        yt, yl = log_ticks(y_low, y_high)
         plt.xticks(xt, xl)
         plt.yticks(yt, yl)
+        plt.xlim(x_low, x_high)
+        rows = max(height - 5, 1)  # the plot's own rows: less the title, the frame, the ticks and the label
+        legend_rows = min(legend_rows, rows // 3)  # a long legend in a short plot would leave no room for data
+        headroom = (y_high - y_low) * legend_rows / max(rows - legend_rows, 1)
+        plt.ylim(y_low, y_high + headroom)
     plt.xlabel(xlabel)
     return plt.build()
 
@@ -68,26 +89,32 @@ def loss_plot(analysis: RunAnalysis, models: ModelTable, width: int, height: int
     xs = np.log10(x_of[ok].astype(float))
     ys = np.log10(models.test_loss[ok])
     all_x, all_y = list(xs), list(ys)
+    legend = 0
     if xs.size:
         plt.scatter(xs.tolist(), ys.tolist(), marker="dot", color="gray", label="seeds")
+        legend += 1
     usable = [s for s in analysis.widths if s.used and s.value(analysis.aggregate) > 0]
     if usable:
         mx = [math.log10(analysis.x_of(s)) for s in usable]
         my = [math.log10(s.value(analysis.aggregate)) for s in usable]
         plt.plot(mx, my, marker="braille", color="cyan", label=analysis.aggregate)
+        legend += 1
         fit = analysis.fit
         if fit is not None and fit.points:
             xr = np.linspace(min(mx), max(mx), 40)
             fy = np.log10(fit.predict(10**xr))
-            plt.plot(xr.tolist(), fy.tolist(), marker="braille", color="red", label=f"fit α={fit.alpha:.2f}")
+            # Each line its own marker as well as its colour: piped output (`show | less`) has no colour.
+            plt.plot(xr.tolist(), fy.tolist(), marker="·", color="red", label=f"fit α={fit.alpha:.2f}")
+            legend += 1
             anchor_x, anchor_y = float(xr[0]), float(fy[0])
             floor = min(all_y)
-            for slope, marker in zip(sorted(set(analysis.theory.values())), ("-", "·", "+"), strict=False):
+            for slope, marker in zip(sorted(set(analysis.theory.values())), ("-", "+", "x"), strict=False):
                 x_end, y_end = max(mx), anchor_y - slope * (max(mx) - anchor_x)
                 if y_end < floor:  # stop the reference line at the bottom of the data
                     x_end, y_end = anchor_x + (anchor_y - floor) / slope, floor
                 plt.plot([anchor_x, x_end], [anchor_y, y_end], marker=marker, color="yellow", label=f"α={slope:g}")
-    return _finish(all_x, all_y, "N" if by_params else "width")
+                legend += 1
+    return _finish(all_x, all_y, "N" if by_params else "width", height, legend)
 
 
 def variance_plot(analysis: RunAnalysis, width: int, height: int, color: bool = True) -> str:
@@ -103,8 +130,9 @@ def variance_plot(analysis: RunAnalysis, width: int, height: int, color: bool = 
     if xs:
         plt.plot(xs, vs, marker="braille", color="green", label="V (across seeds)")
     if bx:
-        plt.plot(bx, bs, marker="braille", color="magenta", label="bias²")
+        plt.plot(bx, bs, marker="+", color="magenta", label="bias²")
     fit = analysis.variance_slope
+    axis = "N" if by_params else "width"
     if fit is not None and xs:
         xr = np.linspace(min(xs), max(xs), 40)
         plt.plot(
@@ -112,9 +140,10 @@ def variance_plot(analysis: RunAnalysis, width: int, height: int, color: bool = 
             np.log10(fit.predict(10**xr)).tolist(),
             marker="·",
             color="red",
-            label=f"V ∝ x^{-fit.alpha:.2f}",
+            label=f"V ∝ {axis}^{-fit.alpha:.2f}",
         )
-    return _finish(xs + bx, vs + bs, "N" if by_params else "width")
+    legend = bool(xs) + bool(bx) + (fit is not None and bool(xs))
+    return _finish(xs + bx, vs + bs, axis, height, legend)
 
 
 def curves_plot(budgets: list[WidthBudget], width: int, height: int, color: bool = True) -> str:
@@ -142,7 +171,7 @@ def budget_loss_plot(budget: BudgetAnalysis, width: int, height: int, color: boo
         plt.plot(xs, ys, marker="braille", label=f"w={b.width}")
         all_x += xs
         all_y += ys
-    return _finish(all_x, all_y, "step")
+    return _finish(all_x, all_y, "step", height, len(budget.widths))
 
 
 def alpha_step_plot(budget: BudgetAnalysis, width: int, height: int, color: bool = True) -> str:
@@ -161,6 +190,7 @@ def alpha_step_plot(budget: BudgetAnalysis, width: int, height: int, color: bool
 
 
 COLORS = ("cyan", "red", "green", "yellow", "magenta", "blue")
+MARKERS = ("braille", "•", "+", "x", "o", "*")  # a run's own marker too: without colour, runs stay apart
 
 
 def compare_plot(
@@ -176,16 +206,16 @@ def compare_plot(
     for i, (label, n_params, medians, fit) in enumerate(series):
         if not n_params:
             continue
-        hue = COLORS[i % len(COLORS)]
+        hue, marker = COLORS[i % len(COLORS)], MARKERS[i % len(MARKERS)]
         xs = [math.log10(n) for n in n_params]
         ys = [math.log10(m) for m in medians]
-        plt.plot(xs, ys, marker="braille", color=hue, label=label)
+        plt.plot(xs, ys, marker=marker, color=hue, label=label)
         if fit is not None:
             xr = np.linspace(min(xs), max(xs), 40)
             plt.plot(xr.tolist(), np.log10(fit.predict(10**xr)).tolist(), marker="·", color=hue)
         all_x += xs
         all_y += ys
-    return _finish(all_x, all_y, "N")
+    return _finish(all_x, all_y, "N", height, sum(1 for _, n_params, _, _ in series if n_params))
 
 
 def ticket_plot(report: TicketReport, width: int, height: int, color: bool = True) -> str:
@@ -194,7 +224,8 @@ def ticket_plot(report: TicketReport, width: int, height: int, color: bool = Tru
     plt.plotsize(width, height)
     plt.theme("pro" if color else "clear")
     suffix = " (first input coordinate)" if report.input_weights.shape[1] > 1 else ""
-    plt.title(f"hidden neurons: input weight w vs bias b{suffix}")
+    # The axes are named in the title: plotext sets a y label below the axis, where it reads as the x label.
+    plt.title(f"hidden neurons: bias b (up) vs input weight w (across){suffix}")
     w, b, paired = report.input_weights[:, 0], report.biases, report.paired
     if (~paired).any():
         plt.scatter(w[~paired].tolist(), b[~paired].tolist(), marker="dot", color="gray", label="unpaired")
@@ -202,7 +233,6 @@ def ticket_plot(report: TicketReport, width: int, height: int, color: bool = Tru
         plt.scatter(w[paired].tolist(), b[paired].tolist(), marker="x", color="cyan", label="in a mirror pair")
     plt.vertical_line(0, color="gray")
     plt.xlabel("w")
-    plt.ylabel("b")
     return plt.build()
 
 
@@ -250,4 +280,4 @@ def seeds_plot(analysis: SeedsAnalysis, width: int, height: int, color: bool) ->
         plt.xticks(xt, xl)
         plt.xlabel(axis)
         return plt.build()
-    return _finish(xs_all, ys_all, axis)
+    return _finish(xs_all, ys_all, axis, height, 4 if best else 3)

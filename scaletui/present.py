@@ -23,6 +23,16 @@ STATUS_STYLE = {
 ONE_LAYER_ONLY = "mirror pairs are defined for one hidden layer; this run has more"
 
 
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``"1 run"``, ``"2 runs"``: a number with its noun in the number it takes."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def gib(n: int) -> str:
+    """A size in bytes as GiB, one decimal."""
+    return f"{n / 2**30:.1f} GiB"
+
+
 def fmt(value: float | None, digits: int = 3) -> str:
     """A loss or a variance: ``digits`` significant digits in scientific notation, "–" when undefined."""
     return "–" if value is None or not math.isfinite(value) else f"{value:.{digits - 1}e}"

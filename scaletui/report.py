@@ -15,6 +15,7 @@ from scaletui.analysis import (
     CONVERGENCE_WINDOW,
     SETTLED_CHANGE,
     BudgetAnalysis,
+    FitOptions,
     LocalSlopes,
     PowerLawFit,
     RunAnalysis,
@@ -22,8 +23,9 @@ from scaletui.analysis import (
 )
 from scaletui.config import shard_label
 from scaletui.lottery import EnsembleComparison, TicketReport
-from scaletui.present import STATUS_STYLE, ci, fmt  # noqa: F401 - STATUS_STYLE: re-exported until the TUI imports it from present
+from scaletui.present import STATUS_STYLE, ci, count, fmt, gib  # noqa: F401 - STATUS_STYLE: re-exported until the TUI imports it from present
 from scaletui.seeds import BEST_OF, QUANTILES, TAIL_RULE, UNIT_LABELS, SeedsAnalysis, TailIndex
+from scaletui.system import SystemSample
 
 
 def checkpoints_line(checkpoints: list[dict], seed_count: int) -> str | None:
@@ -145,6 +147,20 @@ def fit_line(analysis: RunAnalysis) -> Text:
             "dim",
         ),
     )
+
+
+def options_text(options: FitOptions) -> str:
+    """The fit options that differ from `scaletui fit`'s defaults, as its flags name them ('' for none)."""
+    parts = []
+    if options.min_width is not None or options.max_width is not None:
+        parts.append(f"widths {options.min_width or '…'}–{options.max_width or '…'}")
+    if options.offset:
+        parts.append("offset")
+    if options.robust:
+        parts.append("robust")
+    if options.exclude_unconverged:
+        parts.append("still-falling excluded")
+    return ", ".join(parts)
 
 
 def alpha_cell(analysis: RunAnalysis) -> str:
@@ -320,7 +336,7 @@ def ticket_summary(report: TicketReport) -> Text:
     return Text.assemble(
         (f"width {report.width}, seed {report.seed}: ", "bold"),
         (
-            f"{2 * len(report.pairs)} of {report.width} neurons in {len(report.pairs)} mirror pairs "
+            f"{2 * len(report.pairs)} of {report.width} neurons in {count(len(report.pairs), 'mirror pair')} "
             f"({report.paired_fraction:.0%})",
             "bold cyan",
         ),
@@ -357,8 +373,10 @@ def pair_table(report: TicketReport, limit: int | None = 12) -> Table:
 def ensemble_table(rows: list[EnsembleComparison]) -> Table:
     """k averaged seeds of width w against one model of width k·w: is a wide net an ensemble of tickets?"""
     table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    # The headers may fold onto two lines: a table of no_wrap columns is shrunk evenly when it is too wide,
+    # which gave the one-digit k column no width at all at 80 columns.
     for name in ("width w", "k", "groups", "one net, w", "k nets averaged", "one net, k·w", "wide / ensemble"):
-        table.add_column(name, justify="right", no_wrap=True)
+        table.add_column(name, justify="right")
     for r in rows:
         ratio = r.wide_loss / r.ensemble_loss if r.ensemble_loss > 0 else math.inf
         table.add_row(
@@ -371,6 +389,28 @@ def ensemble_table(rows: list[EnsembleComparison]) -> Table:
             f"{ratio:.3g}",
         )
     return table
+
+
+def system_text(sample: SystemSample) -> Text:
+    """The machine, the followed run's runner and the GPUs, one part each: what the system pane shows."""
+    parts: list[Text] = []
+    if sample.load is not None:
+        busy = "bold red" if sample.load[0] > sample.cpus else ""
+        parts.append(Text.assemble("load ", (f"{sample.load[0]:.2f}", busy), f" on {count(sample.cpus, 'CPU')}"))
+    if sample.mem_total and sample.mem_available is not None:
+        parts.append(Text(f"memory {gib(sample.mem_total - sample.mem_available)} of {gib(sample.mem_total)} used"))
+    runner = sample.runner
+    if runner is None:
+        parts.append(Text("runner: none running here", style="dim"))
+    else:
+        cpu = "measuring" if runner.cpu_percent is None else f"{runner.cpu_percent:.0f}% CPU"
+        parts.append(Text(f"runner: {count(runner.pids, 'process', 'processes')}, {cpu}, {gib(runner.rss_bytes)}"))
+    for gpu in sample.gpus:
+        used = f"{gib(gpu.used_bytes)} of {gib(gpu.total_bytes)}"
+        parts.append(Text(f"GPU {gpu.index} {gpu.name}: {gpu.util_percent}%, {used}"))
+    if sample.note:
+        parts.append(Text(sample.note, style="yellow"))
+    return Text(" · ").join(parts)
 
 
 # --- the seed distribution (scaletui seeds, the explorer's Seeds panel) ---------------------------------

@@ -785,8 +785,8 @@ def list_runs(runs_dir: Path) -> list[RunListing]:
 
 
 def resolve_run(runs_dir: Path, ref: str) -> Path:
-    """A run directory from an id, a unique id prefix, a path, or ``latest``; only recognised runs
-    (:func:`is_run_dir`) are ever returned."""
+    """A run directory from an id, a unique id prefix, a path, ``latest``, or a run's name (the name the
+    runs screen shows, when one run has it); only recognised runs (:func:`is_run_dir`) are ever returned."""
     candidate = Path(ref)
     if candidate.is_dir() and is_run_dir(candidate):
         return candidate
@@ -806,6 +806,12 @@ def resolve_run(runs_dir: Path, ref: str) -> Path:
         return matches[0]
     if len(matches) > 1:
         raise StoreError(f"{ref!r} matches {len(matches)} runs in {runs_dir}; give more of the id")
+    named = [item for item in list_runs(runs_dir) if item.run is not None and item.run.config.name == ref]
+    if len(named) == 1:
+        return named[0].path
+    if len(named) > 1:
+        ids = ", ".join(item.id for item in named)
+        raise StoreError(f"{len(named)} runs in {runs_dir} are named {ref!r} ({ids}); give an id")
     if candidate.is_dir():
         raise StoreError(f"{ref} is a directory but not a scaletui run (no run meta.json or run.sqlite)")
     raise StoreError(f"no run {ref!r} in {runs_dir}")

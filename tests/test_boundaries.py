@@ -23,8 +23,11 @@ CORE = [
     "intrinsic",
     "lottery",
     "export",
+    "system",
+    "figures",
 ]
-READERS = ["config", "expressions", "store", "presets", "analysis", "intrinsic", "lottery", "seeds", "export"]
+# system: never torch, so never CUDA in the UI process
+READERS = ["config", "expressions", "store", "presets", "analysis", "intrinsic", "lottery", "seeds", "export", "system"]
 
 
 def loaded_packages(modules: list[str], packages: tuple[str, ...]) -> list[str]:

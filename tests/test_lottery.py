@@ -88,7 +88,7 @@ def test_inspect_cli_shows_the_mirror_pairs_of_a_trained_silu_run(tmp_path):
     assert shown.returncode == 0, shown.stderr
     assert "width 16, seed 1:" in shown.stdout and "mirror pairs" in shown.stdout
     assert "Is a wide net an ensemble of narrow ones?" in shown.stdout
-    assert "hidden neurons: input weight w vs bias b" in shown.stdout
+    assert "hidden neurons: bias b (up) vs input weight w (across)" in shown.stdout
     missing = run_cli("inspect", "latest", "--runs-dir", str(runs), "--width", "5")
     assert missing.returncode == 2
     assert "width 5 has no finished model (finished widths: 4, 8, 16)" in missing.stderr

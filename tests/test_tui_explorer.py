@@ -159,7 +159,9 @@ async def test_the_form_is_filled_from_the_keyboard_on_a_small_terminal(tmp_path
         downs = paths.index("data.fresh") - paths.index("target.kind")
         await pilot.press(*["down"] * downs, "left")  # to data.fresh, a switch: ←/→ flip it
         assert form.current == "data.fresh" and form.texts["data.fresh"] == "true"
-        await pilot.press("ctrl+u")  # delete to the start: an empty field leaves the default
+        await pilot.press("ctrl+u")  # delete to the start: an empty field is an error, not a hidden default
+        assert form.validated() is None and list(form.errors) == ["data.fresh"]
+        await pilot.press("right", "right")  # from empty: true, then false
         cfg = form.validated()
         assert cfg is not None and (cfg.name, cfg.device, cfg.data.fresh) == ("keys", "cpu", False)
         assert "fresh" in "".join(form_lines(app))  # the list scrolled to keep the current field in view

@@ -152,7 +152,7 @@ async def test_export_writes_the_csv_and_asks_before_replacing(runs: list[Path])
         await pilot.press("e")
         await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
         assert app.screen.query_one(Input).value == str(target)
-        await pilot.press("enter")
+        await pilot.press("tab", "enter")  # past the format, which has focus first, to the path
         await until(pilot, lambda: any(note.startswith("wrote 4 rows") for note, _ in app.notes))
         text = target.read_text()
         records = list(csv.reader(io.StringIO(text)))
@@ -166,7 +166,7 @@ async def test_export_writes_the_csv_and_asks_before_replacing(runs: list[Path])
         app.screen.query_one(Select).value = "curves"
         curves = runs_dir.parent / f"{runs[0].name}-curves.csv"
         await until(pilot, lambda: app.screen.query_one(Input).value == str(curves))
-        await pilot.press("enter")
+        await pilot.press("tab", "enter")
         await until(pilot, curves.exists)
         assert curves.read_text() == expected_csv(runs[0], "curves")
 
@@ -176,7 +176,7 @@ async def test_export_writes_the_csv_and_asks_before_replacing(runs: list[Path])
             app.notes.clear()
             await pilot.press("e")
             await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
-            await pilot.press("enter")
+            await pilot.press("tab", "enter")
             await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
             await pilot.press(answer)
             await until(pilot, lambda: isinstance(app.screen, RunsScreen))
@@ -206,11 +206,24 @@ async def test_delete_asks_first_and_refuses_a_live_run(runs: list[Path]) -> Non
         writer.mark_running("cpu")
         writer.close()
         await until(pilot, lambda: table(app)[runs[1].name]["status"] == "running")
+        await pilot.press("d")  # refused at once, not after a question whose yes is then refused
+        await until(pilot, lambda: any(severity == "error" and "running" in note for note, severity in app.notes))
+        assert not isinstance(app.screen, ConfirmDialog)
+        assert runs[1].is_dir() and runs[1].name in table(app)
+
+
+async def test_delete_acts_on_the_marked_runs_and_names_them(runs: list[Path]) -> None:
+    app = RunsApp(runs[0].parent)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: len(table(app)) == 2)
+        await pilot.press("space", "space", "up")  # both marked, the cursor back on the first
         await pilot.press("d")
         await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        question = str(app.screen.query_one("#heading", Static).content)
+        assert "2 runs" in question and "alpha-run" in question and "beta-run" in question
         await pilot.press("enter")
-        await until(pilot, lambda: any(severity == "error" and "running" in note for note, severity in app.notes))
-        assert runs[1].is_dir() and runs[1].name in table(app)
+        await until(pilot, lambda: not table(app))
+        assert not runs[0].exists() and not runs[1].exists()
 
 
 async def test_rename_changes_the_name_on_screen_and_on_disk(runs: list[Path]) -> None:

@@ -7,15 +7,17 @@ with runs it started that are still going (they run in their own sessions and ca
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterable
 from pathlib import Path
 
 from textual import on
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Static
 
+from scaletui.present import count
 from scaletui.store import Run, StoreError
 from scaletui.tui.explorer import ExplorerScreen, RunLaunched
 from scaletui.tui.runs import RunsScreen
@@ -38,9 +40,11 @@ class QuitDialog(ModalScreen[str]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
+            still = "is" if len(self.live) == 1 else "are"
             yield Static(
-                f"{len(self.live)} run(s) started here are still running:\n  " + "\n  ".join(self.live) + "\n\n"
-                "Leave them running and they go on after you quit; `scaletui` finds them again."
+                f"{count(len(self.live), 'run')} started here {still} still running:\n  "
+                + "\n  ".join(self.live)
+                + "\n\nLeave them running and they go on after you quit; `scaletui` finds them again."
             )
             with Horizontal():
                 yield Button("Leave running (l)", id="leave", variant="primary")
@@ -61,16 +65,19 @@ class ScaletuiApp(App[None]):
 
     TITLE = "scaletui"
     CSS_PATH = "scaletui.tcss"
+    # `?` reaches the app from every screen: the form's editor leaves it alone (see FieldEditor); only a
+    # dialog's text field, where a name or a path is typed, takes it as a character.
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("question_mark", "help", "Help"),
+        Binding("f12", "screenshot", "Save SVG", show=False),
     ]
 
     def __init__(self, runs_dir: Path, open_run: Path | None = None) -> None:
         super().__init__()
         self.runs_dir = runs_dir
         self.open_at_start = open_run
-        self.launched: list[Path] = []
+        self.launched: dict[Path, None] = {}  # in launch order; a run resumed here is one run, not two
 
     def on_mount(self) -> None:
         # The objects built at start-up live as long as the app: keeping them out of the cyclic garbage
@@ -90,13 +97,37 @@ class ScaletuiApp(App[None]):
 
     @on(RunLaunched)
     def remember_launch(self, message: RunLaunched) -> None:
-        self.launched.append(message.run_dir)
+        self.launched[message.run_dir] = None
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Textual's own commands, then one for every key of the screen the palette was opened on."""
+        yield from super().get_system_commands(screen)
+        from scaletui.tui.dialogs import screen_keys
+
+        for key, description, namespace, action in screen_keys(screen):
+
+            def run(namespace: object = namespace, action: str = action) -> None:
+                self.call_later(self.run_action, action, namespace)
+
+            yield SystemCommand(description, f"key: {key}", run)
 
     def action_help(self) -> None:
         from scaletui.tui.dialogs import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def action_screenshot(self) -> None:
+        """The screen as it is, as an SVG picture in the working directory (Textual draws it)."""
+        import time
+
+        name = time.strftime("scaletui-%Y%m%d-%H%M%S.svg")
+        try:
+            path = self.save_screenshot(filename=name, path=str(Path.cwd()))
+        except OSError as exc:
+            self.notify(f"cannot save the picture: {exc}", severity="error", markup=False)
+            return
+        self.notify(f"saved {path}", markup=False)
 
     def live_launched(self) -> list[Path]:
         live = []
@@ -124,6 +155,8 @@ class ScaletuiApp(App[None]):
                     except StoreError:
                         continue
             if choice in ("stop", "leave"):
-                self.exit()
+                # After the dialog is gone from the screen: exiting at once leaves its last frame painted in
+                # the shell the app returns to.
+                self.call_after_refresh(self.exit)
 
         self.push_screen(QuitDialog([p.name for p in live]), decide)

@@ -22,8 +22,10 @@ from textual.worker import Worker, WorkerState
 from scaletui import plots
 from scaletui.analysis import DEFAULT_RESAMPLES, PowerLawFit, analyze_run
 from scaletui.config import widths_label
+from scaletui.present import count
 from scaletui.store import Run, StoreError
 from scaletui.tui.footer import KeysFooter
+from scaletui.tui.scrolling import MeasuredDataTable
 
 
 @dataclass(frozen=True)
@@ -134,14 +136,16 @@ class CompareScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield ComparePlot(f"fitting {len(self.runs)} runs ({DEFAULT_RESAMPLES} bootstrap resamples)…", id="plot")
-        table: DataTable[str | Text] = DataTable(cursor_type="row", id="fits")
+        yield ComparePlot(
+            f"fitting {count(len(self.runs), 'run')} ({DEFAULT_RESAMPLES} bootstrap resamples)…", id="plot"
+        )
+        table: DataTable[str | Text] = MeasuredDataTable(cursor_type="row", id="fits")
         table.add_columns("name", "α", "95% CI", "R²", "widths", "id", "note")  # the long id after the numbers
         yield table
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        self.sub_title = f"comparing {len(self.runs)} runs"
+        self.sub_title = f"comparing {count(len(self.runs), 'run')}"
         self.compute_fits()
 
     @work(thread=True, exclusive=True, group="compare-fits", exit_on_error=False)

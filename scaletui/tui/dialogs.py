@@ -7,6 +7,7 @@ cancels. Titles are shown as plain text, so run names with brackets are never re
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import TypeVar
 
 from rich.text import Text
@@ -16,7 +17,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Button, Input, Select, Static
+from textual.widgets import Button, Checkbox, Input, Select, Static
+
+from scaletui.analysis import AGGREGATES, X_AXES, FitOptions
 
 ResultType = TypeVar("ResultType")
 
@@ -46,6 +49,9 @@ class Dialog(ModalScreen[ResultType]):
     Dialog Input, Dialog Select {
         margin: 0 0 1 0;
     }
+    Dialog #range { height: auto; }
+    Dialog #range Input { width: 1fr; margin: 0 1 1 0; }
+    Dialog Checkbox { border: none; padding: 0; }
     Dialog #buttons {
         height: auto;
         align-horizontal: right;
@@ -79,9 +85,13 @@ class Dialog(ModalScreen[ResultType]):
         """The result of confirming the dialog."""
         raise NotImplementedError
 
-    def on_mount(self) -> None:
+    def first_focus(self) -> Widget:
+        """What has focus when the dialog opens: the first text field, or the OK button."""
         inputs = self.query(Input)
-        (inputs.first() if inputs else self.query_one("#ok", Button)).focus()
+        return inputs.first() if inputs else self.query_one("#ok", Button)
+
+    def on_mount(self) -> None:
+        self.first_focus().focus()
 
     @on(Button.Pressed, "#ok")
     @on(Input.Submitted)
@@ -123,8 +133,8 @@ class ChoiceDialog(Dialog[tuple[str, str] | None]):
     """Pick one of a few options and give a line of text, e.g. an export format and a file path.
 
     ``suggest`` proposes the text for an option; picking another option replaces the text only while the
-    user has not edited it, so a typed path is never lost. After a pick, focus returns to the text so
-    that enter confirms.
+    user has not edited it, so a typed path is never lost. The choice has focus first; after a pick, focus
+    moves to the text so that enter confirms.
     """
 
     def __init__(
@@ -145,31 +155,112 @@ class ChoiceDialog(Dialog[tuple[str, str] | None]):
         yield Select([(c, c) for c in self.choices], value=self.choice, allow_blank=False, id="choice")
         yield Input(self.suggested, select_on_focus=False, id="text")
 
+    def first_focus(self) -> Widget:
+        # The choice first: enter on it opens its list, as on any selector; enter on the text then confirms.
+        return self.query_one("#choice", Select)
+
+    def on_mount(self) -> None:
+        self.watch(self.query_one("#choice", Select), "expanded", self.list_toggled, init=False)
+
+    def list_toggled(self, expanded: bool) -> None:
+        if not expanded:  # picked (the same option too) or dismissed: on to the text, where enter confirms
+            self.query_one("#text", Input).focus()
+
     @on(Select.Changed, "#choice")
     def choice_changed(self, event: Select.Changed) -> None:
         text = self.query_one("#text", Input)
         if text.value == self.suggested:
             text.value = self.suggested = self.suggest(str(event.value))
-        text.focus()
 
     def answer(self) -> tuple[str, str] | None:
         return str(self.query_one("#choice", Select).value), self.query_one("#text", Input).value
 
 
+class FitDialog(Dialog[FitOptions | None]):
+    """The fit controls: the options `scaletui fit` takes, for the explorer's α line, plots and export."""
+
+    def __init__(self, options: FitOptions) -> None:
+        super().__init__(
+            "Fit options (as `scaletui fit` takes them); enter applies", cancelled=None, confirm_label="Apply"
+        )
+        self.options = options
+
+    def fields(self) -> Iterable[Widget]:
+        # Compact fields, one line each: the whole dialog fits a 24-line terminal.
+        o = self.options
+        yield Static("widths from … to … (empty: all)")
+        with Horizontal(id="range"):
+            low, high = ("" if w is None else str(w) for w in (o.min_width, o.max_width))
+            yield Input(low, placeholder="min", type="integer", id="min", compact=True)
+            yield Input(high, placeholder="max", type="integer", id="max", compact=True)
+        yield Select([(f"x axis: {x}", x) for x in X_AXES], value=o.x_axis, allow_blank=False, id="x", compact=True)
+        aggregates = [(f"aggregate: {a}", a) for a in AGGREGATES]
+        yield Select(aggregates, value=o.aggregate, allow_blank=False, id="aggregate", compact=True)
+        yield Checkbox("offset: L = L∞ + k·x^-α", o.offset, id="offset", compact=True)
+        yield Checkbox("robust: Huber loss on log residuals", o.robust, id="robust", compact=True)
+        yield Checkbox("exclude models still falling at the end", o.exclude_unconverged, id="exclude", compact=True)
+
+    def answer(self) -> FitOptions | None:
+        low, high = (self.query_one(f"#{name}", Input).value.strip() for name in ("min", "max"))
+        min_width, max_width = (int(v) if v else None for v in (low, high))
+        if min_width is not None and max_width is not None and min_width > max_width:
+            self.notify(f"min width {min_width} is above max width {max_width}", severity="error")
+            return self.options
+        return replace(
+            self.options,
+            min_width=min_width,
+            max_width=max_width,
+            x_axis=str(self.query_one("#x", Select).value),
+            aggregate=str(self.query_one("#aggregate", Select).value),
+            offset=self.query_one("#offset", Checkbox).value,
+            robust=self.query_one("#robust", Checkbox).value,
+            exclude_unconverged=self.query_one("#exclude", Checkbox).value,
+        )
+
+
 PANELS = """\
 Runs: every run directory in the runs folder, re-read from disk every second, so a run started from \
-the CLI or another terminal appears by itself. Mark runs with space to compare or export several.
-Explorer: one run. The experiment form on the left; on the right the sweep as it trains: test loss \
-vs N with the fitted law (F1), output variance across seeds (F2), loss curves (F3), the per-width \
+the CLI or another terminal appears by itself. Mark runs with space to compare, export or delete several; \
+s sorts, / filters.
+Explorer: one run. The experiment form on the left (ctrl+o: presets); on the right the sweep as it trains: \
+test loss vs N with the fitted law (F1), output variance across seeds (F2), loss curves (F3), the per-width \
 table (F4), the event log (F5), the budget: loss vs step and α(step) with its CI and whether they \
 settled (F7), and the local slopes between neighbouring widths with their verdict (F8); a click on a \
-panel's name shows it too. In the form, ↑/↓ (or tab, \
-enter, a click) pick a field, typing edits it, ←/→ step through its choices or flip true/false.
+panel's name shows it too. ctrl+g: the fit options; F9: the machine's load, the runner and the GPUs. In the \
+form, ↑/↓ (or tab, enter, a click) pick a field, typing edits it, ←/→ step through its choices or flip \
+true/false.
 Compare: the median test loss vs N of several runs on one log–log plot, each with its fitted α and \
 95% bootstrap CI.
 Tickets (F6 in the explorer): one model's hidden neurons as (w, b) points, its mirror pairs (w, b) and \
 (−w, b) with what each pair adds to the output, and k averaged nets of width w against one net of \
-width k·w. Arrows change width and seed."""
+width k·w. Arrows change width and seed.
+Everywhere: ? this help, ctrl+p the palette (every key as a command), f12 saves the screen as SVG."""
+
+
+def screen_keys(screen: Screen[object]) -> list[tuple[str, str, object, str]]:
+    """Every key a screen answers to, as (keys, description, namespace, action), keys of one action joined.
+
+    Generated from the bindings, so the help and the command palette list exactly what the keys do: the
+    screen's, then those of scaletui's own widgets that have focus (the form's ↑/↓), then the app's; hidden
+    from the footer or not. Not Textual's own keys (a text field's editing keys, a scroll view's arrows), and
+    read from the declarations rather than the active bindings, where a focused scroll view's arrows hide the
+    tickets screen's.
+    """
+    focused = screen.focused
+    widgets = [node for node in focused.ancestors_with_self if node is not screen] if focused else []
+    chain: list[object] = [screen, *(w for w in widgets if type(w).__module__.startswith("scaletui.")), screen.app]
+    grouped: dict[tuple[str, str], tuple[list[str], object]] = {}
+    for namespace in chain:
+        for binding in Binding.make_bindings(type(namespace).BINDINGS):
+            if binding.description and (
+                namespace is not screen.app or type(namespace).__module__.startswith("scaletui.")
+            ):
+                keys, _ = grouped.setdefault((binding.action, binding.description), ([], namespace))
+                keys.append(screen.app.get_key_display(binding))
+    return [
+        (" / ".join(keys), description, namespace, action)
+        for (action, description), (keys, namespace) in grouped.items()
+    ]
 
 
 class HelpScreen(ModalScreen[None]):
@@ -210,13 +301,8 @@ class HelpScreen(ModalScreen[None]):
         return stack[stack.index(self) - 1]
 
     def _keys_of(self, screen: Screen[object]) -> list[tuple[str, str]]:
-        """Shown bindings, keys of the same action joined ("escape/q"), in the order they are defined."""
-        grouped: dict[tuple[str, str], list[str]] = {}
-        for active in screen.active_bindings.values():
-            binding = active.binding
-            if binding.show and binding.description:
-                grouped.setdefault((binding.action, binding.description), []).append(self.app.get_key_display(binding))
-        return [("/".join(keys), description) for (_, description), keys in grouped.items()]
+        """Every key of the screen, those hidden from the footer too, keys of one action joined ("escape/q")."""
+        return [(keys, description) for keys, description, _, _ in screen_keys(screen)]
 
     def action_close(self) -> None:
         self.dismiss(None)

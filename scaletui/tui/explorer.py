@@ -8,8 +8,10 @@ code path as ``scaletui run``; a thread worker reads the run's store a few times
 from __future__ import annotations
 
 import math
+import socket
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Group, RenderableType
@@ -25,7 +27,7 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Header, RichLog, Select, Static
 from textual.worker import Worker, WorkerState
 
-from scaletui.analysis import DEFAULT_RESAMPLES, BudgetAnalysis, RunAnalysis
+from scaletui.analysis import DEFAULT_RESAMPLES, BudgetAnalysis, FitOptions, RunAnalysis
 from scaletui.config import Config, ConfigError, load_config
 from scaletui.plots import alpha_step_plot, budget_loss_plot, curves_plot, loss_plot, variance_plot
 from scaletui.presets import list_presets
@@ -35,11 +37,14 @@ from scaletui.report import (
     checkpoints_line,
     local_lines,
     local_table,
+    options_text,
+    system_text,
     variance_numbers,
     verdict_text,
     width_cells,
 )
 from scaletui.store import Run, StoreError
+from scaletui.system import SystemMonitor, SystemSample
 from scaletui.tui.footer import KeysFooter
 from scaletui.tui.form import ConfigForm
 from scaletui.tui.scrolling import SteadyDataTable, SteadyRichLog
@@ -49,7 +54,10 @@ from scaletui.tui.visible import in_view
 from scaletui.tui.watch import RunSnapshot, RunWatcher
 
 REFRESH_SECONDS = 0.4
+SYSTEM_SECONDS = 1.0  # the system pane, while shown
 CURVES_SECONDS = 2.0  # new loss-curve points alone redraw the plots at most this often
+NARROW = 110  # below this many columns the form and the live panels do not both fit: the panels get the room
+RESUME_REDOES = "unfinished widths continue from their last checkpoint (step 0 for a width without one)"
 # tab -> (label, key); F6 opens the tickets screen.
 TABS = {"loss": ("Loss", "F1"), "variance": ("Variance", "F2"), "curves": ("Curves", "F3"), "table": ("Table", "F4"),
         "events": ("Events", "F5"), "budget": ("Budget", "F7"), "slopes": ("Slopes", "F8")}  # fmt: skip
@@ -66,14 +74,27 @@ def _duration(seconds: float) -> str:
 class TabBar(Static):
     """The panels and their keys on one line, the one shown highlighted; clicking a name shows that panel."""
 
-    DEFAULT_CSS = "TabBar { height: 1; padding: 0 1; background: $boost; }"
+    DEFAULT_CSS = "TabBar { height: auto; padding: 0 1; background: $boost; }"
+    active = "loss"
 
     def show(self, active: str) -> None:
-        names = [
-            f"[{'reverse bold' if tab == active else 'dim'}][@click=screen.tab('{tab}')] {label} {key} [/][/]"
-            for tab, (label, key) in TABS.items()
-        ]
-        self.update("".join(names), layout=False)  # each name carries its own padding: 80 columns hold them all
+        """Highlight a tab; the names fill as many lines as the bar's width needs (never one cut at the edge)."""
+        self.active = active
+        room = self.content_region.width or 1000  # before the first layout: one line, laid out again on resize
+        lines: list[list[str]] = [[]]
+        used = 0
+        for tab, (label, key) in TABS.items():
+            name = f"[{'reverse bold' if tab == active else 'dim'}][@click=screen.tab('{tab}')] {label} {key} [/][/]"
+            cells = len(label) + len(key) + 3
+            if lines[-1] and used + cells > room:
+                lines.append([])
+                used = 0
+            lines[-1].append(name)
+            used += cells
+        self.update("\n".join("".join(line) for line in lines), layout=len(lines) != self.size.height)
+
+    def on_resize(self) -> None:
+        self.show(self.active)
 
 
 class Plot(Static):
@@ -120,6 +141,14 @@ class PlotResized(Message):
     """A plot's size changed, so the pictures must be redrawn to fit."""
 
 
+class SystemSampled(Message):
+    """A worker read the machine's load, the runner's processes and the GPUs."""
+
+    def __init__(self, sample: SystemSample) -> None:
+        super().__init__()
+        self.sample = sample
+
+
 class SnapshotTaken(Message):
     """A worker read the followed run."""
 
@@ -133,11 +162,15 @@ class ExplorerScreen(Screen):
 
     # The screen's commands win over the form's editor, which would take ctrl+e (end) and ctrl+x (cut).
     BINDINGS = [
+        # Most needed first: on a narrow terminal the footer drops keys from the end (all stay in ? and ^p).
         Binding("ctrl+r", "start", "Run", priority=True),
         Binding("ctrl+t", "stop", "Stop", priority=True),
+        Binding("ctrl+o", "presets", "Presets", priority=True),
+        Binding("ctrl+g", "fit_options", "Fit", priority=True),
+        Binding("ctrl+f", "toggle_form", "Form", priority=True),
+        Binding("e", "export", "Export"),  # not while the form's editor has focus: there it types an e
         Binding("ctrl+e", "resume", "Resume", priority=True),
         Binding("ctrl+x", "toggle_x", "Width/N", priority=True),
-        Binding("ctrl+f", "toggle_form", "Form", priority=True),
         Binding("ctrl+s", "save_preset", "Save preset", priority=True),
         Binding("escape", "back", "Runs"),
         Binding("f1", "tab('loss')", "Loss", show=False),
@@ -148,6 +181,7 @@ class ExplorerScreen(Screen):
         Binding("f6", "tickets", "Tickets"),
         Binding("f7", "tab('budget')", "Budget", show=False),
         Binding("f8", "tab('slopes')", "Slopes", show=False),
+        Binding("f9", "toggle_system", "System", show=False),
         Binding("f10", "seeds", "Seeds"),
     ]
 
@@ -156,8 +190,9 @@ class ExplorerScreen(Screen):
     ExplorerScreen #preset-bar { height: auto; padding: 0 1; }
     ExplorerScreen #buttons { height: auto; padding: 0 1; }
     ExplorerScreen #buttons Button { margin-right: 1; min-width: 10; }
-    ExplorerScreen #alpha { height: 3; padding: 0 1; text-style: bold; }
-    ExplorerScreen #progress { height: 1; padding: 0 1; color: $text-muted; }
+    ExplorerScreen #alpha { height: auto; min-height: 2; padding: 0 1; text-style: bold; }
+    ExplorerScreen #progress { height: auto; padding: 0 1; color: $text-muted; }
+    ExplorerScreen #system { height: auto; padding: 0 1; color: $text-muted; display: none; }
     ExplorerScreen #live { width: 1fr; }
     ExplorerScreen #widths, ExplorerScreen #log { height: 1fr; display: none; }
     """
@@ -169,9 +204,11 @@ class ExplorerScreen(Screen):
         self.watcher = RunWatcher(run_dir) if run_dir else None
         # A new experiment starts in the form; an opened run is for watching, where typing should edit nothing.
         self.AUTO_FOCUS = "#field-editor" if run_dir is None else ""
-        self.x_axis = "params"
+        self.fit_options = FitOptions()  # `scaletui fit`'s defaults until the fit controls (ctrl+g) change them
         self.tab = "loss"
         self.snapshot: RunSnapshot | None = None
+        self.form_saved: dict[str, str] = {}  # the form as a run or preset holds it: esc leaves it without asking
+        self.system = SystemMonitor()
         self.reset_drawn()
 
     def reset_drawn(self) -> None:
@@ -192,7 +229,7 @@ class ExplorerScreen(Screen):
             with Vertical(id="form-pane"):
                 with Horizontal(id="preset-bar"):
                     presets = [(p.name, str(p.path)) for p in list_presets()]
-                    yield Select(presets, prompt="load preset…", id="preset", compact=True)
+                    yield Select(presets, prompt="load preset… (ctrl+o)", id="preset", compact=True)
                 yield ConfigForm(id="form")
                 with Horizontal(id="buttons"):
                     yield Button("Run ▶", id="run", variant="success")
@@ -200,6 +237,7 @@ class ExplorerScreen(Screen):
             with Vertical(id="live"):
                 yield Static("α: no run yet — fill the form and press Run (ctrl+r)", id="alpha")
                 yield Static("", id="progress")
+                yield Static("reading the machine…", id="system")
                 yield TabBar(id="tab-bar")
                 # The three plot tabs share one widget: moving between them repaints it, with no layout.
                 yield Plot(id="plot")
@@ -220,12 +258,14 @@ class ExplorerScreen(Screen):
             form.load(load_config(next(p.path for p in list_presets() if p.name == "smoke")))
         if self.watcher is not None:
             self.query_one("#alpha", Static).update("reading the run…", layout=False)
-        if self.watcher is not None and self.app.size.width < 120:
+        if self.watcher is not None and self.app.size.width < NARROW:
             self.query_one("#form-pane").display = False  # an opened run needs the room; ctrl+f shows it
+        self.form_saved = dict(form.texts)
         self.query_one(TabBar).show(self.tab)
         table = self.query_one("#widths", DataTable)
         table.add_columns(*EXPLORER_COLUMNS)
         self.set_interval(REFRESH_SECONDS, self.refresh_snapshot)  # the first one when the screen is shown
+        self.set_interval(SYSTEM_SECONDS, self.refresh_system)
 
     # --- following a run ---------------------------------------------------------------------------
 
@@ -241,11 +281,11 @@ class ExplorerScreen(Screen):
 
     def refresh_snapshot(self) -> None:
         if self.watcher is not None and in_view(self):
-            self.take_snapshot(self.watcher, self.x_axis)
+            self.take_snapshot(self.watcher, self.fit_options)
 
     @work(thread=True, exclusive=True, group="snapshot", exit_on_error=False)
-    def take_snapshot(self, watcher: RunWatcher, x_axis: str) -> None:
-        self.post_message(SnapshotTaken(watcher.snapshot(x_axis)))
+    def take_snapshot(self, watcher: RunWatcher, options: FitOptions) -> None:
+        self.post_message(SnapshotTaken(watcher.snapshot(options)))
 
     @on(Worker.StateChanged)
     def worker_failed(self, event: Worker.StateChanged) -> None:
@@ -271,21 +311,25 @@ class ExplorerScreen(Screen):
         for _, t, level, text in snap.events:
             style = {"warning": "yellow", "error": "bold red"}.get(level, "")
             log.write(Text.assemble((time.strftime("%H:%M:%S ", time.localtime(t)), "dim"), (text, style)))
-        models_key = (len(snap.models), snap.status.status, snap.analysis.x_axis)
+        models_key = (len(snap.models), snap.status.status, snap.analysis.options)
         if models_key != self.table_key:
             self.table_key = models_key
             self.fill_table(snap)
         now = time.monotonic()
-        key = (*snap.key, snap.analysis.x_axis)
+        key = (*snap.key, snap.analysis.options)
         # New finished models redraw at once; mere new curve points at most every CURVES_SECONDS.
         if key != self.drawn_key and (models_key != self.drawn_models or now - self.drawn_at >= CURVES_SECONDS):
             self.drawn_key, self.drawn_models, self.drawn_at = key, models_key, now
             self.draw_plots()
 
     def set_text(self, selector: str, text: Text) -> None:
+        """Show a text whole: it is laid out again only when it needs another number of lines (a repaint else)."""
         widget = self.query_one(selector, Static)
         if widget.content != text:
-            widget.update(text, layout=False)  # fixed-size lines: a repaint, never a layout of the screen
+            width = widget.content_region.width
+            lines = len(text.wrap(self.app.console, width)) if width else widget.size.height
+            minimum = int(widget.styles.min_height.value) if widget.styles.min_height is not None else 1
+            widget.update(text, layout=max(lines, minimum) != widget.size.height)
 
     def alpha_text(self, snap: RunSnapshot) -> Text:
         """α and the V slope as ``scaletui fit`` prints them (one format function), then what qualifies them."""
@@ -302,10 +346,11 @@ class ExplorerScreen(Screen):
                 (self.dimension_text(analysis), "dim"),
             )
         v = analysis.variance_slope
+        chosen = options_text(analysis.options)
         return Text.assemble(
             (alpha_numbers(fit), "bold cyan"),
             verdict_text(analysis),
-            f"  ({fit.points} widths, {analysis.aggregate})\n",
+            f"  ({fit.points} widths, {analysis.aggregate}{', ' if chosen else ''}{chosen})\n",
             (variance_numbers(v) if v is not None else "V slope: needs 2+ widths with 2+ finite seeds", "green"),
             (live, "yellow"),
             (self.dimension_text(analysis), "dim"),
@@ -352,7 +397,7 @@ class ExplorerScreen(Screen):
         if snap is None:
             return
         # The analysis is redone exactly when these change; α(step) is a new object only when it was refitted.
-        fit = (len(snap.models), snap.analysis.x_axis, snap.analysis.options.resamples)
+        fit = (len(snap.models), snap.analysis.options)
         pictures: dict[str, tuple[object, Callable[[int, int], RenderableType]]] = {
             "loss": (fit, lambda w, h: Text.from_ansi(loss_plot(snap.analysis, snap.models, w, h))),
             "variance": (fit, lambda w, h: Text.from_ansi(variance_plot(snap.analysis, w, h))),
@@ -373,6 +418,28 @@ class ExplorerScreen(Screen):
         if plot.drawn != (self.tab, w, h, shows):
             plot.drawn = (self.tab, w, h, shows)
             plot.update(cached[1], layout=False)  # the picture fits the plot's own size
+
+    # --- the system pane ---------------------------------------------------------------------------
+
+    def action_toggle_system(self) -> None:
+        """Show or hide the machine's load and memory, the runner's processes and the GPUs (read every second)."""
+        pane = self.query_one("#system", Static)
+        pane.display = not pane.display
+        self.refresh_system()
+
+    def refresh_system(self) -> None:
+        if self.query_one("#system").display and in_view(self):
+            status = self.snapshot.status if self.snapshot is not None else None
+            here = status is not None and status.is_live and status.host == socket.gethostname()
+            self.sample_system(status.pid if here and status is not None else None)
+
+    @work(thread=True, exclusive=True, group="system", exit_on_error=False)
+    def sample_system(self, runner_pid: int | None) -> None:
+        self.post_message(SystemSampled(self.system.sample(runner_pid)))
+
+    @on(SystemSampled)
+    def show_system(self, message: SystemSampled) -> None:
+        self.set_text("#system", system_text(message.sample))
 
     # --- actions -------------------------------------------------------------------------------------
 
@@ -397,6 +464,9 @@ class ExplorerScreen(Screen):
     def launched(self, run_dir: Path) -> None:
         self.app.post_message(RunLaunched(run_dir))
         self.notify(f"started {run_dir.name}")
+        self.form_saved = dict(self.query_one(ConfigForm).texts)  # the run holds the form now
+        if self.app.size.width < NARROW:
+            self.query_one("#form-pane").display = False  # the live panels need the room; ctrl+f shows the form
         self.follow(run_dir)
 
     @on(Button.Pressed, "#stop")
@@ -411,7 +481,10 @@ class ExplorerScreen(Screen):
         except StoreError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.notify("stopping: the runner saves what it has" if stopped else "this run is not running")
+        if stopped:
+            self.notify(f"stopping at the next step; ctrl+e resumes: {RESUME_REDOES}")
+        else:
+            self.notify("this run is not running")
 
     def action_resume(self) -> None:
         """Finish the followed run if it was stopped, failed or its runner died (``run --resume``)."""
@@ -431,12 +504,36 @@ class ExplorerScreen(Screen):
             return
         start_runner(run_dir, detach=True, resume=True)
         self.app.post_message(RunLaunched(run_dir))
-        self.notify(f"resuming {run_dir.name}")
+        self.notify(f"resuming {run_dir.name}: {RESUME_REDOES}")
         self.follow(run_dir)
 
     def action_toggle_x(self) -> None:
-        self.x_axis = "width" if self.x_axis == "params" else "params"
+        x_axis = "width" if self.fit_options.x_axis == "params" else "params"
+        self.fit_options = replace(self.fit_options, x_axis=x_axis)
         self.refresh_snapshot()
+
+    def action_export(self) -> None:
+        """Export the followed run with the fit options shown, to a CSV file of a chosen format."""
+        from scaletui.tui.exporting import ask_and_export
+
+        if self.watcher is None:
+            self.notify("no run yet: start one (ctrl+r) or open one from the runs screen", severity="warning")
+            return
+        run_dir = self.watcher.run_dir
+        name = self.snapshot.config.name if self.snapshot is not None else run_dir.name
+        options = replace(self.fit_options, resamples=DEFAULT_RESAMPLES)  # a file gets the full bootstrap
+        ask_and_export(self, [run_dir], f"run {name}", run_dir.name, options)
+
+    def action_fit_options(self) -> None:
+        """The fit controls: what `scaletui fit` takes as options; the α line, the plots and `e` follow them."""
+        from scaletui.tui.dialogs import FitDialog
+
+        def chosen(options: FitOptions | None) -> None:
+            if options is not None and options != self.fit_options:
+                self.fit_options = options
+                self.refresh_snapshot()
+
+        self.app.push_screen(FitDialog(self.fit_options), chosen)
 
     def action_toggle_form(self) -> None:
         # Setting display directly, not a CSS class: a class change re-matches the stylesheet on every field.
@@ -479,16 +576,43 @@ class ExplorerScreen(Screen):
         self.app.push_screen(SeedsScreen(self.watcher.run_dir))
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        """Back to the runs; a form edited since it was loaded, started or saved is not dropped without asking."""
+        from scaletui.tui.dialogs import ConfirmDialog
+
+        form = self.query_one(ConfigForm)
+        form.commit()
+        if form.texts == self.form_saved:
+            self.app.pop_screen()
+            return
+
+        def leave(discard: bool | None) -> None:
+            if discard:
+                self.app.pop_screen()
+
+        self.app.push_screen(
+            ConfirmDialog("The form has edits no run or preset holds. Discard them?", "Discard"), leave
+        )
+
+    def action_presets(self) -> None:
+        """Open the preset list from the keyboard (the form is shown first if it was hidden)."""
+        pane = self.query_one("#form-pane")
+        pane.display = True
+        select = self.query_one("#preset", Select)
+        select.focus()
+        select.action_show_overlay()
 
     @on(Select.Changed, "#preset")
     def preset_chosen(self, event: Select.Changed) -> None:
         if event.value is Select.BLANK:
             return
+        form = self.query_one(ConfigForm)
         try:
-            self.query_one(ConfigForm).load(load_config(Path(str(event.value))))
+            form.load(load_config(Path(str(event.value))))
         except ConfigError as exc:
             self.notify(str(exc), severity="error")
+            return
+        self.form_saved = dict(form.texts)
+        form.editor.focus()
 
     def action_save_preset(self) -> None:
         from scaletui.tui.dialogs import PromptDialog
@@ -523,6 +647,7 @@ class ExplorerScreen(Screen):
             self.notify(f"cannot save preset: {exc}", severity="error")
             return
         self.notify(f"saved preset {slug} in {folder}")
+        self.form_saved = dict(self.query_one(ConfigForm).texts)
         self.query_one("#preset", Select).set_options([(p.name, str(p.path)) for p in list_presets()])
 
 

@@ -7,6 +7,7 @@ same ``config_from_dict`` that checks presets, and an error is shown under the f
 
 from __future__ import annotations
 
+import textwrap
 import tomllib
 from dataclasses import fields
 from typing import Any
@@ -97,10 +98,11 @@ def _parse(text: str, declared: str) -> Any:
         return text.strip()  # let validation name the field and say what was expected
 
 
-class FieldList(SteadyScrollbars, ScrollView):
+class FieldList(SteadyScrollbars, ScrollView, can_focus=False):
     """The fields, one line each under their section's heading, the current one highlighted; a click picks one.
 
-    One widget however many fields the schema has: a widget per field would make every layout of the screen
+    Never focused: the editor below it has the keys, so tab and shift+tab leave the form instead of stopping
+    here. One widget however many fields the schema has: a widget per field would make every layout of the screen
     (each tab switch, each time the form is shown) walk a hundred more widgets, and showing the form paint them.
     """
 
@@ -127,11 +129,15 @@ class FieldList(SteadyScrollbars, ScrollView):
         self.current = field_paths()[0][0]
         self.label_width = max(len(_label(path)) for path, _ in field_paths())
         self.rows: list[tuple[str, str]] = []
+        self.wrapped_for = 0  # the width the errors were wrapped to
         self.rebuild()
 
     def rebuild(self) -> None:
-        """Lay the lines out again: ("section", name), ("field", path) and ("error", path) under a bad field."""
-        rows, current_section = [], None
+        """Lay the lines out again: ("section", name), ("field", path), and under a bad field its error, whole,
+        one ("error", line) per wrapped line: an error cut at the edge hides what to type instead."""
+        rows: list[tuple[str, str]] = []
+        current_section = None
+        self.wrapped_for = self.scrollable_content_region.width or 36  # before the first layout: the form's width
         for path, _ in field_paths():
             section = path.split(".")[0] if "." in path else "experiment"
             if section != current_section:
@@ -139,7 +145,8 @@ class FieldList(SteadyScrollbars, ScrollView):
                 rows.append(("section", section))
             rows.append(("field", path))
             if path in self.errors:
-                rows.append(("error", path))
+                lines = textwrap.wrap(self.errors[path], max(self.wrapped_for - 4, 10))
+                rows += [("error", f"{'✗' if i == 0 else ' '} {line}") for i, line in enumerate(lines)]
         self.rows = rows
         self.virtual_size = Size(0, len(rows))
         self.refresh()
@@ -153,7 +160,9 @@ class FieldList(SteadyScrollbars, ScrollView):
     def scroll_to_current(self) -> None:
         """Keep the current field in view, with its section heading above it and its error below."""
         row = self.row_of(self.current)
-        lines = 3 if self.current in self.errors else 2
+        lines = 2
+        while row - 1 + lines < len(self.rows) and self.rows[row - 1 + lines][0] == "error":
+            lines += 1
         self.scroll_to_region(Region(0, max(row - 1, 0), 1, lines), animate=False, immediate=True)
 
     def render_line(self, y: int) -> Strip:
@@ -168,7 +177,7 @@ class FieldList(SteadyScrollbars, ScrollView):
             return Strip([Segment(f"── {key} ".ljust(width, "─"), style)]).adjust_cell_length(width, style)
         if kind == "error":
             style = base + self.get_component_rich_style("field-list--error")
-            return Strip([Segment(_fit(f"  ✗ {self.errors[key]}", width), style)]).adjust_cell_length(width, style)
+            return Strip([Segment(_fit(f"  {key}", width), style)]).adjust_cell_length(width, style)
         if key == self.current:
             base += self.get_component_rich_style("field-list--current")
         label = " " + _label(key).ljust(self.label_width) + " "
@@ -178,10 +187,28 @@ class FieldList(SteadyScrollbars, ScrollView):
         ]
         return Strip(segments).adjust_cell_length(width, base)
 
+    def on_resize(self) -> None:
+        if self.errors and self.scrollable_content_region.width != self.wrapped_for:
+            self.rebuild()
+
     def on_click(self, event: events.Click) -> None:
         index = event.y + self.scroll_offset.y
-        if 0 <= index < len(self.rows) and self.rows[index][0] != "section":
-            self.post_message(self.FieldClicked(self.rows[index][1]))
+        fields = [i for i, (kind, _) in enumerate(self.rows[: index + 1]) if kind == "field"]
+        if 0 <= index < len(self.rows) and self.rows[index][0] != "section" and fields:
+            self.post_message(self.FieldClicked(self.rows[fields[-1]][1]))  # an error line picks its field
+
+
+class FieldEditor(Input):
+    """The form's one text field. It never takes `?`: no config value needs one, and `?` opens the help from
+    every screen, which it could not while the form (focused whenever the explorer shows it) typed it."""
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        return character != "?" and super().check_consume_key(key, character)
+
+    def _on_key(self, event: events.Key) -> None:
+        # Textual calls each class's handler in turn: preventing the default skips Input's, which would type it.
+        if event.character == "?":
+            event.prevent_default()
 
 
 class ConfigForm(Vertical):
@@ -202,7 +229,7 @@ class ConfigForm(Vertical):
 
     DEFAULT_CSS = """
     ConfigForm { height: 1fr; padding: 0 1; }
-    ConfigForm #field-help { height: 3; color: $text-muted; }
+    ConfigForm #field-help { height: auto; min-height: 3; max-height: 9; color: $text-muted; }
     ConfigForm #field-editor { width: 100%; }
     """
 
@@ -211,12 +238,14 @@ class ConfigForm(Vertical):
         self.declared = dict(field_paths())
         self.texts: dict[str, str] = dict.fromkeys(self.declared, "")
         self.errors: dict[str, str] = {}
+        self.help_tall = False
+        self.loaded: dict[str, str] = {}  # the texts as last loaded (a preset or a run's config)
         self.fields = FieldList(self.texts, self.errors, id="field-list")
 
     def compose(self) -> ComposeResult:
         yield self.fields
         yield Static(id="field-help")
-        yield Input(id="field-editor", compact=True)
+        yield FieldEditor(id="field-editor", compact=True)
 
     def on_mount(self) -> None:
         self.show_current()
@@ -238,6 +267,16 @@ class ConfigForm(Vertical):
         if self.texts[self.current] != self.editor.value:
             self.texts[self.current] = self.editor.value
             self.fields.refresh_field(self.current)
+            self.retarget()
+
+    def retarget(self) -> None:
+        """A loaded description describes the loaded target: once the target changes it no longer does, so it
+        is cleared rather than saved with a run of something else."""
+        description = self.texts["description"]
+        kept = bool(description) and description == self.loaded.get("description")
+        if kept and any(self.texts[p] != self.loaded.get(p) for p in self.declared if p.startswith("target.")):
+            self.texts["description"] = ""
+            self.fields.refresh_field("description")
 
     def select(self, path: str) -> None:
         """Make a field the current one: highlighted in the list, its text in the editor."""
@@ -268,7 +307,10 @@ class ConfigForm(Vertical):
             hint = Text(HINTS.get(path, ""))
         if path in self.errors:
             hint = Text(self.errors[path], style="bold red")
-        self.query_one("#field-help", Static).update(Text.assemble((path, "bold"), "\n", hint), layout=False)
+        # Its height follows an error's length; without one it keeps its three lines and needs no layout.
+        was_tall, self.help_tall = self.help_tall, path in self.errors
+        help_text = Text.assemble((path, "bold"), "\n", hint)
+        self.query_one("#field-help", Static).update(help_text, layout=was_tall or self.help_tall)
 
     def action_move(self, by: int) -> None:
         paths = list(self.declared)
@@ -319,6 +361,7 @@ class ConfigForm(Vertical):
         """Put text in a field, as if typed there."""
         self.texts[path] = text
         self.fields.refresh_field(path)
+        self.retarget()
         if path == self.current:
             self.show_current()
 
@@ -329,11 +372,15 @@ class ConfigForm(Vertical):
             section, _, name = path.rpartition(".")
             value = data[section].get(name, 0) if section else data[name]
             self.texts[path] = "" if name in WIDTH_RANGE else _text(value)
+        self.loaded = dict(self.texts)
         self.clear_errors()
+        self.fields.refresh()  # every line changed, not only the current field's
         self.show_current()
 
     def raw(self) -> dict[str, Any]:
-        """The form as a TOML-like document: empty fields are left out so defaults apply."""
+        """The form as a TOML-like document. An empty field is sent as typed (validation then names it), never
+        dropped for its default: the form would show a blank while the run used a value nobody sees. Only the
+        two ways of giving widths (a list, or min/max/count) may be left empty, since one of them is."""
         self.commit()
         raw: dict[str, Any] = {section: {} for section in SECTIONS}
         for path, declared in self.declared.items():
@@ -342,27 +389,56 @@ class ConfigForm(Vertical):
             text = self.texts[path]
             if text.strip():
                 table[name] = _parse(text.strip() if path in CHOICES else text, declared)
+            elif section != "model" or (name not in WIDTH_RANGE and name != "widths"):
+                table[name] = ""
         model = raw["model"]
         if all(model.get(k) for k in WIDTH_RANGE):  # a full range given: it wins over a width list
             model.pop("widths", None)
         return raw
 
     def validated(self) -> Config | None:
-        """The config, or None after showing the error under the field it names."""
+        """The config, or None after showing every error under the field it names.
+
+        Validation stops at the first problem, so each field it names is set aside (its default stands in) and
+        the rest validated again: a user who fixes one error should not find the next only on the next try.
+        """
         self.clear_errors()
-        try:
-            return config_from_dict(self.raw())
-        except ConfigError as exc:
-            self.show_error(exc.where, exc.problem)
-            return None
+        raw = self.raw()
+        problems: dict[str, str] = {}
+        while True:
+            try:
+                cfg = config_from_dict(raw)
+            except ConfigError as exc:
+                path = exc.where.split("[")[0]
+                section, _, name = path.rpartition(".")
+                table = raw.get(section, {}) if section else raw
+                if path not in self.declared or path in problems or name not in table:
+                    problems.setdefault(path, exc.problem)
+                    break
+                problems[path] = exc.problem
+                del table[name]
+            else:
+                if not problems:
+                    return cfg
+                break
+        self.show_errors(problems)
+        return None
 
     def show_error(self, where: str, problem: str) -> None:
         """Put the problem right under the field it names (or under the name for whole-config problems)."""
-        path = where.split("[")[0]
-        target = path if path in self.declared else "name"
-        self.errors[target] = problem if target == path else f"{where}: {problem}"
+        self.show_errors({where: problem})
+
+    def show_errors(self, problems: dict[str, str]) -> None:
+        """Each problem under the field it names (under the name for whole-config ones); the first is current."""
+        first = None
+        for where, problem in problems.items():
+            path = where.split("[")[0]
+            target = path if path in self.declared else "name"
+            self.errors[target] = problem if target == path else f"{where}: {problem}"
+            first = first or target
         self.fields.rebuild()
-        self.select(target)
+        if first is not None:
+            self.select(first)
         self.editor.focus()
 
     def clear_errors(self) -> None:

@@ -18,17 +18,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Header, Static
+from textual.widgets import DataTable, Header, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from scaletui.analysis import analyze_run
+from scaletui.analysis import FitOptions, analyze_run
 from scaletui.config import ConfigError, describe_config, describe_target, widths_label
-from scaletui.export import FORMATS, export_to_file
-from scaletui.report import STATUS_STYLE, alpha_cell
+from scaletui.present import STATUS_STYLE, count
+from scaletui.report import alpha_cell
 from scaletui.store import Run, RunListing, StoreError, delete_run, list_runs, rename_run
 from scaletui.tui.compare import CompareScreen
-from scaletui.tui.dialogs import ChoiceDialog, ConfirmDialog, PromptDialog
+from scaletui.tui.dialogs import ConfirmDialog, PromptDialog
+from scaletui.tui.exporting import ask_and_export
 from scaletui.tui.footer import KeysFooter
+from scaletui.tui.scrolling import MeasuredDataTable
 from scaletui.tui.visible import in_view
 
 REFRESH_SECONDS = 1.0
@@ -40,6 +42,7 @@ COLUMNS = (
     ("mark", " "),
     ("name", "name"),
     ("status", "status"),
+    ("progress", "done"),
     ("alpha", "α vs N"),
     ("widths", "widths"),
     ("seeds", "seeds"),
@@ -48,6 +51,11 @@ COLUMNS = (
     ("started", "started"),
     ("id", "id"),
 )
+
+
+def label(row: RunRow) -> str:
+    """A run as the user knows it: its name, with the id that tells apart runs of one name."""
+    return f"{row.name} ({row.id})" if row.name else row.id
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ class RunRow:
     seeds: str = ""
     alpha: str = "–"
     started: str = "–"
+    progress: str = ""  # a live run's share of its work done, "42%"; blank once it is not live
 
     @property
     def damaged(self) -> bool:
@@ -106,6 +115,7 @@ class RunLister:
             seeds=str(cfg.seeds.count),
             alpha=self._alpha(item, item.run),
             started=datetime.fromtimestamp(st.started).strftime("%m-%d %H:%M") if st.started else "–",
+            progress=f"{item.run.progress_fraction()[0]:.0%}" if st.is_live else "",
         )
 
     def _alpha(self, item: RunListing, run: Run) -> str:
@@ -128,15 +138,6 @@ class RunsListed(Message, bubble=False):
         self.problem = problem
 
 
-class RunsExported(Message, bubble=False):
-    """An export wrote ``count`` records to ``path``."""
-
-    def __init__(self, path: Path, count: int) -> None:
-        super().__init__()
-        self.path = path
-        self.count = count
-
-
 class RunsScreen(Screen[None]):
     """All runs in the runs directory, refreshed from disk; the home screen of the app."""
 
@@ -147,13 +148,26 @@ class RunsScreen(Screen[None]):
         Binding("space", "mark", "Mark"),
         Binding("c", "compare", "Compare"),
         Binding("e", "export", "Export"),
-        Binding("r", "rename", "Rename"),
         Binding("d", "delete", "Delete"),
+        Binding("r", "rename", "Rename"),
+        Binding("slash", "filter", "Filter"),
+        Binding("s", "sort", "Sort"),
+        Binding("S", "sort_reverse", "Reverse sort", show=False),
+        Binding("q", "app.quit", "Quit"),
     ]
 
     DEFAULT_CSS = """
     RunsScreen #runs {
         height: 1fr;
+    }
+    RunsScreen #filter {
+        display: none;
+        border: none;
+        height: 1;
+        padding: 0 1;
+    }
+    RunsScreen #filter.-shown {
+        display: block;
     }
     RunsScreen #detail {
         height: auto;
@@ -182,18 +196,25 @@ class RunsScreen(Screen[None]):
         self.marked: set[str] = set()
         self.problem: str | None = None
         self.refresher: Worker[None] | None = None
+        self.listed: list[RunRow] = []  # every run read, before filtering and sorting
+        self.listed_order: dict[str, int] = {}
+        self.sort_key = "started"  # a column key; the oldest first, as `scaletui ls` lists them
+        self.sort_reverse = False
+        self.filter_text = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
-        table: DataTable[str | Text] = DataTable(cursor_type="row", id="runs")
+        table: DataTable[str | Text] = MeasuredDataTable(cursor_type="row", id="runs")
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         yield table
+        yield Input(
+            placeholder="filter: type to keep the runs whose row holds it; enter keeps, esc clears", id="filter"
+        )
         yield Static(id="detail")
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        self.sub_title = str(self.runs_dir)
         self.set_interval(REFRESH_SECONDS, self.tick)
 
     def on_screen_resume(self) -> None:
@@ -219,17 +240,100 @@ class RunsScreen(Screen[None]):
 
     @on(RunsListed)
     def show_runs(self, message: RunsListed) -> None:
-        self.rows = {row.id: row for row in message.rows}
-        self.marked.intersection_update(self.rows)
+        self.listed = message.rows
         self.problem = message.problem
-        self._patch_table(message.rows)
+        self._show_rows()
+
+    def _show_rows(self) -> None:
+        """The runs read, filtered and sorted as asked, into the table (marks on runs filtered out are dropped)."""
+        self.listed_order = {row.id: i for i, row in enumerate(self.listed)}
+        rows = [row for row in self.listed if self._matches(row)]
+        rows.sort(key=self._sort_value, reverse=self.sort_reverse)
+        self.rows = {row.id: row for row in rows}
+        self.marked.intersection_update(self.rows)
+        self._patch_table(rows)
         self._show_detail()
+        label = dict(COLUMNS)[self.sort_key]
+        shown = (
+            f" · {len(rows)} of {len(self.listed)} matching {self.filter_text.strip()!r}"
+            if self.filter_text.strip()
+            else ""
+        )
+        sub_title = f"{self.runs_dir} · sorted by {label} {'▼' if self.sort_reverse else '▲'} (s, S){shown}"
+        if self.sub_title != sub_title:
+            self.sub_title = sub_title
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # While the filter is typed in, enter keeps the filter rather than opening a run.
+        return not (action == "open" and isinstance(self.focused, Input))
+
+    def _matches(self, row: RunRow) -> bool:
+        wanted = self.filter_text.strip().lower()
+        return not wanted or any(wanted in str(cell).lower() for cell in self._cells(row)[1:])
+
+    def _sort_value(self, row: RunRow) -> tuple[object, ...]:
+        """The value a column sorts by: numbers as numbers (α, done, seeds), the start time as a time."""
+        if self.sort_key == "started":  # as `scaletui ls` lists them: oldest first, a run not started yet by its id
+            return (self.listed_order[row.id],)
+        text = str(self._cells(row)[[key for key, _ in COLUMNS].index(self.sort_key)])
+        number = text.rstrip("%").split(" ")[0]
+        try:
+            return (0, float(number), row.id)
+        except ValueError:
+            return (1, text.lower(), row.id)  # no number: after the numbers, alphabetically
+
+    def action_sort(self) -> None:
+        """Sort by the next column (left to right), ascending."""
+        keys = [key for key, _ in COLUMNS if key != "mark"]
+        self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
+        self.sort_reverse = False
+        self._show_rows()
+
+    def action_sort_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._show_rows()
+
+    @on(DataTable.HeaderSelected)
+    def header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        """A click on a column's name sorts by it; a second click reverses the order."""
+        key = str(event.column_key.value)
+        if key == "mark":
+            return
+        self.sort_reverse = not self.sort_reverse if key == self.sort_key else False
+        self.sort_key = key
+        self._show_rows()
+
+    def action_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.add_class("-shown")
+        field.focus()
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        self._show_rows()
+
+    @on(Input.Submitted, "#filter")
+    def filter_kept(self) -> None:
+        field = self.query_one("#filter", Input)
+        if not field.value:
+            field.remove_class("-shown")
+        self.query_one("#runs", DataTable).focus()
+
+    def key_escape(self) -> None:
+        """Esc in the filter clears it and gives the keys back to the table."""
+        field = self.query_one("#filter", Input)
+        if field.has_class("-shown"):
+            field.value = ""
+            field.remove_class("-shown")
+            self.query_one("#runs", DataTable).focus()
 
     def _cells(self, row: RunRow) -> tuple[str | Text, ...]:
         return (
             MARK if row.id in self.marked else "",
             Text(row.name if len(row.name) <= NAME_WIDTH else row.name[: NAME_WIDTH - 1] + "…"),  # data, not markup
             Text(row.status, style=STATUS_STYLE.get(row.status, "")),
+            Text(row.progress, justify="right"),
             Text(row.alpha, justify="right"),
             row.widths,
             Text(row.seeds, justify="right"),
@@ -339,41 +443,8 @@ class RunsScreen(Screen[None]):
         if not rows:
             return
         stem = rows[0].id if len(rows) == 1 else f"{len(rows)}-runs"
-
-        def suggest(what: str) -> str:
-            return str(self.runs_dir.parent / f"{stem}-{what}.csv")
-
-        def chosen(answer: tuple[str, str] | None) -> None:
-            if answer is None:
-                return
-            what, text = answer
-            if not text.strip():
-                self.notify("give a file to export to", severity="error")
-                return
-            path = Path(text.strip()).expanduser()
-            runs = [row.path for row in rows]
-            if path.is_dir():
-                self.notify(f"{path} is a directory; give a file name", severity="error", markup=False)
-            elif path.exists():
-                question = f"{path} exists. Replace it?"
-                self.app.push_screen(
-                    ConfirmDialog(question, "Replace"), lambda ok: self.export(runs, what, path, True) if ok else None
-                )
-            else:
-                self.export(runs, what, path, False)
-
-        heading = f"Export {stem} as CSV: choose the table, then the file."
-        self.app.push_screen(ChoiceDialog(heading, FORMATS, "per-width", suggest, "Export"), chosen)
-
-    @work(thread=True, group="export", exit_on_error=False)
-    def export(self, run_dirs: list[Path], what: str, path: Path, force: bool) -> None:
-        """Off the UI thread: a fit or per-width export bootstraps and reads every model's outputs."""
-        count = export_to_file([Run(d) for d in run_dirs], what, path, force=force)
-        self.post_message(RunsExported(path, count))
-
-    @on(RunsExported)
-    def exported(self, message: RunsExported) -> None:
-        self.notify(f"wrote {message.count} rows to {message.path}", markup=False)
+        label = f"run {rows[0].name or rows[0].id}" if len(rows) == 1 else count(len(rows), "run")
+        ask_and_export(self, [row.path for row in rows], label, stem, FitOptions())
 
     def action_rename(self) -> None:
         row = self._openable()
@@ -393,22 +464,40 @@ class RunsScreen(Screen[None]):
         self.app.push_screen(PromptDialog(f"New name for run {row.id}:", row.name, "Rename"), rename)
 
     def action_delete(self) -> None:
-        row = self._highlighted()
-        if row is None:
+        """Delete the marked runs, or the highlighted one, as compare and export choose them.
+
+        A live run is refused before anything is asked: a question whose yes is then refused wastes the answer.
+        """
+        run_id = self._highlighted_id()
+        ids = set(self.marked) or ({run_id} if run_id else set())
+        rows = [row for row in self.rows.values() if row.id in ids]
+        if not rows:
+            return
+        live = [row for row in rows if row.status in ("running", "not responding")]  # the store refuses the rest
+        if live:
+            names = ", ".join(label(row) for row in live)
+            self.notify(f"cannot delete {names}: still running; stop it first", severity="error", markup=False)
             return
 
         def delete(confirmed: bool | None) -> None:
             if not confirmed:
                 return
-            try:
-                delete_run(row.path)
-            except (StoreError, OSError) as exc:
-                self.notify(str(exc), severity="error", markup=False)
-                return
-            self.notify(f"deleted {row.id}", markup=False)
+            for row in rows:
+                try:
+                    delete_run(row.path)
+                except (StoreError, OSError) as exc:
+                    self.notify(str(exc), severity="error", markup=False)
+                    continue
+                self.marked.discard(row.id)
+                self.notify(f"deleted {label(row)}", markup=False)
             self.refresh_runs()
 
-        self.app.push_screen(ConfirmDialog(f"Delete run {row.id}? This removes its directory.", "Delete"), delete)
+        if len(rows) == 1:
+            question = f"Delete run {label(rows[0])}? This removes its directory."
+        else:
+            names = ", ".join(label(row) for row in rows)
+            question = f"Delete {count(len(rows), 'run')}: {names}? This removes their directories."
+        self.app.push_screen(ConfirmDialog(question, "Delete"), delete)
 
     @on(Worker.StateChanged)
     def worker_failed(self, event: Worker.StateChanged) -> None:

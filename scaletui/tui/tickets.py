@@ -17,13 +17,17 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
 from scaletui.lottery import EnsembleComparison, TicketReport, inspect_run, run_ensemble_comparison
 from scaletui.plots import ticket_plot
 from scaletui.report import ensemble_table, pair_table, ticket_summary
 from scaletui.store import Run, StoreError
+from scaletui.tui.footer import KeysFooter
+from scaletui.tui.visible import in_view
+
+REFRESH_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class TicketView:
     report: TicketReport | None
     note: str | None
     comparison: list[EnsembleComparison]
+    key: tuple[int, str] = (0, "")  # (finished models, status) when read: a new one means read again
 
 
 class TicketsRead(Message, bubble=False):
@@ -45,22 +50,28 @@ class TicketsRead(Message, bubble=False):
         self.view = view
 
 
+def run_key(run: Run) -> tuple[int, str]:
+    """What decides whether a new read would show anything new: the finished models and the status."""
+    return len(run.models()), run.status().status
+
+
 def read_tickets(run_dir: Path, width: int | None, seed: int | None) -> TicketView:
     """Everything the screen shows for one model; never raises for a run that cannot be read."""
     try:
         run = Run(run_dir)
+        key = run_key(run)
         models = run.models()
         widths = tuple(sorted(set(models.width.tolist())))
         if not widths:
-            return TicketView((), (), None, "no finished models yet", [])
+            return TicketView((), (), None, "no finished models yet", [], key)
         width = width if width in widths else widths[-1]
         seeds = tuple(sorted(models.seed[models.width == width].tolist()))
         seed = seed if seed in seeds else seeds[0]
         comparison = run_ensemble_comparison(run)
         if run.config.model.hidden_layers > 1:
             note = "mirror pairs are defined for one hidden layer; this run has more"
-            return TicketView(widths, seeds, None, note, comparison)
-        return TicketView(widths, seeds, inspect_run(run, width, seed), None, comparison)
+            return TicketView(widths, seeds, None, note, comparison, key)
+        return TicketView(widths, seeds, inspect_run(run, width, seed), None, comparison, key)
     except (StoreError, ValueError) as exc:
         return TicketView((), (), None, str(exc), [])
 
@@ -74,6 +85,8 @@ class TicketsScreen(Screen[None]):
         Binding("down", "seed(1)", "Next seed"),
         Binding("up", "seed(-1)", "Prev seed"),
         Binding("escape", "back", "Back"),
+        Binding("pagedown", "scroll_tables(1)", "Tables down", show=False),
+        Binding("pageup", "scroll_tables(-1)", "Tables up", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -93,16 +106,30 @@ class TicketsScreen(Screen[None]):
         yield Header()
         yield Static("reading the run's weights…", id="summary")
         yield Static(id="scatter")
-        with VerticalScroll(id="tables"):
+        # Not focusable: a focused scroll view takes the arrows, which here change the model (and the footer,
+        # reading the focused widget's keys first, hid them); page up/down scroll the tables instead.
+        with VerticalScroll(id="tables", can_focus=False):
             yield Static(id="pairs")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"lottery tickets · {self.run_dir.name}"
         self.load_tickets()
+        self.set_interval(REFRESH_SECONDS, self.tick)
+
+    def tick(self) -> None:
+        """A live run finishes models while the screen is open: read again when it has (a cheap check first)."""
+        if in_view(self) and self.view is not None:
+            self.load_tickets(only_if_changed=True)
 
     @work(thread=True, exclusive=True, group="tickets", exit_on_error=False)
-    def load_tickets(self) -> None:
+    def load_tickets(self, only_if_changed: bool = False) -> None:
+        if only_if_changed and self.view is not None:
+            try:
+                if run_key(Run(self.run_dir)) == self.view.key:
+                    return
+            except StoreError:
+                pass  # read_tickets says what is wrong
         self.post_message(TicketsRead(read_tickets(self.run_dir, self.model_width, self.model_seed)))
 
     @on(TicketsRead)
@@ -152,6 +179,10 @@ class TicketsScreen(Screen[None]):
     def worker_failed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
             self.notify(f"reading tickets failed: {event.worker.error}", severity="error", markup=False)
+
+    def action_scroll_tables(self, pages: int) -> None:
+        tables = self.query_one("#tables", VerticalScroll)
+        tables.scroll_to(y=tables.scroll_y + pages * max(tables.size.height - 1, 1), animate=False)
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -1,10 +1,10 @@
 """Snapshots of a run for the live view, taken off the UI thread.
 
 A snapshot is everything the explorer draws, read from the store in one go. Analysis is recomputed only
-when the set of finished models changes, the x axis is switched or the run stops being live; loss curves
+when the set of finished models changes, the fit options are changed or the run stops being live; loss curves
 and progress are read on every tick. While the run is live the bootstrap uses LIVE_RESAMPLES (the screen
-says so); once it is not, the analysis is exactly ``scaletui fit``'s: the default options, same resamples,
-same seed. Nothing here imports Textual.
+says so); once it is not, the analysis is exactly ``scaletui fit``'s with the same options: the defaults
+unless the explorer's fit controls (ctrl+g) changed them, same resamples, same seed. Nothing here imports Textual.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ LIVE_RESAMPLES = 500  # while a run is live its analysis is redone often: a chea
 BUDGET_SECONDS = 2.0  # new curve points alone refit α(step) at most this often
 
 
-def watch_options(x_axis: str, live: bool) -> FitOptions:
-    """The explorer's options: the defaults on the chosen axis, with fewer resamples while the run is live."""
-    options = FitOptions(x_axis=x_axis)
+def watch_options(options: FitOptions, live: bool) -> FitOptions:
+    """The explorer's options as chosen (the defaults unless its fit controls changed them), with fewer
+    resamples while the run is live."""
     return replace(options, resamples=LIVE_RESAMPLES) if live else options
 
 
@@ -72,20 +72,20 @@ class RunWatcher:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         self.last_event = 0
-        self._analysis_key: tuple[int, str, bool] | None = None
+        self._analysis_key: tuple[int, FitOptions, bool] | None = None
         self._analysis: RunAnalysis | None = None
-        self._budget_key: tuple[tuple[int, str, bool], int] | None = None
+        self._budget_key: tuple[tuple[int, FitOptions, bool], int] | None = None
         self._budget: BudgetAnalysis | None = None
         self._budget_at = 0.0
         self._budget_version = 0
 
-    def snapshot(self, x_axis: str) -> RunSnapshot:
+    def snapshot(self, chosen: FitOptions) -> RunSnapshot:
         """Raises StoreError when the run cannot be read (damaged or deleted)."""
         run = Run(self.run_dir)
         status = run.status()
         models = run.models()
-        options = watch_options(x_axis, status.is_live)
-        key = (len(models), x_axis, status.is_live)
+        options = watch_options(chosen, status.is_live)
+        key = (len(models), chosen, status.is_live)
         if self._analysis is None or key != self._analysis_key:
             self._analysis = analyze_run(run, options)
             self._analysis_key = key
@@ -95,7 +95,9 @@ class RunWatcher:
         now = time.monotonic()
         moved = self._budget_key is None or key != self._budget_key[0]  # models, axis or liveness: refit at once
         if moved or (budget_key != self._budget_key and now - self._budget_at >= BUDGET_SECONDS):
-            self._budget, self._budget_key, self._budget_at = alpha_budget(budgets, options), budget_key, now
+            # α(step) is a plain power law at each step (as `fit --budget` refuses --offset): the offset is left out.
+            budget = alpha_budget(budgets, replace(options, offset=False))
+            self._budget, self._budget_key, self._budget_at = budget, budget_key, now
             self._budget_version += 1
         events = run.events(self.last_event)
         if events:
