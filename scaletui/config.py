@@ -82,7 +82,7 @@ class TargetConfig:
 
     kind: TargetKind = setting("builtin", "builtin | expression | teacher")
     name: str = setting("square", "builtin: summed over the coordinates", choices=BUILTIN_NAMES)
-    expression: str = setting("", 'e.g. "x0*x1 + sin(pi*x2)": parsed against a whitelist, never eval\'d')
+    expression: str = setting("", "a formula in x (or x0..x{d-1}), e.g. x**2 + sin(3*x): whitelisted, never eval'd")
     frequency: float = setting(1.0, "k in sin(k·x) and the gaussian bump exp(-(k·x)²)")
     input_dim: int = setting(1, "coordinates of each input", low=1, high=MAX_INPUT_DIM)
     domain: tuple[float, float] = setting((-2.0, 2.0), "[low, high]: every varying coordinate is uniform on it")

@@ -23,7 +23,7 @@ from scaletui.analysis import (
 )
 from scaletui.config import shard_label
 from scaletui.lottery import EnsembleComparison, TicketReport
-from scaletui.present import STATUS_STYLE, ci, count, fmt, gib  # noqa: F401 - STATUS_STYLE: re-exported until the TUI imports it from present
+from scaletui.present import ci, count, fmt, gib
 from scaletui.seeds import BEST_OF, QUANTILES, TAIL_RULE, UNIT_LABELS, SeedsAnalysis, TailIndex
 from scaletui.system import SystemSample
 

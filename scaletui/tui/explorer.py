@@ -30,7 +30,8 @@ from textual.worker import Worker, WorkerState
 from scaletui.analysis import DEFAULT_RESAMPLES, BudgetAnalysis, FitOptions, RunAnalysis
 from scaletui.config import Config, ConfigError, load_config
 from scaletui.plots import alpha_step_plot, budget_loss_plot, curves_plot, loss_plot, variance_plot
-from scaletui.presets import list_presets
+from scaletui.present import duration
+from scaletui.presets import list_presets, save_user_preset
 from scaletui.report import (
     alpha_numbers,
     budget_lines,
@@ -64,11 +65,6 @@ TABS = {"loss": ("Loss", "F1"), "variance": ("Variance", "F2"), "curves": ("Curv
 EXPLORER_COLUMNS = ("width", "N", "seeds", "median", "IQR", "V", "V main", "bias²", "outside", "main med", "div",
                     "falling")  # fmt: skip
 PANEL_WIDGETS = {"table": "#widths", "events": "#log"}  # the widget each tab shows; the plot tabs share #plot
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 class TabBar(Static):
@@ -369,7 +365,7 @@ class ExplorerScreen(Screen):
         elapsed = st.duration or 0.0
         eta = ""
         if st.status == "running" and 0 < snap.fraction < 1:
-            eta = f" · ETA {_duration(elapsed * (1 - snap.fraction) / snap.fraction)}"
+            eta = f" · ETA {duration(elapsed * (1 - snap.fraction) / snap.fraction)}"
         current = [w for w, s in snap.steps_done.items() if 0 < s < snap.config.training.steps]
         width = (
             f" · width {current[0]}: step {snap.steps_done[current[0]]}/{snap.config.training.steps}" if current else ""
@@ -381,7 +377,7 @@ class ExplorerScreen(Screen):
         saved = checkpoints_line(snap.checkpoints, snap.config.seeds.count)
         saved = f" · {saved}" if saved else ""
         return Text.assemble(
-            (st.status, style), f" · {snap.fraction:.0%} done{width}{eta} · {_duration(elapsed)}{flags}{saved}{error}"
+            (st.status, style), f" · {snap.fraction:.0%} done{width}{eta} · {duration(elapsed)}{flags}{saved}{error}"
         )
 
     def fill_table(self, snap: RunSnapshot) -> None:
@@ -628,25 +624,15 @@ class ExplorerScreen(Screen):
         self.app.push_screen(PromptDialog("Save the form as preset named:", cfg.name), save)
 
     def save_preset(self, cfg: Config, name: str) -> None:
-        import dataclasses
-        import re
-
-        from scaletui.config import config_to_toml
-        from scaletui.presets import user_presets_dir
-        from scaletui.store import atomic_write_bytes
-
-        slug = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")
-        if not slug:
-            self.notify("a preset name needs letters or digits", severity="error")
-            return
-        folder = user_presets_dir()
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(folder / f"{slug}.toml", config_to_toml(dataclasses.replace(cfg, name=slug)).encode())
+            path = save_user_preset(cfg, name)
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
+            return
         except OSError as exc:
             self.notify(f"cannot save preset: {exc}", severity="error")
             return
-        self.notify(f"saved preset {slug} in {folder}")
+        self.notify(f"saved preset {path.stem} in {path.parent}")
         self.form_saved = dict(self.query_one(ConfigForm).texts)
         self.query_one("#preset", Select).set_options([(p.name, str(p.path)) for p in list_presets()])
 

@@ -8,7 +8,6 @@ same ``config_from_dict`` that checks presets, and an error is shown under the f
 from __future__ import annotations
 
 import textwrap
-import tomllib
 from dataclasses import fields
 from typing import Any
 
@@ -25,56 +24,29 @@ from textual.strip import Strip
 from textual.widgets import Input, Static
 
 from scaletui.config import (
-    ACTIVATIONS,
-    BUILTIN_NAMES,
-    DEVICES,
-    DTYPES,
-    EVAL_SCHEDULES,
-    EXECUTORS,
-    INITS,
-    OPTIMIZERS,
-    SCHEDULES,
     SECTIONS,
-    TARGET_KINDS,
     Config,
     ConfigError,
     config_from_dict,
     config_to_dict,
+    declared_types,
+    field_choices,
+    field_docs,
+    typed_value,
 )
 from scaletui.tui.scrolling import SteadyScrollbars
 
-CHOICES: dict[str, tuple[str, ...]] = {
-    "device": DEVICES,
-    "target.kind": TARGET_KINDS,
-    "target.name": BUILTIN_NAMES,
-    "model.activation": ACTIVATIONS,
-    "model.init": INITS,
-    "training.optimizer": OPTIMIZERS,
-    "training.schedule": SCHEDULES,
-    "training.dtype": DTYPES,
-    "training.eval_schedule": EVAL_SCHEDULES,
-    "execution.executor": EXECUTORS,
-}
-TOP_LEVEL = (("name", "str"), ("description", "str"), ("device", "str"))
+CHOICES: dict[str, tuple[str, ...]] = field_choices()  # the config's Literal types, and target.name's list
+HINTS: dict[str, str] = field_docs()  # each field's one line of documentation, declared beside it
 WIDTH_RANGE = ("width_min", "width_max", "width_count")
-HINTS = {
-    "target.expression": "formula in x or x0..x{d-1}, e.g. x**2 + sin(3*x)",
-    "target.domain": "[low, high]",
-    "model.widths": "[2, 4, 8] — or leave empty and give min/max/count",
-    "training.batch_size": "0 = full batch",
-    "training.eval_every": "linear eval_schedule: evaluate every this many steps",
-    "target.intrinsic_dim": "teacher: coordinates that vary",
-    "execution.address": "Ray: auto, HOST:PORT or local",
-    "execution.seeds_per_shard": "0 = all seeds of a width together",
-    "execution.checkpoint_seconds": "0 = no checkpoints",
-}
 
 
-def field_paths() -> list[tuple[str, str]]:
-    """(path, declared type) of every config field, in schema order."""
-    paths = list(TOP_LEVEL)
+def field_paths() -> list[tuple[str, Any]]:
+    """(path, resolved type) of every config field, in schema order."""
+    paths = [(f.name, declared_types(Config)[f.name]) for f in fields(Config) if f.name not in SECTIONS]
     for section, cls in SECTIONS.items():
-        paths += [(f"{section}.{f.name}", str(f.type)) for f in fields(cls)]
+        types = declared_types(cls)
+        paths += [(f"{section}.{f.name}", types[f.name]) for f in fields(cls)]
     return paths
 
 
@@ -89,13 +61,12 @@ def _text(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def _parse(text: str, declared: str) -> Any:
-    if declared == "str":
-        return text
-    try:
-        return tomllib.loads(f"v = {text.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text.strip()  # let validation name the field and say what was expected
+def _parse(path: str, text: str, declared: Any) -> Any:
+    """A field's text as the config reads it: free text exactly as typed (the form has no quotes to strip; a
+    name picked from a list without its stray spaces), anything else as ``--set`` reads it."""
+    if declared is str:
+        return text.strip() if path in CHOICES else text
+    return typed_value(path, text, declared)
 
 
 class FieldList(SteadyScrollbars, ScrollView, can_focus=False):
@@ -260,7 +231,7 @@ class ConfigForm(Vertical):
         return self.query_one("#field-editor", Input)
 
     def choices(self, path: str) -> tuple[str, ...]:
-        return CHOICES.get(path) or (("true", "false") if self.declared[path] == "bool" else ())
+        return CHOICES.get(path) or (("true", "false") if self.declared[path] is bool else ())
 
     def commit(self) -> None:
         """Take the editor's text as the current field's: the editor holds it from the first key typed."""
@@ -388,7 +359,7 @@ class ConfigForm(Vertical):
             table = raw[section] if section else raw
             text = self.texts[path]
             if text.strip():
-                table[name] = _parse(text.strip() if path in CHOICES else text, declared)
+                table[name] = _parse(path, text, declared)
             elif section != "model" or (name not in WIDTH_RANGE and name != "widths"):
                 table[name] = ""
         model = raw["model"]

@@ -9,7 +9,6 @@ same run. Renaming and deleting go through the store on the UI thread; workers o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from rich.text import Text
@@ -23,7 +22,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from scaletui.analysis import FitOptions, analyze_run
 from scaletui.config import ConfigError, describe_config, describe_target, widths_label
-from scaletui.present import STATUS_STYLE, count
+from scaletui.present import STATUS_STYLE, count, dead_runner, started
 from scaletui.report import alpha_cell
 from scaletui.store import Run, RunListing, StoreError, delete_run, list_runs, rename_run
 from scaletui.tui.compare import CompareScreen
@@ -100,7 +99,7 @@ class RunLister:
         if st.error:
             detail = f"{st.status}: {st.error}"
         elif st.status == "dead":
-            detail = f"dead: the runner stopped without saying why; finish it with `scaletui run --resume {item.id}`"
+            detail = f"dead: {dead_runner(item.id)}"
         else:
             detail = describe_config(cfg)
         return RunRow(
@@ -114,7 +113,7 @@ class RunLister:
             widths=widths_label(cfg.model.widths),
             seeds=str(cfg.seeds.count),
             alpha=self._alpha(item, item.run),
-            started=datetime.fromtimestamp(st.started).strftime("%m-%d %H:%M") if st.started else "–",
+            started=started(st.started),
             progress=f"{item.run.progress_fraction()[0]:.0%}" if st.is_live else "",
         )
 

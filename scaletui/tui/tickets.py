@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 
 from scaletui.lottery import EnsembleComparison, TicketReport, inspect_run, run_ensemble_comparison
 from scaletui.plots import ticket_plot
+from scaletui.present import ONE_LAYER_ONLY
 from scaletui.report import ensemble_table, pair_table, ticket_summary
 from scaletui.store import Run, StoreError
 from scaletui.tui.footer import KeysFooter
@@ -69,7 +70,7 @@ def read_tickets(run_dir: Path, width: int | None, seed: int | None) -> TicketVi
         seed = seed if seed in seeds else seeds[0]
         comparison = run_ensemble_comparison(run)
         if run.config.model.hidden_layers > 1:
-            note = "mirror pairs are defined for one hidden layer; this run has more"
+            note = ONE_LAYER_ONLY
             return TicketView(widths, seeds, None, note, comparison, key)
         return TicketView(widths, seeds, inspect_run(run, width, seed), None, comparison, key)
     except (StoreError, ValueError) as exc:
