@@ -11,8 +11,7 @@ from textual.widgets import Input, RichLog, Static
 from textual.widgets._footer import FooterKey
 
 from scaletui.tui.explorer import Plot
-from scaletui.tui.footer import KeysFooter
-from scaletui.tui.scrolling import SteadyRichLog
+from scaletui.tui.textual_patches import KeysFooter, SteadyRichLog
 
 
 class TwoFields(Screen[None]):

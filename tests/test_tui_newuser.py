@@ -446,7 +446,7 @@ async def test_the_fit_controls_drive_the_alpha_line_and_the_export(tmp_path: Pa
 
 
 async def test_a_row_drawn_before_its_columns_are_measured_is_drawn_again() -> None:
-    """The patch in scaletui/tui/scrolling.py. The stale row shows only when a frame falls between adding a
+    """The patch in scaletui/tui/textual_patches.py. The stale row shows only when a frame falls between adding a
     row and measuring it (the snapshot tests caught it under load), so this pins the mechanism instead: rows
     are cached under the update count (if Textual keys them otherwise, the patch is to be revisited), and
     measuring new rows raises the count."""
@@ -455,7 +455,7 @@ async def test_a_row_drawn_before_its_columns_are_measured_is_drawn_again() -> N
     from textual.app import App, ComposeResult
     from textual.widgets import DataTable
 
-    from scaletui.tui.scrolling import MeasuredDataTable
+    from scaletui.tui.textual_patches import MeasuredDataTable
 
     assert "self._update_count" in inspect.getsource(DataTable._render_line_in_row)
     assert "self._update_count" not in inspect.getsource(DataTable._update_dimensions)

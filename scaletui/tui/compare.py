@@ -24,8 +24,7 @@ from scaletui.analysis import DEFAULT_RESAMPLES, PowerLawFit, analyze_run
 from scaletui.config import widths_label
 from scaletui.present import count
 from scaletui.store import Run, StoreError
-from scaletui.tui.footer import KeysFooter
-from scaletui.tui.scrolling import MeasuredDataTable
+from scaletui.tui.textual_patches import KeysFooter, MeasuredDataTable
 
 
 @dataclass(frozen=True)

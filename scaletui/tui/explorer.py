@@ -21,7 +21,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.geometry import Size
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Header, RichLog, Select, Static
@@ -46,10 +45,9 @@ from scaletui.report import (
 )
 from scaletui.store import Run, StoreError
 from scaletui.system import SystemMonitor, SystemSample
-from scaletui.tui.footer import KeysFooter
 from scaletui.tui.form import ConfigForm
-from scaletui.tui.scrolling import SteadyDataTable, SteadyRichLog
 from scaletui.tui.seeds import SeedsScreen
+from scaletui.tui.textual_patches import KeysFooter, ResizedWithoutLayout, SteadyDataTable, SteadyRichLog
 from scaletui.tui.tickets import TicketsScreen
 from scaletui.tui.visible import in_view
 from scaletui.tui.watch import RunSnapshot, RunWatcher
@@ -93,7 +91,7 @@ class TabBar(Static):
         self.show(self.active)
 
 
-class Plot(Static):
+class Plot(ResizedWithoutLayout, Static):
     """A plotext picture sized to the widget; redrawn by the screen when its data or size changes."""
 
     DEFAULT_CSS = "Plot { height: 1fr; width: 1fr; }"
@@ -101,10 +99,6 @@ class Plot(Static):
 
     def on_resize(self) -> None:
         self.screen.post_message(PlotResized())
-
-    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
-        # The picture is drawn to fit, so a new size needs no second layout of the screen (a frame of its own).
-        return super()._size_updated(size, virtual_size, container_size, layout=False)
 
 
 def budget_picture(budget: BudgetAnalysis, width: int, height: int) -> RenderableType:

@@ -34,7 +34,7 @@ from scaletui.config import (
     field_docs,
     typed_value,
 )
-from scaletui.tui.scrolling import SteadyScrollbars
+from scaletui.tui.textual_patches import SteadyScrollbars
 
 CHOICES: dict[str, tuple[str, ...]] = field_choices()  # the config's Literal types, and target.name's list
 HINTS: dict[str, str] = field_docs()  # each field's one line of documentation, declared beside it

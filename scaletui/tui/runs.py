@@ -28,8 +28,7 @@ from scaletui.store import Run, RunListing, StoreError, delete_run, list_runs, r
 from scaletui.tui.compare import CompareScreen
 from scaletui.tui.dialogs import ConfirmDialog, PromptDialog
 from scaletui.tui.exporting import ask_and_export
-from scaletui.tui.footer import KeysFooter
-from scaletui.tui.scrolling import MeasuredDataTable
+from scaletui.tui.textual_patches import KeysFooter, MeasuredDataTable
 from scaletui.tui.visible import in_view
 
 REFRESH_SECONDS = 1.0

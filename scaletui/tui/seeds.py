@@ -25,7 +25,7 @@ from scaletui.plots import seeds_plot
 from scaletui.report import seeds_lines, seeds_table
 from scaletui.seeds import UNITS, SeedsAnalysis, analyze_seeds
 from scaletui.store import Run, StoreError
-from scaletui.tui.footer import KeysFooter
+from scaletui.tui.textual_patches import KeysFooter
 
 LIVE_REFRESH_SECONDS = 3.0
 LIVE_RESAMPLES = 500  # as the explorer's live α: a cheaper bootstrap while models keep arriving

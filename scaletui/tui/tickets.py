@@ -25,7 +25,7 @@ from scaletui.plots import ticket_plot
 from scaletui.present import ONE_LAYER_ONLY
 from scaletui.report import ensemble_table, pair_table, ticket_summary
 from scaletui.store import Run, StoreError
-from scaletui.tui.footer import KeysFooter
+from scaletui.tui.textual_patches import KeysFooter
 from scaletui.tui.visible import in_view
 
 REFRESH_SECONDS = 1.0

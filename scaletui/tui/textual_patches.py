@@ -1,22 +1,89 @@
-"""The footer of every screen: the keys it shows, in a fixed order, fitted to the terminal's width.
+"""Every override of Textual's internals, in one place. Written against Textual 8.2.8 (the range in
+pyproject.toml is what the suite passes on); each has a pilot test that fails when the library changes
+under it, beside a control showing what Textual does without the patch (tests/test_textual_patches.py,
+tests/test_tui_newuser.py::test_a_row_drawn_before_its_columns_are_measured_is_drawn_again):
 
-Textual's Footer lists the keys in the order of the focus chain, so they move about as focus moves, and it
-cuts the line at the right edge, where it puts help and quit. This footer orders the keys as the screen
-declares them, puts the keys a user must always find (`esc`, `?`, quit) last, and when the line is too long
-first draws the keys closer together, then drops the screen's other keys from the last declared (a screen
-declares its keys most needed first) until it fits: every key is still in the help (`?`) and the palette.
-
-It also skips rebuilding when the keys it would show are what it shows: Textual's Footer rebuilds (a dozen
-widgets, then a layout of the screen) whenever focus moves, as it does between the fields of the form.
+- :class:`SteadyScrollbars` (``ScrollView._size_updated``): Textual's ``ScrollView`` compares the virtual size
+  the compositor hands it at each layout with its own, which differ whenever the content is longer than its
+  window, and so repaints its scrollbars after every layout of the screen, whatever changed. That repaint is
+  a frame of its own: a tab switch or showing the form took two frames instead of one.
+- :class:`MeasuredDataTable` (``DataTable._update_dimensions`` and its ``_update_count`` cache key).
+- :class:`ResizedWithoutLayout` (``Widget._size_updated``'s ``layout`` flag): a widget drawn to fit its size
+  needs no second layout of the screen when that size changes.
+- :class:`KeysFooter` (``Footer.compose``, ``bindings_changed``, ``_bindings_ready``, ``FooterKey`` and the
+  4-tuples of ``Screen.active_bindings``): the footer of every screen, below.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.geometry import Size
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import DataTable, Footer, RichLog
 from textual.widgets._footer import FooterKey
+from textual.widgets.data_table import RowKey
+
+
+class SteadyScrollbars:
+    """Mixed in before a ScrollView: compares with the virtual size its scrollbars were last set for."""
+
+    _scrollbars_set_for: Size | None = None
+    virtual_size: Size  # the ScrollView's
+
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        if self.virtual_size == self._scrollbars_set_for:
+            virtual_size = self.virtual_size
+        self._scrollbars_set_for = self.virtual_size
+        return super()._size_updated(size, virtual_size, container_size, layout)  # type: ignore[misc]
+
+
+class MeasuredDataTable(DataTable):
+    """A DataTable whose rows are drawn again once their columns are measured.
+
+    Textual 8.2.8 caches each drawn row and cell under the table's update count, which adding a row raises
+    but measuring the new rows (later, when the app is idle) does not: a row drawn in between kept the widths
+    of the column labels ("smok  finish" on the runs screen) until the next change. Written against Textual
+    8.2.8; tests/test_tui_newuser.py::test_a_row_drawn_before_its_columns_are_measured_is_drawn_again
+    fails if the library changes under it.
+    """
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        super()._update_dimensions(new_rows)
+        self._update_count += 1  # a new key for every cached row and cell: they are drawn at the new widths
+        self.refresh()
+
+
+class SteadyDataTable(SteadyScrollbars, MeasuredDataTable):
+    """A DataTable without a scrollbar frame after every layout."""
+
+
+class SteadyRichLog(SteadyScrollbars, RichLog):
+    """A RichLog without a scrollbar frame after every layout."""
+
+
+class ResizedWithoutLayout:
+    """Mixed in before a widget whose picture is drawn to fit its size (the explorer's plots): a new size
+    sets the virtual size without the reactive's layout, which would be a second layout of the screen, a
+    frame of its own."""
+
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        return super()._size_updated(size, virtual_size, container_size, layout=False)  # type: ignore[misc]
+
+
+# --- the footer ---------------------------------------------------------------------------------------
+# The footer of every screen: the keys it shows, in a fixed order, fitted to the terminal's width.
+#
+# Textual's Footer lists the keys in the order of the focus chain, so they move about as focus moves, and it
+# cuts the line at the right edge, where it puts help and quit. This footer orders the keys as the screen
+# declares them, puts the keys a user must always find (`esc`, `?`, quit) last, and when the line is too long
+# first draws the keys closer together, then drops the screen's other keys from the last declared (a screen
+# declares its keys most needed first) until it fits: every key is still in the help (`?`) and the palette.
+#
+# It also skips rebuilding when the keys it would show are what it shows: Textual's Footer rebuilds (a dozen
+# widgets, then a layout of the screen) whenever focus moves, as it does between the fields of the form.
 
 ESSENTIAL_ACTIONS = ("back", "cancel", "close", "help", "quit")
 COMPACT_BELOW = 120  # columns: narrower, the keys are drawn without their padding
