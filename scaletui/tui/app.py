@@ -19,6 +19,7 @@ from textual.widgets import Button, Static
 
 from scaletui.present import count
 from scaletui.store import Run, StoreError
+from scaletui.tui.dialogs import box_css
 from scaletui.tui.explorer import ExplorerScreen, RunLaunched
 from scaletui.tui.runs import RunsScreen
 
@@ -27,19 +28,20 @@ class QuitDialog(ModalScreen[str]):
     """Runs started here are still going: stop them, leave them running, or stay."""
 
     BINDINGS = [Binding("escape", "dismiss('cancel')", "Cancel")]
-    DEFAULT_CSS = """
-    QuitDialog { align: center middle; }
-    QuitDialog > Vertical { width: 64; height: auto; border: thick $warning; background: $surface; padding: 1 2; }
+    DEFAULT_CSS = (
+        box_css("QuitDialog", 64, border="thick $warning")
+        + """
     QuitDialog Horizontal { height: auto; margin-top: 1; }
     QuitDialog Button { margin-right: 1; }
     """
+    )
 
     def __init__(self, live: list[str]) -> None:
         super().__init__()
         self.live = live
 
     def compose(self) -> ComposeResult:
-        with Vertical():
+        with Vertical(id="box"):
             still = "is" if len(self.live) == 1 else "are"
             yield Static(
                 f"{count(len(self.live), 'run')} started here {still} still running:\n  "

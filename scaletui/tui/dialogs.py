@@ -24,13 +24,13 @@ from scaletui.analysis import AGGREGATES, X_AXES, FitOptions
 ResultType = TypeVar("ResultType")
 
 
-def box_css(screen: str, width: int) -> str:
-    """The centred, bordered box every modal screen here draws its content in."""
+def box_css(screen: str, width: int, border: str = "round $accent") -> str:
+    """The centred, bordered box every modal screen here draws its content in (a warning gets its own border)."""
     return f"""
     {screen} {{ align: center middle; }}
     {screen} #box {{
         width: {width}; max-width: 95%; height: auto; max-height: 90%;
-        border: round $accent; background: $panel; padding: 0 1;
+        border: {border}; background: $panel; padding: 0 1;
     }}
     """
 
