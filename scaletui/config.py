@@ -27,6 +27,7 @@ EVAL_SCHEDULES = ("linear", "log")  # linear: every eval_every steps; log: at ro
 DTYPES = ("float32", "float64")
 DEVICES = ("auto", "cpu", "cuda")
 EXECUTORS = ("local", "ray")
+ENGINES = ("auto", "general")  # auto: the fused kernel where a config allows it (scaletui/fused.py)
 BUILTIN_NAMES = ("square", "cube", "sin", "abs", "exp", "gaussian", "step")  # defined in targets.py
 
 MAX_WIDTH = 1_000_000
@@ -130,7 +131,8 @@ class ExecutionConfig:
     ``seeds_per_shard = 0`` keeps a width's seeds together (split only when memory asks for it). Under Ray
     a shard gets a GPU only when ``gpus_per_shard`` is above 0, and then trains on it. Every
     ``checkpoint_seconds`` the runner saves each live shard's whole training state, so a killed run resumes
-    mid-width; 0 turns checkpoints off.
+    mid-width; 0 turns checkpoints off. ``engine = "general"`` trains on the general PyTorch path even where
+    the fused one-hidden-layer kernel could (to compare the two, or to step around a kernel that misbehaves).
     """
 
     executor: str = "local"
@@ -140,6 +142,7 @@ class ExecutionConfig:
     seeds_per_shard: int = 0
     max_retries: int = 3
     checkpoint_seconds: float = 60.0
+    engine: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -376,6 +379,7 @@ def _check_optimizer_fits(cfg: Config) -> None:
 
 def _validate_execution(e: ExecutionConfig, device: str) -> None:
     _one_of("execution.executor", e.executor, EXECUTORS)
+    _one_of("execution.engine", e.engine, ENGINES)
     if not e.address or any(c.isspace() or ord(c) < 32 for c in e.address):
         raise ConfigError("execution.address", f"must be auto, local or HOST:PORT without spaces; got {e.address!r}")
     if not 0 < e.cpus_per_shard <= 1024:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from scaletui import fused
 from scaletui.config import Config, ConfigError, evaluates_at, parameter_count
 from scaletui.levenberg import LevenbergMarquardt
 from scaletui.mlp import forward, layer_sizes
@@ -343,12 +344,19 @@ class DataStream:
         self.position = 0
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y, _ = self.take(1)
+        return x, y
+
+    def take(self, count: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Up to ``count`` consecutive batches from the current chunk, as (models, taken × batch, …) views,
+        and how many were taken (fewer where the chunk ends)."""
         if self.queue_x is None or self.position >= self.chunk_steps:
             self._refill()
         assert self.queue_x is not None and self.queue_y is not None
-        lo, hi = self.position * self.batch, (self.position + 1) * self.batch
-        self.position += 1
-        return self.queue_x[:, lo:hi], self.queue_y[:, lo:hi]
+        taken = min(count, self.chunk_steps - self.position)
+        lo, hi = self.position * self.batch, (self.position + taken) * self.batch
+        self.position += taken
+        return self.queue_x[:, lo:hi], self.queue_y[:, lo:hi], taken
 
     def state_dict(self) -> State:
         drawn = self.queue_x is not None
@@ -412,6 +420,19 @@ class GradientTrainer:
     def views(self) -> list[torch.Tensor]:
         return self.flat.views()
 
+    def advance(
+        self, first: int, count: int, alive: torch.Tensor, diverged_at: torch.Tensor, running: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Steps ``first`` to ``first + count - 1``; returns which models live and when the others diverged.
+        ``running``, when given, gains each live model's loss at every step (in place)."""
+        for index in range(first, first + count):
+            loss, still_alive = self.step(index, alive)
+            diverged_at = torch.where(alive & ~still_alive, index, diverged_at)
+            alive = still_alive
+            if running is not None:
+                running += torch.where(alive, loss, torch.zeros_like(loss))
+        return alive, diverged_at
+
     def step(self, index: int, alive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One update of every live model; returns the losses before it and which models stay alive."""
         p, act = self.problem, self.problem.config.model.activation
@@ -438,6 +459,58 @@ class GradientTrainer:
             self.stream.load_state(state)
 
 
+class FusedTrainer(GradientTrainer):
+    """One hidden layer, Adam or SGD, on the CPU: many steps per call of the fused kernel (scaletui/fused.py).
+
+    Same buffers as the general path (the flat parameters, the optimiser's moments and step count, the data
+    stream), so its checkpoints are the general path's and each path reads the other's.
+    """
+
+    def __init__(self, problem: Problem, shard: Shard, start: list[torch.Tensor]) -> None:
+        super().__init__(problem, shard, start)
+        cfg = problem.config
+        self.shape = (len(shard.seeds), cfg.target.input_dim, shard.width)
+        self.threads = torch.get_num_threads()
+
+    @torch.no_grad()
+    def advance(
+        self, first: int, count: int, alive: torch.Tensor, diverged_at: torch.Tensor, running: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg, opt = self.problem.config, self.optimizer
+        alive, diverged_at = alive.contiguous(), diverged_at.contiguous()
+        step = first
+        while step < first + count:
+            if self.stream is None:
+                assert self.problem.x_train is not None and self.problem.y_train is not None
+                x, y, taken = self.problem.x_train, self.problem.y_train, first + count - step
+                points, strides = x.shape[0], (0, 0, 0, 0)
+            else:
+                x, y, taken = self.stream.take(first + count - step)
+                points = self.stream.batch
+                strides = (x.stride(0), points * x.shape[-1], y.stride(0), points)
+            rates = torch.tensor([learning_rate(cfg, i) for i in range(step, step + taken)], dtype=torch.float64)
+            fused.train_steps(
+                self.flat.flat.detach(),
+                opt.m,
+                opt.v,
+                (*self.shape, points),
+                x,
+                y,
+                strides,
+                rates,
+                step,
+                opt.t,
+                cfg,
+                alive,
+                diverged_at,
+                running,
+                self.threads,
+            )
+            opt.t += taken
+            step += taken
+        return alive, diverged_at
+
+
 class LevenbergTrainer:
     """Levenberg–Marquardt on the full training set (config validation guarantees full batch, small P)."""
 
@@ -451,6 +524,8 @@ class LevenbergTrainer:
     def step(self, index: int, alive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.solver.step(alive)
 
+    advance = GradientTrainer.advance
+
     def state_dict(self) -> State:
         return {k: saved(v) for k, v in self.solver.state_dict().items()}
 
@@ -458,10 +533,28 @@ class LevenbergTrainer:
         self.solver.load_state({k: restored(state, k, v) for k, v in self.solver.state_dict().items()})
 
 
-def make_trainer(problem: Problem, shard: Shard, start: list[torch.Tensor]) -> GradientTrainer | LevenbergTrainer:
+Trainer = GradientTrainer | FusedTrainer | LevenbergTrainer
+
+
+def uses_fused_kernel(cfg: Config, device: torch.device) -> bool:
+    """The fused kernel where the config is its case and it builds here; else the general path."""
+    return fused.applies(cfg, device) and fused.kernel_problem() is None
+
+
+def make_trainer(problem: Problem, shard: Shard, start: list[torch.Tensor]) -> Trainer:
     if problem.config.training.optimizer == "lm":
         return LevenbergTrainer(problem, start)
+    if uses_fused_kernel(problem.config, problem.device):
+        return FusedTrainer(problem, shard, start)
     return GradientTrainer(problem, shard, start)
+
+
+def _next_boundary(cfg: Config, step: int, progress_every: int) -> int:
+    """The first step after ``step`` at which an evaluation or a progress tick is due, or the last step."""
+    for done in range(step + 1, cfg.training.steps):
+        if done % progress_every == 0 or evaluates_at(cfg.training, done):
+            return done
+    return cfg.training.steps
 
 
 def train_shard(
@@ -530,15 +623,22 @@ def train_shard(
         yield last
     every = cfg.execution.checkpoint_seconds
     due = time.monotonic() + every if every else math.inf
-    for step in range(first, steps):
+    # The fused kernel takes every step up to the next boundary in one call, or fewer when a checkpoint falls
+    # due sooner (estimated from the seconds per step so far); the general path goes one step at a time.
+    many = isinstance(trainer, FusedTrainer)
+    seconds_per_step = math.inf
+    step = first
+    while step < steps:
+        count = _next_boundary(cfg, step, progress_every) - step if many else 1
+        if many and due < math.inf:
+            count = max(1, min(count, int((due - time.monotonic()) / seconds_per_step)))
+        began = time.perf_counter()
         # Models whose loss is no longer finite are frozen without a device sync: all of it stays on device.
-        loss, still_alive = trainer.step(step, alive)
-        diverged_at = torch.where(alive & ~still_alive, step, diverged_at)
-        alive = still_alive
+        alive, diverged_at = trainer.advance(step, count, alive, diverged_at, running if fresh else None)
+        seconds_per_step = max(1e-9, (time.perf_counter() - began) / count)
         if fresh:  # with infinite data the training loss is the mean of the batches since the last evaluation
-            running += torch.where(alive, loss, torch.zeros_like(loss))
-            running_count += 1
-        done = step + 1
+            running_count += count
+        done = step = step + count
         if evaluates_at(cfg.training, done):
             last = evaluated(done)
             yield last
@@ -546,7 +646,7 @@ def train_shard(
             running_count = 0
         elif done % progress_every == 0:
             yield Progressed(shard, done)
-        # One clock read per step (tens of nanoseconds against a step's tens of microseconds or more): a
+        # One clock read per call (tens of nanoseconds against a step's tens of microseconds or more): a
         # Levenberg–Marquardt step can take a second, so waiting for the next progress tick could miss a
         # checkpoint by most of a minute.
         if time.monotonic() >= due and done < steps:

@@ -28,6 +28,7 @@ from scaletui.config import (
     BUILTIN_NAMES,
     DEVICES,
     DTYPES,
+    ENGINES,
     EVAL_SCHEDULES,
     EXECUTORS,
     INITS,
@@ -53,6 +54,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "training.dtype": DTYPES,
     "training.eval_schedule": EVAL_SCHEDULES,
     "execution.executor": EXECUTORS,
+    "execution.engine": ENGINES,
 }
 TOP_LEVEL = (("name", "str"), ("description", "str"), ("device", "str"))
 WIDTH_RANGE = ("width_min", "width_max", "width_count")
@@ -66,6 +68,7 @@ HINTS = {
     "execution.address": "Ray: auto, HOST:PORT or local",
     "execution.seeds_per_shard": "0 = all seeds of a width together",
     "execution.checkpoint_seconds": "0 = no checkpoints",
+    "execution.engine": "auto = fused kernel where it applies; general = always the PyTorch path",
 }
 
 
