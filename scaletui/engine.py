@@ -541,6 +541,13 @@ def uses_fused_kernel(cfg: Config, device: torch.device) -> bool:
     return fused.applies(cfg, device) and fused.kernel_problem() is None
 
 
+def engine_notice(cfg: Config, device: torch.device) -> str | None:
+    """One line for the event log when the fused kernel applies to the config but cannot be used here."""
+    if not fused.applies(cfg, device) or (problem := fused.kernel_problem()) is None:
+        return None
+    return f"{problem}; training on the general PyTorch path, which is several times slower"
+
+
 def make_trainer(problem: Problem, shard: Shard, start: list[torch.Tensor]) -> Trainer:
     if problem.config.training.optimizer == "lm":
         return LevenbergTrainer(problem, start)

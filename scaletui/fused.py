@@ -31,7 +31,15 @@ from scaletui.config import ACTIVATIONS, Config
 SOURCE = Path(__file__).with_name("native") / "fused_mlp.cpp"
 # -ffast-math lets exp vectorise (glibc's libmvec) and sums reassociate; it is given to the compile step only,
 # because linking a shared object with it would set flush-to-zero for the whole process (crtfastmath.o).
-COMPILE_FLAGS = ("-O3", "-march=native", "-ffast-math", "-fPIC", "-std=c++17", "-fvisibility=hidden")
+COMPILE_FLAGS = (
+    "-O3",
+    "-march=native",
+    "-mprefer-vector-width=512",
+    "-ffast-math",
+    "-fPIC",
+    "-std=c++17",
+    "-fvisibility=hidden",
+)
 LINK_FLAGS = ("-shared", "-pthread", "-lm")
 BUILD_SECONDS = 300
 OPTIMIZERS = {"adam": 0, "sgd": 1}

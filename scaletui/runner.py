@@ -38,6 +38,7 @@ from scaletui.engine import (
     ShardFinished,
     State,
     available_memory,
+    engine_notice,
     plan_shards,
     prepare_problem,
     resolve_device,
@@ -256,6 +257,8 @@ def _execute_locked(run_dir: Path, stop: threading.Event, resume: bool) -> str:
         writer.log_event(
             "info", f"{'resumed' if resume else 'started'} on {where}: {widths} widths to train in {len(shards)} shards"
         )
+        if not on_ray and (notice := engine_notice(cfg, here)) is not None:
+            writer.log_event("warning", notice)
         checkpoints = _take_up_checkpoints(writer, cfg, shards) if resume else {}
         events = (
             run_on_ray(cfg, shards, stop, checkpoints) if on_ray else _train_locally(problem, shards, stop, checkpoints)
@@ -406,6 +409,34 @@ def _record_resumption(
     writer.set_progress(shard.width, shard.seeds[0], len(shard.seeds), event.step, steps)
 
 
+# glibc's mallopt parameters (malloc.h).
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+
+
+def configure_process() -> str:
+    """Set up this process for training: the allocator, and one thread per core it may run on.
+
+    glibc serves the general path's multi-MB step temporaries with mmap and hands them back to the kernel
+    after every step, a page fault per 4 KiB each time (seconds of system time per sweep); raising the mmap
+    and trim thresholds keeps them in the heap for reuse. The fused kernel allocates nothing per step, but a
+    run may take either path. Threads follow the cores this process may use (``os.sched_getaffinity``: a
+    container's or ``taskset``'s share), not the machine's count. Returns what was done, for the log.
+    """
+    import ctypes
+    import platform
+
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    torch.set_num_threads(cores)
+    allocator = "allocator as found"
+    if platform.libc_ver()[0] == "glibc":
+        libc = ctypes.CDLL(None)
+        if libc.mallopt(M_MMAP_THRESHOLD, 32 << 20) and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30):
+            allocator = "glibc mmap threshold 32 MiB, trim threshold 1 GiB"
+    return f"{cores} threads, {allocator}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scaletui.runner", description=__doc__)
     parser.add_argument("run_dir", type=Path)
@@ -413,6 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Training yields the CPU to interactive work (the TUI, a shell) and takes all of it when nothing else wants it.
     os.nice(int(os.environ.get("SCALETUI_RUNNER_NICE", "10")))
+    print(f"runner: {configure_process()}", flush=True)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
