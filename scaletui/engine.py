@@ -32,6 +32,8 @@ INIT_STREAM, DATA_STREAM = 0, 1
 # Random draws are made in chunks of about this many numbers per model: a constant of the config,
 # never of the batch, so that a model's stream does not depend on what it is batched with.
 CHUNK_NUMBERS = 1 << 16
+# Unit activations (forward and backward) a fused call must hold per thread it starts: a few milliseconds.
+FUSED_WORK_PER_THREAD = 1 << 22
 
 
 def model_seed(base: int, width: int, seed_index: int, stream: int) -> int:
@@ -472,6 +474,12 @@ class FusedTrainer(GradientTrainer):
         self.shape = (len(shard.seeds), cfg.target.input_dim, shard.width)
         self.threads = torch.get_num_threads()
 
+    def _threads(self, point_steps: int) -> int:
+        """Helper threads only for calls long enough to pay for them: on a busy machine a new thread can wait
+        a scheduler slice (milliseconds) before it runs, and the call waits for it."""
+        models, _, width = self.shape
+        return max(1, min(self.threads, models, models * width * point_steps // FUSED_WORK_PER_THREAD))
+
     @torch.no_grad()
     def advance(
         self, first: int, count: int, alive: torch.Tensor, diverged_at: torch.Tensor, running: torch.Tensor | None
@@ -504,7 +512,7 @@ class FusedTrainer(GradientTrainer):
                 alive,
                 diverged_at,
                 running,
-                self.threads,
+                self._threads(points * taken),
             )
             opt.t += taken
             step += taken
