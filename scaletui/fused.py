@@ -50,14 +50,14 @@ class KernelUnavailable(RuntimeError):
     """The fused kernel could not be built or loaded here; the message is one line saying why."""
 
 
+def fits(cfg: Config) -> bool:
+    """Whether a config is the fused step's case: one hidden layer, Adam or SGD, and not turned off."""
+    return cfg.execution.engine == "auto" and cfg.model.hidden_layers == 1 and cfg.training.optimizer in OPTIMIZERS
+
+
 def applies(cfg: Config, device: torch.device) -> bool:
-    """Whether a config is the kernel's case: one hidden layer, Adam or SGD, on the CPU, not turned off."""
-    return (
-        cfg.execution.engine == "auto"
-        and cfg.model.hidden_layers == 1
-        and cfg.training.optimizer in OPTIMIZERS
-        and device.type == "cpu"
-    )
+    """Whether the C++ kernel is meant to train this config: its case, on the CPU."""
+    return fits(cfg) and device.type == "cpu"
 
 
 def cache_dir() -> Path:

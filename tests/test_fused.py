@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from scaletui import fused
+from scaletui import engine, fused
 from scaletui.engine import (
     FusedTrainer,
     GradientTrainer,
     Shard,
     ShardFinished,
+    TensorFusedTrainer,
     engine_notice,
     init_parameters,
     make_trainer,
@@ -178,3 +179,44 @@ def test_the_runner_takes_one_thread_per_core_it_may_use():
         assert described.startswith(f"{torch.get_num_threads()} threads")
     finally:
         torch.set_num_threads(before)
+
+
+# --- the tensor form of the fused step, which CUDA trains with; checked here on the CPU ------------------------
+
+
+@pytest.fixture
+def tensor_fused(monkeypatch):
+    """Every shard on the tensor form of the fused step, as on a CUDA device."""
+    monkeypatch.setattr(engine, "make_trainer", lambda problem, shard, start: TensorFusedTrainer(problem, shard, start))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [CASES[name] for name in ("adam-full-batch-silu", "adam-fresh-noisy", "sgd-momentum", "relu-3d", "gelu-xavier")],
+    ids=["adam-full-batch-silu", "adam-fresh-noisy", "sgd-momentum", "relu-3d", "gelu-xavier"],
+)
+def test_the_tensor_form_trains_the_same_models_as_the_general_path(tensor_fused, overrides):
+    shard = Shard(8, (0, 1, 2))
+    poisoned = init_parameters(config("auto", *overrides), 8, shard.seeds)
+    poisoned[2][1] = 1e300  # and freezes a diverging model at the same step
+    expected = finish(config("general", *overrides), shard, poisoned)
+    actual = finish(config("auto", *overrides), shard, poisoned)
+    assert actual.diverged_step.tolist() == [-1, 0, -1]
+    assert_close(actual, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_the_tensor_form_trains_a_model_the_same_alone_or_in_the_sweep(tensor_fused):
+    cfg = config("auto", *CASES["adam-minibatch"])
+    together, alone = finish(cfg, Shard(16, (0, 1, 2, 3))), finish(cfg, Shard(16, (2,)))
+    np.testing.assert_allclose(alone.test_loss[0], together.test_loss[2], rtol=1e-10)
+    for name, value in alone.weights.items():
+        np.testing.assert_allclose(value[0], together.weights[name][2], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_cuda_the_tensor_form_trains_and_agrees_with_the_cpu_kernel():
+    cuda_cfg = smoke_config('training.dtype="float64"', "training.steps=120", 'device="cuda"')
+    problem = prepare_problem(cuda_cfg, torch.device("cuda"))
+    assert isinstance(make_trainer(problem, Shard(8, (0,)), init_parameters(cuda_cfg, 8, (0,))), TensorFusedTrainer)
+    events = list(train_shard(problem, Shard(8, (0, 1, 2))))
+    assert_close(events[-1], finish(config("auto"), Shard(8, (0, 1, 2))), rtol=1e-8, atol=1e-11)
