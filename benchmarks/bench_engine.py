@@ -51,7 +51,7 @@ from scaletui.engine import (
     plan_shards,
     prepare_problem,
     train_shard,
-    uses_fused_kernel,
+    trainer_class,
 )
 from scaletui.mlp import forward
 from scaletui.presets import resolve_preset
@@ -93,7 +93,7 @@ def run_engine(problem: Problem) -> tuple[float, Losses, dict]:
                 losses.setdefault(shard.width, []).extend(event.test_loss.tolist())
     sync(problem.device)
     seconds = time.perf_counter() - started
-    return seconds, losses, {"fused_kernel": uses_fused_kernel(problem.config, problem.device)}
+    return seconds, losses, {"trainer": trainer_class(problem.config, problem.device).__name__}
 
 
 def run_loop(problem: Problem) -> tuple[float, Losses, dict]:
@@ -333,8 +333,8 @@ def main() -> int:
             notes.append(f"compiling {statistics.median(r['compile_seconds'] for r in runs):.1f} s not counted")
         if "activations_per_second" in runs[0]:
             notes.append(f"{statistics.median(r['activations_per_second'] for r in runs) / 1e9:.2f} G SiLU act/s")
-        if name == "fused" and not runs[0].get("fused_kernel"):
-            notes.append("the fused kernel was NOT used (general path)")
+        if "trainer" in runs[0]:
+            notes.append(runs[0]["trainer"])
         ratio = f"{times[name][1] / times['fused'][1]:.2f}" if "fused" in times else "–"
         print(f"{name:<10} {times[name][0]:>9.2f} {times[name][1]:>9.2f} {ratio:>9}  {'; '.join(notes)}")
     for engine, micro in overhead.items():

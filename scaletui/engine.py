@@ -604,14 +604,20 @@ def engine_notice(cfg: Config, device: torch.device) -> str | None:
     return f"{problem}; training on the general PyTorch path, which is several times slower"
 
 
+def trainer_class(cfg: Config, device: torch.device) -> type[Trainer]:
+    """Which trainer a config gets on a device: the one place that choice is made."""
+    if cfg.training.optimizer == "lm":
+        return LevenbergTrainer
+    if uses_fused_kernel(cfg, device):
+        return FusedTrainer
+    if fused.fits(cfg) and device.type == "cuda":
+        return TensorFusedTrainer
+    return GradientTrainer
+
+
 def make_trainer(problem: Problem, shard: Shard, start: list[torch.Tensor]) -> Trainer:
-    if problem.config.training.optimizer == "lm":
-        return LevenbergTrainer(problem, start)
-    if uses_fused_kernel(problem.config, problem.device):
-        return FusedTrainer(problem, shard, start)
-    if fused.fits(problem.config) and problem.device.type == "cuda":
-        return TensorFusedTrainer(problem, shard, start)
-    return GradientTrainer(problem, shard, start)
+    cls = trainer_class(problem.config, problem.device)
+    return LevenbergTrainer(problem, start) if cls is LevenbergTrainer else cls(problem, shard, start)
 
 
 def _next_boundary(cfg: Config, step: int, progress_every: int) -> int:
