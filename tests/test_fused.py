@@ -23,7 +23,7 @@ from scaletui.engine import (
     prepare_problem,
     train_shard,
 )
-from scaletui.runner import configure_process, create_run, execute
+from scaletui.runner import configure_process, create_run, execute, runner_environment
 from scaletui.store import Run
 from tests.conftest import smoke_config
 
@@ -176,6 +176,11 @@ def test_the_kernel_is_used_only_where_it_applies():
         trainer = make_trainer(prepare_problem(cfg, CPU), Shard(4, (0,)), init_parameters(cfg, 4, (0,)))
         assert not isinstance(trainer, FusedTrainer), overrides
     assert not fused.applies(config("auto"), torch.device("cuda"))
+
+
+def test_the_runner_waits_passively_for_its_threads_unless_told_otherwise():
+    assert runner_environment({"PATH": "/bin"}) == {"PATH": "/bin", "OMP_WAIT_POLICY": "PASSIVE"}
+    assert runner_environment({"OMP_WAIT_POLICY": "ACTIVE"})["OMP_WAIT_POLICY"] == "ACTIVE"
 
 
 def test_the_runner_takes_one_thread_per_core_it_may_use():
