@@ -34,6 +34,7 @@ INIT_STREAM, DATA_STREAM = 0, 1
 CHUNK_NUMBERS = 1 << 16
 # Unit activations (forward and backward) a fused call must hold per thread it starts: a few milliseconds.
 FUSED_WORK_PER_THREAD = 1 << 22
+FUSED_CALL_SECONDS = 0.5  # at most this long in one fused call, as far as the seconds per step so far tell
 
 
 def model_seed(base: int, width: int, seed_index: int, stream: int) -> int:
@@ -695,14 +696,16 @@ def train_shard(
     every = cfg.execution.checkpoint_seconds
     due = time.monotonic() + every if every else math.inf
     # The fused kernel takes every step up to the next boundary in one call, or fewer when a checkpoint falls
-    # due sooner (estimated from the seconds per step so far); the general path goes one step at a time.
+    # due sooner or the call would outlast FUSED_CALL_SECONDS (a stop request waits for the call to end); both
+    # estimated from the seconds per step so far. The general path goes one step at a time.
     many = isinstance(trainer, FusedTrainer)
     seconds_per_step = math.inf
     step = first
     while step < steps:
         count = _next_boundary(cfg, step, progress_every) - step if many else 1
-        if many and due < math.inf:
-            count = max(1, min(count, int((due - time.monotonic()) / seconds_per_step)))
+        if many:
+            until = min(due - time.monotonic(), FUSED_CALL_SECONDS)
+            count = max(1, min(count, int(until / seconds_per_step)))
         began = time.perf_counter()
         # Models whose loss is no longer finite are frozen without a device sync: all of it stays on device.
         alive, diverged_at = trainer.advance(step, count, alive, diverged_at, running if fresh else None)
