@@ -529,8 +529,9 @@ class TensorFusedTrainer(GradientTrainer):
     """The fused step as a handful of batched tensor operations, for CUDA, where the C++ kernel does not run.
 
     The kernel's arithmetic: forward, the backward written out (as ``mlp.output_jacobian`` does) instead of
-    autograd's graph, gradients written into one flat buffer the optimiser updates in place. About a third of
-    the general path's kernels per step and no graph to build; still one Python call per step.
+    autograd's graph, gradients written into one flat buffer the optimiser updates in place: fewer kernels
+    per step than the general path and no graph to build, but still one Python call per step. Its speed on
+    a GPU has not been measured yet (benchmarks/gpu_check.sh).
     """
 
     def __init__(self, problem: Problem, shard: Shard, start: list[torch.Tensor]) -> None:
@@ -556,7 +557,9 @@ class TensorFusedTrainer(GradientTrainer):
         loss = (residual * residual).mean(dim=-1)
         alive = alive & torch.isfinite(loss)
         # d loss / d output, zero (not NaN) for frozen models, so their moments stay as the general path's.
-        g = torch.where(alive[:, None], residual * (2 / residual.shape[-1]), torch.zeros((), dtype=z.dtype))
+        g = torch.where(
+            alive[:, None], residual * (2 / residual.shape[-1]), torch.zeros((), dtype=z.dtype, device=z.device)
+        )
         g_w0, g_b0, g_w1, g_b1 = self.grad_views
         torch.sum(a * g[..., None], dim=1, out=g_w1[..., 0])
         torch.sum(g, dim=1, out=g_b1[:, 0, 0])
