@@ -32,6 +32,7 @@ EvalSchedule = Literal["linear", "log"]  # linear: every eval_every steps; log: 
 Dtype = Literal["float32", "float64"]
 Device = Literal["auto", "cpu", "cuda"]
 Executor = Literal["local", "ray"]
+Engine = Literal["auto", "general"]  # auto: the fused kernel where a config allows it (scaletui/fused.py)
 ACTIVATIONS: tuple[str, ...] = get_args(Activation)
 INITS: tuple[str, ...] = get_args(Init)
 TARGET_KINDS: tuple[str, ...] = get_args(TargetKind)
@@ -41,6 +42,7 @@ EVAL_SCHEDULES: tuple[str, ...] = get_args(EvalSchedule)
 DTYPES: tuple[str, ...] = get_args(Dtype)
 DEVICES: tuple[str, ...] = get_args(Device)
 EXECUTORS: tuple[str, ...] = get_args(Executor)
+ENGINES: tuple[str, ...] = get_args(Engine)
 # A str, not a Literal: the name is checked only when kind = "builtin" (targets.py defines each).
 BUILTIN_NAMES = ("square", "cube", "sin", "abs", "exp", "gaussian", "step")
 
@@ -163,7 +165,8 @@ class ExecutionConfig:
     ``seeds_per_shard = 0`` keeps a width's seeds together (split only when memory asks for it). Under Ray
     a shard gets a GPU only when ``gpus_per_shard`` is above 0, and then trains on it. Every
     ``checkpoint_seconds`` the runner saves each live shard's whole training state, so a killed run resumes
-    mid-width; 0 turns checkpoints off.
+    mid-width; 0 turns checkpoints off. ``engine = "general"`` trains on the general PyTorch path even where
+    the fused one-hidden-layer kernel could (to compare the two, or to step around a kernel that misbehaves).
     """
 
     executor: Executor = setting("local", "local | ray")
@@ -175,6 +178,7 @@ class ExecutionConfig:
     )
     max_retries: int = setting(3, "ray: times a shard whose worker died is run again", low=0, high=100)
     checkpoint_seconds: float = setting(60.0, "how often each training shard's whole state is saved; 0 = never")
+    engine: Engine = setting("auto", "auto: the fused kernel for one-hidden-layer Adam/SGD | general: always PyTorch")
 
 
 @dataclass(frozen=True)

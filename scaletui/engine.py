@@ -22,15 +22,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from scaletui import fused
 from scaletui.config import Config, ConfigError, evaluates_at, parameter_count
 from scaletui.levenberg import LevenbergMarquardt
-from scaletui.mlp import forward, layer_sizes
+from scaletui.mlp import ACTIVATION_FUNCTIONS, ACTIVATION_SLOPES, forward, layer_sizes, output_layer
 from scaletui.targets import Target, build_target
 
 INIT_STREAM, DATA_STREAM = 0, 1
 # Random draws are made in chunks of about this many numbers per model: a constant of the config,
 # never of the batch, so that a model's stream does not depend on what it is batched with.
 CHUNK_NUMBERS = 1 << 16
+# Unit activations (forward and backward) a fused call must hold per thread it starts: a few milliseconds.
+FUSED_WORK_PER_THREAD = 1 << 22
+FUSED_CALL_SECONDS = 0.5  # at most this long in one fused call, as far as the seconds per step so far tell
 
 
 def model_seed(base: int, width: int, seed_index: int, stream: int) -> int:
@@ -170,10 +174,15 @@ class FlatParameters:
         )
 
     def views(self) -> list[torch.Tensor]:
+        return self.views_of(self.flat, self.shapes)
+
+    @staticmethod
+    def views_of(flat: torch.Tensor, shapes: list[torch.Size]) -> list[torch.Tensor]:
+        """``flat`` cut into tensors of the given shapes, in order, without copying."""
         out, offset = [], 0
-        for shape in self.shapes:
+        for shape in shapes:
             n = shape.numel()
-            out.append(self.flat[offset : offset + n].view(shape))
+            out.append(flat[offset : offset + n].view(shape))
             offset += n
         return out
 
@@ -343,12 +352,19 @@ class DataStream:
         self.position = 0
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y, _ = self.take(1)
+        return x, y
+
+    def take(self, count: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Up to ``count`` consecutive batches from the current chunk, as (models, taken × batch, …) views,
+        and how many were taken (fewer where the chunk ends)."""
         if self.queue_x is None or self.position >= self.chunk_steps:
             self._refill()
         assert self.queue_x is not None and self.queue_y is not None
-        lo, hi = self.position * self.batch, (self.position + 1) * self.batch
-        self.position += 1
-        return self.queue_x[:, lo:hi], self.queue_y[:, lo:hi]
+        taken = min(count, self.chunk_steps - self.position)
+        lo, hi = self.position * self.batch, (self.position + taken) * self.batch
+        self.position += taken
+        return self.queue_x[:, lo:hi], self.queue_y[:, lo:hi], taken
 
     def state_dict(self) -> State:
         drawn = self.queue_x is not None
@@ -412,6 +428,19 @@ class GradientTrainer:
     def views(self) -> list[torch.Tensor]:
         return self.flat.views()
 
+    def advance(
+        self, first: int, count: int, alive: torch.Tensor, diverged_at: torch.Tensor, running: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Steps ``first`` to ``first + count - 1``; returns which models live and when the others diverged.
+        ``running``, when given, gains each live model's loss at every step (in place)."""
+        for index in range(first, first + count):
+            loss, still_alive = self.step(index, alive)
+            diverged_at = torch.where(alive & ~still_alive, index, diverged_at)
+            alive = still_alive
+            if running is not None:
+                running += torch.where(alive, loss, torch.zeros_like(loss))
+        return alive, diverged_at
+
     def step(self, index: int, alive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One update of every live model; returns the losses before it and which models stay alive."""
         p, act = self.problem, self.problem.config.model.activation
@@ -438,6 +467,110 @@ class GradientTrainer:
             self.stream.load_state(state)
 
 
+class FusedTrainer(GradientTrainer):
+    """One hidden layer, Adam or SGD, on the CPU: many steps per call of the fused kernel (scaletui/fused.py).
+
+    Same buffers as the general path (the flat parameters, the optimiser's moments and step count, the data
+    stream), so its checkpoints are the general path's and each path reads the other's.
+    """
+
+    def __init__(self, problem: Problem, shard: Shard, start: list[torch.Tensor]) -> None:
+        super().__init__(problem, shard, start)
+        cfg = problem.config
+        self.shape = (len(shard.seeds), cfg.target.input_dim, shard.width)
+        self.threads = torch.get_num_threads()
+
+    def _threads(self, point_steps: int) -> int:
+        """Helper threads only for calls long enough to pay for them: on a busy machine a new thread can wait
+        a scheduler slice (milliseconds) before it runs, and the call waits for it."""
+        models, _, width = self.shape
+        return max(1, min(self.threads, models, models * width * point_steps // FUSED_WORK_PER_THREAD))
+
+    @torch.no_grad()
+    def advance(
+        self, first: int, count: int, alive: torch.Tensor, diverged_at: torch.Tensor, running: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg, opt = self.problem.config, self.optimizer
+        alive, diverged_at = alive.contiguous(), diverged_at.contiguous()
+        step = first
+        while step < first + count:
+            if self.stream is None:
+                assert self.problem.x_train is not None and self.problem.y_train is not None
+                x, y, taken = self.problem.x_train, self.problem.y_train, first + count - step
+                points, strides = x.shape[0], (0, 0, 0, 0)
+            else:
+                x, y, taken = self.stream.take(first + count - step)
+                points = self.stream.batch
+                strides = (x.stride(0), points * x.shape[-1], y.stride(0), points)
+            rates = torch.tensor([learning_rate(cfg, i) for i in range(step, step + taken)], dtype=torch.float64)
+            fused.train_steps(
+                self.flat.flat.detach(),
+                opt.m,
+                opt.v,
+                (*self.shape, points),
+                x,
+                y,
+                strides,
+                rates,
+                step,
+                opt.t,
+                cfg,
+                alive,
+                diverged_at,
+                running,
+                self._threads(points * taken),
+            )
+            opt.t += taken
+            step += taken
+        return alive, diverged_at
+
+
+class TensorFusedTrainer(GradientTrainer):
+    """The fused step as a handful of batched tensor operations, for CUDA, where the C++ kernel does not run.
+
+    The kernel's arithmetic: forward, the backward written out (as ``mlp.output_jacobian`` does) instead of
+    autograd's graph, gradients written into one flat buffer the optimiser updates in place: fewer kernels
+    per step than the general path and no graph to build, but still one Python call per step. Its speed on
+    a GPU has not been measured yet (benchmarks/gpu_check.sh).
+    """
+
+    def __init__(self, problem: Problem, shard: Shard, start: list[torch.Tensor]) -> None:
+        super().__init__(problem, shard, start)
+        self.grad = torch.zeros_like(self.flat.flat, requires_grad=False)
+        self.grad_views = FlatParameters.views_of(self.grad, self.flat.shapes)
+        activation = problem.config.model.activation
+        self.act, self.slope = ACTIVATION_FUNCTIONS[activation], ACTIVATION_SLOPES[activation]
+
+    @torch.no_grad()
+    def step(self, index: int, alive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        p = self.problem
+        w0, b0, w1, b1 = (v.detach() for v in self.flat.views())
+        if self.stream is None:
+            assert p.x_train is not None and p.y_train is not None
+            x, y = p.x_train.expand(w0.shape[0], *p.x_train.shape), p.y_train
+        else:
+            x, y = self.stream.next_batch()
+        z = torch.baddbmm(b0, x, w0)  # (models, n, width)
+        a = self.act(z)
+        out = output_layer(a, w1, b1)  # (models, n)
+        residual = out - y
+        loss = (residual * residual).mean(dim=-1)
+        alive = alive & torch.isfinite(loss)
+        # d loss / d output, zero (not NaN) for frozen models, so their moments stay as the general path's.
+        g = torch.where(
+            alive[:, None], residual * (2 / residual.shape[-1]), torch.zeros((), dtype=z.dtype, device=z.device)
+        )
+        g_w0, g_b0, g_w1, g_b1 = self.grad_views
+        torch.sum(a * g[..., None], dim=1, out=g_w1[..., 0])
+        torch.sum(g, dim=1, out=g_b1[:, 0, 0])
+        dz = g[..., None] * w1.transpose(-1, -2) * self.slope(z)
+        torch.sum(dz, dim=1, keepdim=True, out=g_b0)
+        torch.bmm(x.transpose(-1, -2), dz, out=g_w0)
+        self.flat.flat.grad = self.grad
+        self.optimizer.step(learning_rate(p.config, index), alive)
+        return torch.where(alive, loss, torch.zeros_like(loss)), alive
+
+
 class LevenbergTrainer:
     """Levenberg–Marquardt on the full training set (config validation guarantees full batch, small P)."""
 
@@ -451,6 +584,8 @@ class LevenbergTrainer:
     def step(self, index: int, alive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.solver.step(alive)
 
+    advance = GradientTrainer.advance
+
     def state_dict(self) -> State:
         return {k: saved(v) for k, v in self.solver.state_dict().items()}
 
@@ -458,10 +593,43 @@ class LevenbergTrainer:
         self.solver.load_state({k: restored(state, k, v) for k, v in self.solver.state_dict().items()})
 
 
-def make_trainer(problem: Problem, shard: Shard, start: list[torch.Tensor]) -> GradientTrainer | LevenbergTrainer:
-    if problem.config.training.optimizer == "lm":
-        return LevenbergTrainer(problem, start)
-    return GradientTrainer(problem, shard, start)
+Trainer = GradientTrainer | FusedTrainer | TensorFusedTrainer | LevenbergTrainer
+
+
+def uses_fused_kernel(cfg: Config, device: torch.device) -> bool:
+    """The fused kernel where the config is its case and it builds here; else the general path."""
+    return fused.applies(cfg, device) and fused.kernel_problem() is None
+
+
+def engine_notice(cfg: Config, device: torch.device) -> str | None:
+    """One line for the event log when the fused kernel applies to the config but cannot be used here."""
+    if not fused.applies(cfg, device) or (problem := fused.kernel_problem()) is None:
+        return None
+    return f"{problem}; training on the general PyTorch path, which is several times slower"
+
+
+def trainer_class(cfg: Config, device: torch.device) -> type[Trainer]:
+    """Which trainer a config gets on a device: the one place that choice is made."""
+    if cfg.training.optimizer == "lm":
+        return LevenbergTrainer
+    if uses_fused_kernel(cfg, device):
+        return FusedTrainer
+    if fused.fits(cfg) and device.type == "cuda":
+        return TensorFusedTrainer
+    return GradientTrainer
+
+
+def make_trainer(problem: Problem, shard: Shard, start: list[torch.Tensor]) -> Trainer:
+    cls = trainer_class(problem.config, problem.device)
+    return LevenbergTrainer(problem, start) if cls is LevenbergTrainer else cls(problem, shard, start)
+
+
+def _next_boundary(cfg: Config, step: int, progress_every: int) -> int:
+    """The first step after ``step`` at which an evaluation or a progress tick is due, or the last step."""
+    for done in range(step + 1, cfg.training.steps):
+        if done % progress_every == 0 or evaluates_at(cfg.training, done):
+            return done
+    return cfg.training.steps
 
 
 def train_shard(
@@ -530,15 +698,24 @@ def train_shard(
         yield last
     every = cfg.execution.checkpoint_seconds
     due = time.monotonic() + every if every else math.inf
-    for step in range(first, steps):
+    # The fused kernel takes every step up to the next boundary in one call, or fewer when a checkpoint falls
+    # due sooner or the call would outlast FUSED_CALL_SECONDS (a stop request waits for the call to end); both
+    # estimated from the seconds per step so far. The general path goes one step at a time.
+    many = isinstance(trainer, FusedTrainer)
+    seconds_per_step = math.inf
+    step = first
+    while step < steps:
+        count = _next_boundary(cfg, step, progress_every) - step if many else 1
+        if many:
+            until = min(due - time.monotonic(), FUSED_CALL_SECONDS)
+            count = max(1, min(count, int(until / seconds_per_step)))
+        began = time.perf_counter()
         # Models whose loss is no longer finite are frozen without a device sync: all of it stays on device.
-        loss, still_alive = trainer.step(step, alive)
-        diverged_at = torch.where(alive & ~still_alive, step, diverged_at)
-        alive = still_alive
+        alive, diverged_at = trainer.advance(step, count, alive, diverged_at, running if fresh else None)
+        seconds_per_step = max(1e-9, (time.perf_counter() - began) / count)
         if fresh:  # with infinite data the training loss is the mean of the batches since the last evaluation
-            running += torch.where(alive, loss, torch.zeros_like(loss))
-            running_count += 1
-        done = step + 1
+            running_count += count
+        done = step = step + count
         if evaluates_at(cfg.training, done):
             last = evaluated(done)
             yield last
@@ -546,7 +723,7 @@ def train_shard(
             running_count = 0
         elif done % progress_every == 0:
             yield Progressed(shard, done)
-        # One clock read per step (tens of nanoseconds against a step's tens of microseconds or more): a
+        # One clock read per call (tens of nanoseconds against a step's tens of microseconds or more): a
         # Levenberg–Marquardt step can take a second, so waiting for the next progress tick could miss a
         # checkpoint by most of a minute.
         if time.monotonic() >= due and done < steps:

@@ -54,10 +54,10 @@ def forward(params: list[torch.Tensor], x: torch.Tensor, activation: str) -> tor
     last = len(params) // 2 - 1
     for layer in range(last):
         h = act(torch.matmul(h, params[2 * layer]) + params[2 * layer + 1])  # (models, batch, fan_out)
-    return _output_layer(h, params[-2], params[-1])
+    return output_layer(h, params[-2], params[-1])
 
 
-def _output_layer(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+def output_layer(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """The last layer as a product and a sum over the last axis, not a matrix–vector product.
 
     A batched matrix–vector product rounds differently for different batch sizes; this reduction does

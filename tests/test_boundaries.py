@@ -14,6 +14,7 @@ CORE = [
     "mlp",
     "levenberg",
     "engine",
+    "fused",
     "environment",
     "store",
     "runner",

@@ -108,6 +108,8 @@ def test_a_state_that_does_not_fit_the_shard_is_refused_by_name_and_the_shard_st
 # One width, long enough on a fast machine for several checkpoints to be caught (0.01 s apart) before it ends.
 RUN = ('training.dtype="float64"', "training.steps=1000", "training.eval_every=50", "seeds.count=2", "model.widths=[8]")
 SMALL_CHECKPOINTS = "execution.checkpoint_seconds=0.01"
+# Due within the first few steps of a 400-step shard: the fused kernel trains one in about 10 ms.
+QUICK_CHECKPOINTS = "execution.checkpoint_seconds=0.001"
 RUNNER_OPTIMISERS = {  # Adam on the full batch is killed many times over in tests/test_reliability.py
     "sgd-momentum-minibatch": OPTIMISERS["sgd-momentum-minibatch"],
     "adam-fresh-noisy": ("data.fresh=true", "training.batch_size=32", "data.noise=0.1"),
@@ -146,7 +148,7 @@ def test_a_runner_killed_mid_width_resumes_from_its_checkpoint_bit_for_bit(tmp_p
 @pytest.fixture(scope="module")
 def stopped_with_a_checkpoint(tmp_path_factory):
     """An uninterrupted run, and the same config stopped (gracefully, in this process) by its first checkpoint."""
-    cfg = smoke_config(*RUN, "training.steps=400", "execution.checkpoint_seconds=0.02")
+    cfg = smoke_config(*RUN, "training.steps=400", QUICK_CHECKPOINTS)
     base = tmp_path_factory.mktemp("checkpointed")
     reference = uninterrupted(base / "reference", cfg)
     run_dir = create_run(base / "runs", cfg)
@@ -165,7 +167,7 @@ def stopped_with_a_checkpoint(tmp_path_factory):
 
 
 def test_shards_split_by_seeds_have_checkpoints_of_their_own(tmp_path):
-    cfg = smoke_config(*RUN, "training.steps=400", "execution.checkpoint_seconds=0.02", "execution.seeds_per_shard=1")
+    cfg = smoke_config(*RUN, "training.steps=400", QUICK_CHECKPOINTS, "execution.seeds_per_shard=1")
     reference = uninterrupted(tmp_path / "reference", cfg)
     run_dir = create_run(tmp_path / "runs", cfg)
     stop = threading.Event()

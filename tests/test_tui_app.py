@@ -77,17 +77,19 @@ async def test_stop_then_resume_from_the_explorer_continues_from_the_checkpoint(
     runs_dir = tmp_path / "runs"
     app = ScaletuiApp(runs_dir)
     async with app.run_test(size=(160, 40)) as pilot:
-        settings = (("training.steps", "3000"), ("seeds.count", "2"), ("model.widths", "[16]"))
+        # Seconds of training on the fused kernel too (about 2 G unit activations), so a checkpoint is caught live.
+        settings = (("training.steps", "30000"), ("training.eval_every", "1000"), ("seeds.count", "2"))
+        settings += (("model.widths", "[128]"),)
         run_dir = await start_from_form(pilot, runs_dir, *settings, ("execution.checkpoint_seconds", "0.05"))
         await until(pilot, lambda: checkpointed_unfinished(run_dir))
         await pilot.press("ctrl+t")
         await until(pilot, lambda: Run(run_dir).status().status == "stopped")
         [saved] = Run(run_dir).checkpoints()
         progress = app.screen.query_one("#progress", Static)
-        shown = f"checkpoints: width 16 at step {saved['step']:,}"
+        shown = f"checkpoints: width 128 at step {saved['step']:,}"
         await until(pilot, lambda: shown in str(progress.content))
         await pilot.press("ctrl+e")
         await until(pilot, lambda: Run(run_dir).status().status == "finished", timeout=120)
         await until(pilot, lambda: "finished" in str(app.screen.sub_title))
     assert len(Run(run_dir).models()) == 2
-    assert f"width 16: from step {saved['step']:,}" in [m for _, _, _, m in Run(run_dir).events()]
+    assert f"width 128: from step {saved['step']:,}" in [m for _, _, _, m in Run(run_dir).events()]
