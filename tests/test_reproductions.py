@@ -18,6 +18,7 @@ REFERENCE_PRESETS = {
     "lottery-silu",
     "lottery-silu-lm",
     "lottery-relu-lm",
+    "lottery-seeds-cpu",
     "teacher-d2",
     "teacher-d3",
     "variance-limited",
