@@ -25,10 +25,13 @@ import torch
 from scaletui import fused
 from scaletui.config import Config, ConfigError, evaluates_at, parameter_count
 from scaletui.levenberg import LevenbergMarquardt
-from scaletui.mlp import ACTIVATION_FUNCTIONS, ACTIVATION_SLOPES, forward, layer_sizes, output_layer
+from scaletui.mlp import ACTIVATION_SLOPES, TORCH_ACTIVATIONS, forward, layer_sizes, output_layer
 from scaletui.targets import Target, build_target
 
+# The generator streams of model_seed(base, width, seed, stream): each model's initialisation and data order,
+# and, with width and seed 0, the run's shared test inputs and training set.
 INIT_STREAM, DATA_STREAM = 0, 1
+TEST_SET_STREAM, TRAIN_SET_STREAM = 7, 3
 # Random draws are made in chunks of about this many numbers per model: a constant of the config,
 # never of the batch, so that a model's stream does not depend on what it is batched with.
 CHUNK_NUMBERS = 1 << 16
@@ -101,11 +104,11 @@ def prepare_problem(cfg: Config, device: torch.device) -> Problem:
     """Build the target and draw the shared data sets from the run's base seed."""
     target = build_target(cfg.target)
     dtype = dtype_of(cfg.training.dtype)
-    x_test = target.test_inputs(cfg.data.n_test, model_seed(cfg.seeds.base, 0, 0, 7), torch.float64)
+    x_test = target.test_inputs(cfg.data.n_test, model_seed(cfg.seeds.base, 0, 0, TEST_SET_STREAM), torch.float64)
     y_test = target(x_test)
     x_train = y_train = None
     if not cfg.data.fresh:
-        gen = torch.Generator().manual_seed(model_seed(cfg.seeds.base, 0, 0, 3))
+        gen = torch.Generator().manual_seed(model_seed(cfg.seeds.base, 0, 0, TRAIN_SET_STREAM))
         x_train = target.sample_inputs(cfg.data.n_train, gen, torch.float64)
         y_train = target(x_train)
         if cfg.data.noise > 0:
@@ -539,7 +542,7 @@ class TensorFusedTrainer(GradientTrainer):
         self.grad = torch.zeros_like(self.flat.flat, requires_grad=False)
         self.grad_views = FlatParameters.views_of(self.grad, self.flat.shapes)
         activation = problem.config.model.activation
-        self.act, self.slope = ACTIVATION_FUNCTIONS[activation], ACTIVATION_SLOPES[activation]
+        self.act, self.slope = TORCH_ACTIVATIONS[activation], ACTIVATION_SLOPES[activation]
 
     @torch.no_grad()
     def step(self, index: int, alive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -811,7 +814,6 @@ def plan_shards(cfg: Config, memory_budget: int | None = None) -> list[Shard]:
                     f"width {w} needs about {_gib(one)} for a single model; {_gib(memory_budget)} is available "
                     "(use smaller widths, a batch size, or fewer test points)",
                 )
-            size = len(seeds)
             while size > 1 and estimate_shard_bytes(cfg, w, size) > memory_budget:
                 size = (size + 1) // 2
         shards += [Shard(w, seeds[i : i + size]) for i in range(0, len(seeds), size)]

@@ -15,7 +15,7 @@ def layer_sizes(input_dim: int, width: int, hidden_layers: int) -> list[int]:
     return [input_dim] + [width] * hidden_layers + [1]
 
 
-ACTIVATION_FUNCTIONS = {
+TORCH_ACTIVATIONS = {
     "silu": torch.nn.functional.silu,
     "relu": torch.relu,
     "tanh": torch.tanh,
@@ -49,7 +49,7 @@ ACTIVATION_SLOPES = {
 
 def forward(params: list[torch.Tensor], x: torch.Tensor, activation: str) -> torch.Tensor:
     """Outputs of all models: x is (batch, d) shared or (models, batch, d); returns (models, batch)."""
-    act = ACTIVATION_FUNCTIONS[activation]
+    act = TORCH_ACTIVATIONS[activation]
     h = x
     last = len(params) // 2 - 1
     for layer in range(last):
@@ -73,7 +73,7 @@ def output_jacobian(params: list[torch.Tensor], x: torch.Tensor, activation: str
     Backpropagation written out for a stack of models: one pass gives every per-sample gradient at the cost
     of a few batched matmuls, where autograd would need a pass per sample.
     """
-    act, slope = ACTIVATION_FUNCTIONS[activation], ACTIVATION_SLOPES[activation]
+    act, slope = TORCH_ACTIVATIONS[activation], ACTIVATION_SLOPES[activation]
     layers = len(params) // 2
     models, n = params[0].shape[0], x.shape[-2]
     inputs, pre = [], []

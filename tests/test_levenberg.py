@@ -12,13 +12,13 @@ from torch.func import jacrev
 from scaletui.config import LM_MAX_PARAMETERS, ConfigError, parameter_count
 from scaletui.engine import GradientTrainer, Shard, init_parameters, prepare_problem
 from scaletui.levenberg import LevenbergMarquardt
-from scaletui.mlp import ACTIVATION_FUNCTIONS, forward, output_jacobian
+from scaletui.mlp import TORCH_ACTIVATIONS, forward, output_jacobian
 from tests.conftest import smoke_config
 
 CPU = torch.device("cpu")
 
 
-@pytest.mark.parametrize("activation", sorted(ACTIVATION_FUNCTIONS))
+@pytest.mark.parametrize("activation", sorted(TORCH_ACTIVATIONS))
 @pytest.mark.parametrize("hidden_layers", [1, 3])
 def test_the_written_out_jacobian_equals_autograd(activation, hidden_layers):
     cfg = smoke_config("target.input_dim=3", f"model.hidden_layers={hidden_layers}", "model.widths=[5]")
