@@ -110,9 +110,12 @@ RUN = ('training.dtype="float64"', "training.steps=1000", "training.eval_every=5
 SMALL_CHECKPOINTS = "execution.checkpoint_seconds=0.01"
 # Due within the first few steps of a 400-step shard: the fused kernel trains one in about 10 ms.
 QUICK_CHECKPOINTS = "execution.checkpoint_seconds=0.001"
+# The fused kernel trains RUN's width 8 in milliseconds, before a checkpoint of an unfinished shard can be
+# caught: these runs are wide and long enough to last seconds (2–4 s here), with checkpoints every 10 ms.
+LASTS_SECONDS = ("model.widths=[512]", "training.steps=16000")
 RUNNER_OPTIMISERS = {  # Adam on the full batch is killed many times over in tests/test_reliability.py
-    "sgd-momentum-minibatch": OPTIMISERS["sgd-momentum-minibatch"],
-    "adam-fresh-noisy": ("data.fresh=true", "training.batch_size=32", "data.noise=0.1"),
+    "sgd-momentum-minibatch": (*OPTIMISERS["sgd-momentum-minibatch"], *LASTS_SECONDS),
+    "adam-fresh-noisy": ("data.fresh=true", "training.batch_size=32", "data.noise=0.1", *LASTS_SECONDS),
     "lm": ('training.optimizer="lm"', "training.steps=400"),
 }
 

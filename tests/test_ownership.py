@@ -20,7 +20,7 @@ from tests.conftest import report_reliability, run_cli, smoke_config, wait_for
 
 cli = CliRunner()
 # Trains for minutes unless stopped: long enough for a test to stop, probe and continue it.
-ENDLESS = ("training.steps=1000000", "training.eval_every=50", "model.widths=[2, 4]", "seeds.count=2")
+ENDLESS = ("training.steps=100000000", "training.eval_every=50", "model.widths=[2, 4]", "seeds.count=2")
 
 
 @pytest.fixture

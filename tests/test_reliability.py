@@ -258,7 +258,8 @@ def test_two_runners_share_a_runs_directory(tmp_path):
 
 def test_a_live_run_cannot_be_deleted(tmp_path):
     runs_dir = tmp_path / "runs"
-    run_dir = create_run(runs_dir, smoke_config("training.steps=100000", "model.widths=[64]"))
+    # Stopped long before its end, however fast the engine.
+    run_dir = create_run(runs_dir, smoke_config("training.steps=10000000", "model.widths=[64]"))
     proc = start_runner(run_dir)
     try:
         wait_for(lambda: Run(run_dir).status().status == "running", timeout=60)

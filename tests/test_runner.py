@@ -17,7 +17,8 @@ from scaletui.store import Run, StoreError
 from tests.conftest import smoke_config, wait_for
 
 # Long enough that a signal lands mid-run, short enough for CI: a few seconds of training.
-SLOW = ("training.steps=4000", "training.eval_every=100", "seeds.count=8", "model.widths=[2,4,8,16,32]")
+# Seconds long even on the fused kernel (about 4 s here), so a signal sent after the first width lands mid-run.
+SLOW = ("training.steps=16000", "training.eval_every=400", "seeds.count=8", "model.widths=[2,4,8,16,32]")
 
 
 def test_a_run_stores_what_the_engine_computes(runs_dir):
