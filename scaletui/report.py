@@ -109,22 +109,18 @@ def basins_line(analysis: RunAnalysis) -> Text | None:
     return Text.assemble(("outside the main basin", "bold"), f" (log10 loss gap > {BASIN_GAP:g}) by width: {cells}")
 
 
-def _ci(fit: PowerLawFit) -> str:
-    return ci(fit.ci_low, fit.ci_high)
-
-
 def _axis(fit: PowerLawFit) -> str:
     return "N" if fit.x_axis == "params" else "width"
 
 
 def alpha_numbers(fit: PowerLawFit) -> str:
     """'α vs N = 1.931  95% CI [1.231, 2.588]  R² 0.8502': the one format of a loss fit on every face."""
-    return f"α vs {_axis(fit)} = {fit.alpha:.3f}  {_ci(fit)}  R² {fit.r2:.4f}"
+    return f"α vs {_axis(fit)} = {fit.alpha:.3f}  {ci(fit.ci_low, fit.ci_high)}  R² {fit.r2:.4f}"
 
 
 def variance_numbers(fit: PowerLawFit) -> str:
     """'V ∝ N^-2.468  95% CI [1.631, 3.969]  R² 0.9608': the one format of the V slope on every face."""
-    return f"V ∝ {_axis(fit)}^{-fit.alpha:.3f}  {_ci(fit)}  R² {fit.r2:.4f}"
+    return f"V ∝ {_axis(fit)}^{-fit.alpha:.3f}  {ci(fit.ci_low, fit.ci_high)}  R² {fit.r2:.4f}"
 
 
 def fit_line(analysis: RunAnalysis) -> Text:

@@ -261,8 +261,7 @@ def seed_trends(
     for j, (group, drawn) in enumerate(zip(groups, draws, strict=True)):
         sample = group[drawn]
         boot_median[:, j] = np.median(sample, axis=1)
-        # The units are monotone in the loss, so a row's IQR is taken in them directly.
-        boot_iqr[:, j] = _iqr(np.log10(sample) if spread_units == "log" else sample, axis=1)
+        boot_iqr[:, j] = _iqr(in_units(sample, spread_units), axis=1)  # spread units: log or loss, never rank
     median_fit = None
     if x.size >= 2:
         median_fit = fit_aggregates(x, point_median, boot_median, x_axis=options.x_axis)
