@@ -8,6 +8,7 @@ Definitions follow docs/SCIENCE.md.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, stats
 
-from scaletui.config import parameter_count
+from scaletui.grid import AXES
 from scaletui.intrinsic import IntrinsicDimension, two_nn_dimension
 
 AGGREGATES = ("median", "mean", "geomean")
@@ -60,6 +61,7 @@ class FitOptions:
     """
 
     x_axis: str = "params"
+    axis: str = "width"  # the sweep's axis the curve runs along (scaletui/grid.py): width, data or depth
     aggregate: str = "median"
     min_width: int | None = None
     max_width: int | None = None
@@ -72,6 +74,8 @@ class FitOptions:
     def __post_init__(self) -> None:
         if self.x_axis not in X_AXES:
             raise ValueError(f"x must be one of {', '.join(X_AXES)}; got {self.x_axis!r}")
+        if self.axis not in AXES:
+            raise ValueError(f"axis must be one of {', '.join(AXES)}; got {self.axis!r}")
         if self.aggregate not in AGGREGATES:
             raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}; got {self.aggregate!r}")
 
@@ -191,6 +195,7 @@ class PowerLawFit:
     offset: bool = False
     robust: bool = False
     points: int = 0
+    axis: str = "width"  # the sweep's axis the fitted curve runs along: width, data or depth
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.l_inf + self.k * np.asarray(x, dtype=float) ** (-self.alpha)
@@ -871,11 +876,6 @@ def alpha_budget(budgets: list[WidthBudget], options: FitOptions) -> BudgetAnaly
     return BudgetAnalysis(budgets, [b.width for b in fitted], steps, alpha, low, high, options)
 
 
-def parameter_counts(cfg) -> dict[int, int]:
-    """N of every width of a run's config, known before any model of that width has finished."""
-    return {w: parameter_count(cfg.target.input_dim, w, cfg.model.hidden_layers) for w in cfg.model.widths}
-
-
 # --- a whole run -------------------------------------------------------------------------------------
 
 
@@ -928,7 +928,7 @@ def analyze_budget(run, options: FitOptions = FitOptions()) -> BudgetAnalysis:
     excluded: frozenset[tuple[int, int]] = frozenset()
     if options.exclude_unconverged:
         excluded = frozenset(k for k, v in convergence_flags(curves, cfg.training.steps).items() if v)
-    return budget_analysis(curves, parameter_counts(cfg), options, excluded)
+    return budget_analysis(curves, run.parameter_counts(), options, excluded)
 
 
 def analyze_run(run, options: FitOptions = FitOptions(), *, with_outputs: bool = True) -> RunAnalysis:
@@ -975,6 +975,10 @@ def analyze_run(run, options: FitOptions = FitOptions(), *, with_outputs: bool =
                 )
             )
     d = cfg.target.intrinsic_dim if cfg.target.kind == "teacher" else cfg.target.input_dim
+    if fit is not None:
+        fit = dataclasses.replace(fit, axis=options.axis)
+    if v_fit is not None:
+        v_fit = dataclasses.replace(v_fit, axis=options.axis)
     return RunAnalysis(
         stats_list,
         fit,
@@ -982,7 +986,7 @@ def analyze_run(run, options: FitOptions = FitOptions(), *, with_outputs: bool =
         variance,
         v_fit,
         spread,
-        theory_slopes(d, cfg.model.hidden_layers, options.x_axis),
+        theory_slopes(d, max(cfg.depths), options.x_axis),
         options,
         flags,
         intrinsic,

@@ -39,6 +39,7 @@ from scaletui.config import (
     EXECUTORS,
     Config,
     ConfigError,
+    Group,
     describe_config,
     describe_target,
     load_config,
@@ -46,8 +47,10 @@ from scaletui.config import (
     widths_label,
 )
 from scaletui.export import FORMATS, export_csv, export_to_file
+from scaletui.grid import axis_of, slices
+from scaletui.joint import JOINT_RESAMPLES, analyze_joint
 from scaletui.lottery import DEFAULT_TOLERANCE, inspect_run, run_ensemble_comparison
-from scaletui.present import ONE_LAYER_ONLY, STATUS_STYLE, dead_runner, duration, started
+from scaletui.present import ONE_LAYER_ONLY, STATUS_STYLE, dead_runner, duration, group_label, started
 from scaletui.presets import list_presets, resolve_preset
 from scaletui.report import (
     basins_line,
@@ -57,6 +60,8 @@ from scaletui.report import (
     ensemble_table,
     exclusions_line,
     fit_line,
+    joint_json,
+    joint_lines,
     local_lines,
     local_table,
     pair_table,
@@ -156,20 +161,25 @@ class SweepProgress:
             expand=True,
         )
         self.overall = self.progress.add_task("[bold]all widths", total=1.0, info="")
-        self.tasks: dict[int, TaskID] = {
-            w: self.progress.add_task(f"width {w}", total=self.steps, info="waiting") for w in cfg.model.widths
+        sizes, depths = len(cfg.data_sizes), len(cfg.depths)
+        self.tasks: dict[Group, TaskID] = {
+            Group(w, n, d): self.progress.add_task(
+                group_label(w, n, d, sizes, depths), total=self.steps, info="waiting"
+            )
+            for n, d in cfg.cells
+            for w in cfg.model.widths
         }
 
     def update(self, run: Run) -> None:
         fraction, steps = run.progress_fraction()
         latest = run.latest_test_losses()
-        for w, task in self.tasks.items():
+        for group, task in self.tasks.items():
             info = "waiting"
-            if w in latest:
-                finite = latest[w][1][np.isfinite(latest[w][1])]
+            if group in latest:
+                finite = latest[group][1][np.isfinite(latest[group][1])]
                 median = f"{np.median(finite):.2e}" if finite.size else "NaN"
-                info = f"step {steps[w]:>{len(str(self.steps))}}/{self.steps}  median {median}"
-            self.progress.update(task, completed=steps[w], info=info)
+                info = f"step {steps[group]:>{len(str(self.steps))}}/{self.steps}  median {median}"
+            self.progress.update(task, completed=steps[group], info=info)
         self.progress.update(self.overall, completed=fraction)
 
 
@@ -399,7 +409,14 @@ def presets() -> None:
     out.print(table)
 
 
-XAxis = Annotated[str, typer.Option("--x", help="Fit against width or parameter count N.")]
+XAxis = Annotated[
+    str,
+    typer.Option(
+        "--x",
+        help="The x axis: width, params (parameter count N), data (training-set size D; one curve per width and "
+        "depth) or depth (one curve per width and data size).",
+    ),
+]
 Aggregate = Annotated[str, typer.Option("--aggregate", help="Per-width aggregate: median, mean or geomean.")]
 MinWidth = Annotated[int | None, typer.Option("--min-width", help="Fit only widths at or above this.")]
 MaxWidth = Annotated[int | None, typer.Option("--max-width", help="Fit only widths at or below this.")]
@@ -430,14 +447,16 @@ def _fit_options(
 ) -> FitOptions:
     """The analysis options from a command's flags, refusing a choice outside its set in one line naming
     the flag (FitOptions itself would raise a ValueError without the flag's name)."""
-    if x not in X_AXES:
-        fail(f"--x: must be one of {', '.join(X_AXES)}; got {x!r}")
+    if x not in (*X_AXES, "data", "depth"):
+        fail(f"--x: must be one of width, params, data, depth; got {x!r}")
+    axis, x_axis = axis_of(x)
     if aggregate not in AGGREGATES:
         fail(f"--aggregate: must be one of {', '.join(AGGREGATES)}; got {aggregate!r}")
     if min_width is not None and max_width is not None and min_width > max_width:
         fail(f"--min-width {min_width} is above --max-width {max_width}")
     return FitOptions(
-        x_axis=x,
+        x_axis=x_axis,
+        axis=axis,
         aggregate=aggregate,
         min_width=min_width,
         max_width=max_width,
@@ -480,47 +499,60 @@ def show(
     plots: Annotated[bool, typer.Option(help="Draw the log-log plots.")] = True,
 ) -> None:
     """Summarise a run (finished or still running): per-width table, fitted α ± CI, variance, plots."""
-    from scaletui.plots import alpha_step_plot, loss_plot, variance_plot  # lazy: plotext, for plots only
 
     with friendly_errors():
         found = open_run(runs_dir, run_ref)
         options = _fit_options(x, aggregate, exclude_unconverged=exclude_unconverged)
-        analysis = analyze_run(found, options)
-        other_axis = "width" if x == "params" else "params"
-        other = analyze_run(found, dataclasses.replace(options, x_axis=other_axis), with_outputs=False)
         for line in _header(found):
             out.print(line)
-        out.print()
-        out.print(width_table(analysis, compact=out.width < 110))
-        out.print()
-        out.print(fit_line(analysis))
+        for curve in slices(found, options.axis):  # one curve, unless the run sweeps data size or depth
+            if curve.label:
+                out.print()
+                out.rule(curve.label, align="left", style="dim")
+            _show_curve(curve, options, plots)
+
+
+def _show_curve(found, options: FitOptions, plots: bool) -> None:
+    """``show``'s tables, fits, budget and plots of one curve of a run."""
+    from scaletui.plots import alpha_step_plot, loss_plot, variance_plot  # lazy: plotext, for plots only
+
+    analysis = analyze_run(found, options)
+    other = None
+    if options.axis == "width":
+        other_axis = "width" if options.x_axis == "params" else "params"
+        other = analyze_run(found, dataclasses.replace(options, x_axis=other_axis), with_outputs=False)
+    out.print()
+    out.print(width_table(analysis, compact=out.width < 110))
+    out.print()
+    out.print(fit_line(analysis))
+    if other is not None:
         out.print(fit_line(other))
-        out.print(variance_line(analysis.variance_slope))
-        out.print(theory_line(analysis))
-        for line in (exclusions_line(analysis), basins_line(analysis), *selection_lines(analysis)):
-            if line is not None:
-                out.print(line)
-        out.print()
-        _print_local(analysis)
-        budget = analyze_budget(found, options)
-        for line in budget_lines(budget):
+    out.print(variance_line(analysis.variance_slope))
+    out.print(theory_line(analysis))
+    for line in (exclusions_line(analysis), basins_line(analysis), *selection_lines(analysis)):
+        if line is not None:
             out.print(line)
-        if not plots:
-            return
-        side_by_side = out.width >= 160
-        plot_width = out.width // 2 - 1 if side_by_side else out.width
-        plot_height = max(12, min(40, (out.height or 24) // (1 if side_by_side else 2)))
-        color = out.is_terminal and not out.no_color
-        models = found.models()
-        pictures = [
-            Text.from_ansi(loss_plot(analysis, models, plot_width, plot_height, color)),
-            Text.from_ansi(variance_plot(analysis, plot_width, plot_height, color)),
-        ]
-        out.print(Columns(pictures) if side_by_side else pictures[0])
-        if not side_by_side:
-            out.print(pictures[1])
-        if budget.steps.size:
-            out.print(Text.from_ansi(alpha_step_plot(budget, min(out.width, 100), 12, color)))
+    out.print()
+    _print_local(analysis)
+    budget = analyze_budget(found, options)
+    for line in budget_lines(budget):
+        out.print(line)
+    if not plots:
+        return
+    side_by_side = out.width >= 160
+    plot_width = out.width // 2 - 1 if side_by_side else out.width
+    plot_height = max(12, min(40, (out.height or 24) // (1 if side_by_side else 2)))
+    color = out.is_terminal and not out.no_color
+    models = found.models()
+    pictures = [
+        Text.from_ansi(loss_plot(analysis, models, plot_width, plot_height, color)),
+        Text.from_ansi(variance_plot(analysis, plot_width, plot_height, color)),
+    ]
+    out.print(Columns(pictures) if side_by_side else pictures[0])
+    if not side_by_side:
+        out.print(pictures[1])
+    if budget.steps.size:
+        out.print(Text.from_ansi(alpha_step_plot(budget, min(out.width, 100), 12, color)))
 
 
 @app.command()
@@ -544,9 +576,26 @@ def fit(
     budget: Annotated[
         bool, typer.Option("--budget", help="Also α at every evaluated step, α(step), and whether it settled.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per run.")] = False,
+    joint: Annotated[
+        bool,
+        typer.Option(
+            "--joint",
+            help="Fit L = E + A·N^-α + B·D^-β over the widths × data sizes of a run that sweeps data.n_train "
+            f"(Huber on log residuals; bootstrap over seeds, {JOINT_RESAMPLES} resamples unless --resamples).",
+        ),
+    ] = False,
+    depth: Annotated[
+        int | None, typer.Option("--depth", help="With --joint: the depth to fit, in a run that sweeps depth.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON list, one object per run (and per curve of a grid).")
+    ] = False,
 ) -> None:
-    """Fit the scaling law L ≈ k·x^-α (+ L∞) of one or more runs, with a seed-bootstrap 95% CI for α."""
+    """Fit the scaling law L ≈ k·x^-α (+ L∞) of one or more runs, with a seed-bootstrap 95% CI for α.
+
+    A run that sweeps data size or depth gives one fit per curve: along width at each data size and depth
+    (--x width or params), along data size at each width and depth (--x data), or along depth (--x depth).
+    """
     with friendly_errors():
         options = _fit_options(
             x,
@@ -561,28 +610,70 @@ def fit(
         )
         if budget and offset:
             fail("--offset: α(step) is fitted as a plain power law at each step; drop --offset or --budget")
+        if joint:
+            _fit_joint(run_refs, runs_dir, options, resamples, depth, as_json)
+            return
         results = []
         for ref in run_refs:
             found = open_run(runs_dir, ref)
-            analysis = analyze_run(found, options)
-            by_step = analyze_budget(found, options) if budget else None
-            if as_json:
-                results.append(_fit_json(found, analysis, options, local) | _budget_json(by_step))
-                continue
-            out.print(Text(found.id, style="bold"))
-            out.print(fit_line(analysis))
-            out.print(variance_line(analysis.variance_slope))
-            for line in selection_lines(analysis):
-                out.print(line)
-            if local:
-                _print_local(analysis)
-            if by_step is not None:
-                table, note = budget_table(by_step, out.width)
-                out.print(table)
-                for line in ([Text(note, style="dim")] if note else []) + budget_lines(by_step):
-                    out.print(line)
+            curves = slices(found, options.axis)
+            printed_id = False
+            for curve in curves:
+                analysis = analyze_run(curve, options)
+                by_step = analyze_budget(curve, options) if budget else None
+                if as_json:
+                    fixed = {"axis": curve.axis, **dataclasses.asdict(curve.fixed)}
+                    where = {"curve": fixed} if len(curves) > 1 else {}
+                    results.append(_fit_json(curve, analysis, options, local) | where | _budget_json(by_step))
+                    continue
+                if not printed_id:
+                    out.print(Text(found.id, style="bold"))
+                    printed_id = True
+                if curve.label:
+                    out.print(Text(curve.label, style="dim"))
+                _print_fit(analysis, local, by_step)
         if as_json:
             print(json.dumps(results, indent=2))
+
+
+def _print_fit(analysis, local: bool, by_step) -> None:
+    """``fit``'s lines for one curve."""
+    out.print(fit_line(analysis))
+    out.print(variance_line(analysis.variance_slope))
+    for line in selection_lines(analysis):
+        out.print(line)
+    if local:
+        _print_local(analysis)
+    if by_step is not None:
+        table, note = budget_table(by_step, out.width)
+        out.print(table)
+        for line in ([Text(note, style="dim")] if note else []) + budget_lines(by_step):
+            out.print(line)
+
+
+def _fit_joint(
+    run_refs: list[str], runs_dir: Path, options: FitOptions, resamples: int, depth: int | None, as_json: bool
+) -> None:
+    """``fit --joint``: L = E + A·N^-α + B·D^-β per run, with the seed bootstrap's 95% intervals."""
+    if options.offset or options.robust or options.axis != "width":
+        fail("--joint: fits its own law (Huber on log residuals, with E): drop --offset, --robust and --x data|depth")
+    if resamples == DEFAULT_RESAMPLES:  # the flag left at its default: the joint fit's own count
+        options = dataclasses.replace(options, resamples=JOINT_RESAMPLES)
+    results = []
+    for ref in run_refs:
+        found = open_run(runs_dir, ref)
+        try:
+            fitted = analyze_joint(found, options, depth)
+        except ValueError as exc:
+            fail(f"{found.id}: {exc}")
+        if as_json:
+            results.append({"run": found.id, **joint_json(fitted)})
+            continue
+        out.print(Text(found.id, style="bold"))
+        for line in joint_lines(fitted):
+            out.print(line)
+    if as_json:
+        print(json.dumps(results, indent=2))
 
 
 def _width_json(s, basins) -> dict[str, object]:
@@ -739,15 +830,24 @@ def seeds(
             fail(f"--units: must be one of {', '.join(SEED_UNITS)}; got {units!r}")
         options = _fit_options(x, "median", min_width=min_width, max_width=max_width, seed=seed)
         found = open_run(runs_dir, run_ref)
-        analysis = analyze_seeds(found, options, units)
-        if as_json:
-            print(json.dumps(_clean(seeds_record(found.id, analysis)), indent=2))
-            return
-        out.print(Text(found.id, style="bold"))
-        out.print(seeds_table(analysis, compact=out.width < 110))
-        out.print()
-        for line in seeds_lines(analysis):
-            out.print(line)
+        curves = slices(found, options.axis)
+        records = []
+        for curve in curves:
+            analysis = analyze_seeds(curve, options, units)
+            if as_json:
+                fixed = {"axis": curve.axis, **dataclasses.asdict(curve.fixed)}
+                records.append(_clean(seeds_record(found.id, analysis)) | ({"curve": fixed} if len(curves) > 1 else {}))
+                continue
+            if curve is curves[0]:
+                out.print(Text(found.id, style="bold"))
+            if curve.label:
+                out.print(Text(curve.label, style="dim"))
+            out.print(seeds_table(analysis, compact=out.width < 110))
+            out.print()
+            for line in seeds_lines(analysis):
+                out.print(line)
+        if as_json:  # one object, as before, for a run that sweeps width alone; a list for a grid
+            print(json.dumps(records[0] if len(records) == 1 else records, indent=2))
 
 
 @app.command()
@@ -858,7 +958,7 @@ def inspect(
         found = open_run(runs_dir, run_ref)
         comparison = run_ensemble_comparison(found)
         report = None
-        if found.config.model.hidden_layers > 1:
+        if max(found.config.depths) > 1:
             out.print(Text(ONE_LAYER_ONLY, style="yellow"))
         else:
             try:

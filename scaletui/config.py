@@ -16,7 +16,7 @@ import tomllib
 import unicodedata
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from typing import Any, Literal, NamedTuple, get_args, get_origin, get_type_hints
 
 import numpy as np
 
@@ -101,7 +101,12 @@ class TargetConfig:
 class DataConfig:
     """Training and test samples; ``fresh`` draws new training samples every step (infinite data)."""
 
-    n_train: int = setting(1000, "training samples", low=1, high=MAX_SAMPLES)
+    n_train: int | tuple[int, ...] = setting(
+        1000, "training samples; a list [100, 1000] sweeps data size", low=1, high=MAX_SAMPLES
+    )
+    n_train_min: int = setting(0, "the smallest data size of a log-spaced range (instead of n_train)")
+    n_train_max: int = setting(0, "the largest data size of a log-spaced range")
+    n_train_count: int = setting(0, "how many data sizes: log-spaced, distinct integers")
     fresh: bool = setting(False, "true: new samples every step (needs a batch size)")
     n_test: int = setting(1000, "test samples; 1-D targets: an even grid over the domain", low=1, high=MAX_SAMPLES)
     noise: float = setting(0.0, "std of label noise on training targets")
@@ -109,9 +114,11 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """An MLP family: fixed depth and activation, varying width."""
+    """An MLP family: one activation, varying width (and depth, when hidden_layers is a list)."""
 
-    hidden_layers: int = setting(1, "depth: hidden layers of the same width", low=1, high=64)
+    hidden_layers: int | tuple[int, ...] = setting(
+        1, "depth: hidden layers of the same width; a list [1, 2, 3] sweeps depth", low=1, high=64
+    )
     activation: Activation = setting("silu", "silu | relu | tanh | gelu | sigmoid")
     init: Init = setting("torch", "torch (nn.Linear's default) | normal | xavier")
     widths: tuple[int, ...] = setting((), "[2, 4, 8], or leave empty and give width_min/width_max/width_count")
@@ -199,6 +206,49 @@ class Config:
     def widths(self) -> tuple[int, ...]:
         return self.model.widths
 
+    @property
+    def data_sizes(self) -> tuple[int, ...]:
+        """The training-set sizes the sweep trains at: one, unless ``data.n_train`` is a list or a range."""
+        return as_values(self.data.n_train)
+
+    @property
+    def depths(self) -> tuple[int, ...]:
+        """The depths (hidden layers) the sweep trains at: one, unless ``model.hidden_layers`` is a list."""
+        return as_values(self.model.hidden_layers)
+
+    @property
+    def cells(self) -> tuple[tuple[int, int], ...]:
+        """Every (data size, depth) of the grid: each trains all widths × seeds."""
+        return tuple((n, d) for n in self.data_sizes for d in self.depths)
+
+    @property
+    def is_grid(self) -> bool:
+        """Whether the sweep varies more than width (and seed)."""
+        return len(self.cells) > 1
+
+    def cell(self, n_train: int, depth: int) -> Config:
+        """This config at one data size and depth: what the engine trains one shard with."""
+        if n_train not in self.data_sizes or depth not in self.depths:
+            raise ValueError(f"({n_train}, {depth}) is not a cell of this sweep")
+        return dataclasses.replace(
+            self,
+            data=dataclasses.replace(self.data, n_train=n_train),
+            model=dataclasses.replace(self.model, hidden_layers=depth),
+        )
+
+
+class Group(NamedTuple):
+    """One width at one data size and depth: the models of a sweep that differ only in their seed."""
+
+    width: int
+    n_train: int
+    depth: int
+
+
+def as_values(value: int | tuple[int, ...]) -> tuple[int, ...]:
+    """A field that holds one integer or a list of them, as a tuple."""
+    return value if isinstance(value, tuple) else (value,)
+
 
 SECTIONS: dict[str, type] = {
     "target": TargetConfig,
@@ -210,8 +260,9 @@ SECTIONS: dict[str, type] = {
 }
 
 
-def log_spaced_widths(width_min: int, width_max: int, count: int) -> tuple[int, ...]:
-    """``count`` distinct integer widths from min to max, as evenly spaced in log as rounding allows."""
+def log_spaced_widths(width_min: int, width_max: int, count: int, where: str = "model.width_count") -> tuple[int, ...]:
+    """``count`` distinct integers (widths, or data sizes) from min to max, as evenly spaced in log as
+    rounding allows; ``where`` is the count's field, named when they do not fit."""
     if count == 1:
         return (width_min,)
     raw = np.unique(np.round(np.geomspace(width_min, width_max, count)).astype(int))
@@ -223,7 +274,7 @@ def log_spaced_widths(width_min: int, width_max: int, count: int) -> tuple[int, 
         candidate = max(round(float(w)), widths[-1] + 1 if widths else width_min)
         widths.append(candidate)
     if widths[-1] > width_max:
-        raise ConfigError("model.width_count", f"{count} distinct widths do not fit in [{width_min}, {width_max}]")
+        raise ConfigError(where, f"{count} distinct values do not fit in [{width_min}, {width_max}]")
     return tuple(widths)
 
 
@@ -272,6 +323,12 @@ def _coerce(where: str, value: Any, declared: Any) -> Any:
         if not isinstance(value, list | tuple):
             raise ConfigError(where, f"expected a list of integers, got {value!r}")
         return tuple(_coerce(f"{where}[{i}]", v, int) for i, v in enumerate(value))
+    if declared == int | tuple[int, ...]:  # one value, or a list of them to sweep
+        if isinstance(value, list | tuple):
+            if not value:
+                raise ConfigError(where, "an empty list: give one integer or a list of them")
+            return _coerce(where, value, tuple[int, ...])
+        return _coerce(where, value, int)
     raise TypeError(f"{where}: the schema declares {declared!r}, which the reader does not know")
 
 
@@ -294,7 +351,9 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     for f in fields(cls):  # the declared ranges, checked whether the value was given or defaulted
         low, high = f.metadata.get("low"), f.metadata.get("high")
         if low is not None and high is not None:
-            _in_range(f"{where}.{f.name}", getattr(built, f.name), low, high)
+            value = getattr(built, f.name)
+            for i, one in enumerate(value if isinstance(value, tuple) else (value,)):
+                _in_range(f"{where}.{f.name}" + (f"[{i}]" if isinstance(value, tuple) else ""), one, low, high)
     return built
 
 
@@ -335,7 +394,16 @@ def _validate_target(t: TargetConfig) -> TargetConfig:
     return t
 
 
+def _sweep_values(where: str, value: int | tuple[int, ...]) -> int | tuple[int, ...]:
+    """A swept field's values sorted, each once; one value is kept as a plain integer, as before lists."""
+    values = as_values(value)
+    if len(set(values)) != len(values):
+        raise ConfigError(where, "lists a value twice")
+    return values[0] if len(values) == 1 else tuple(sorted(values))
+
+
 def _validate_model(m: ModelConfig) -> ModelConfig:
+    m = dataclasses.replace(m, hidden_layers=_sweep_values("model.hidden_layers", m.hidden_layers))
     ranged = (m.width_min, m.width_max, m.width_count) != (0, 0, 0)
     if m.widths and ranged:
         raise ConfigError("model.widths", "give either widths = [...] or width_min/width_max/width_count, not both")
@@ -384,13 +452,27 @@ def evaluates_at(training: TrainingConfig, step: int) -> bool:
     return any(round(2 ** (j / 2)) == step for j in (k - 1, k, k + 1) if j >= 0)
 
 
-def _validate_data(d: DataConfig, training: TrainingConfig) -> DataConfig:
+def _validate_data(d: DataConfig, training: TrainingConfig, n_train_given: bool) -> DataConfig:
+    if (d.n_train_min, d.n_train_max, d.n_train_count) != (0, 0, 0):
+        if n_train_given:
+            raise ConfigError("data.n_train", "give either n_train or n_train_min/n_train_max/n_train_count, not both")
+        _in_range("data.n_train_min", d.n_train_min, 1, MAX_SAMPLES)
+        _in_range("data.n_train_max", d.n_train_max, d.n_train_min, MAX_SAMPLES)
+        _in_range("data.n_train_count", d.n_train_count, 1, 100)
+        sizes = log_spaced_widths(d.n_train_min, d.n_train_max, d.n_train_count, "data.n_train_count")
+        d = dataclasses.replace(d, n_train=sizes, n_train_min=0, n_train_max=0, n_train_count=0)
+    d = dataclasses.replace(d, n_train=_sweep_values("data.n_train", d.n_train))
+    sizes = as_values(d.n_train)
+    if d.fresh and len(sizes) > 1:
+        raise ConfigError(
+            "data.n_train", "a list of data sizes needs fresh = false (fresh draws new samples every step)"
+        )
     if d.noise < 0:
         raise ConfigError("data.noise", f"is a standard deviation and cannot be negative, got {d.noise:g}")
     if d.fresh and training.batch_size == 0:
         raise ConfigError("training.batch_size", "fresh samples every step need a batch size above 0")
-    if not d.fresh and training.batch_size > d.n_train:
-        raise ConfigError("training.batch_size", f"is larger than data.n_train ({training.batch_size} > {d.n_train})")
+    if not d.fresh and training.batch_size > min(sizes):
+        raise ConfigError("training.batch_size", f"is larger than data.n_train ({training.batch_size} > {min(sizes)})")
     return d
 
 
@@ -401,7 +483,7 @@ def _check_optimizer_fits(cfg: Config) -> None:
     if cfg.training.batch_size:
         raise ConfigError("training.batch_size", "the lm optimizer is full batch; set batch_size = 0")
     widest = max(cfg.model.widths)
-    n = parameter_count(cfg.target.input_dim, widest, cfg.model.hidden_layers)
+    n = parameter_count(cfg.target.input_dim, widest, max(cfg.depths))
     if n > LM_MAX_PARAMETERS:
         raise ConfigError(
             "training.optimizer",
@@ -462,7 +544,7 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Config:
             description=_coerce("description", raw.get("description", ""), str),
             device=_coerce("device", raw.get("device", "auto"), Device),
             target=_validate_target(sections["target"]),
-            data=_validate_data(sections["data"], training),
+            data=_validate_data(sections["data"], training, "n_train" in (raw.get("data") or {})),
             model=_validate_model(sections["model"]),
             training=training,
             seeds=sections["seeds"],
@@ -551,6 +633,12 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
                 table.pop(name, None)
         elif parts[1] in ("width_min", "width_max", "width_count"):
             table.pop("widths", None)
+    if parts[0] == "data":  # likewise the two ways of giving data sizes
+        if parts[1] == "n_train":
+            for name in ("n_train_min", "n_train_max", "n_train_count"):
+                table.pop(name, None)
+        elif parts[1] in ("n_train_min", "n_train_max", "n_train_count"):
+            table.pop("n_train", None)
     table[parts[-1]] = value
 
 
@@ -561,6 +649,9 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
         section = dataclasses.asdict(getattr(cfg, name))
         if name == "model":
             for unused in ("width_min", "width_max", "width_count"):
+                section.pop(unused)
+        if name == "data":
+            for unused in ("n_train_min", "n_train_max", "n_train_count"):
                 section.pop(unused)
         out[name] = {k: list(v) if isinstance(v, tuple) else v for k, v in section.items()}
     return out
@@ -690,14 +781,17 @@ def describe_config(cfg: Config) -> str:
     low, high = cfg.target.domain
     t, m = cfg.training, cfg.model
     widths = widths_label(m.widths)
+    sizes = cfg.data_sizes
+    samples = str(sizes[0]) if len(sizes) == 1 else widths_label(sizes)
+    depth = str(cfg.depths[0]) if len(cfg.depths) == 1 else f"{{{','.join(map(str, cfg.depths))}}}"
     if cfg.data.fresh:
         data = f"fresh batches of {t.batch_size}"
     else:
-        data = f"{'full batch' if t.batch_size == 0 else f'batches of {t.batch_size} from'} {cfg.data.n_train} samples"
+        data = f"{'full batch' if t.batch_size == 0 else f'batches of {t.batch_size} from'} {samples} samples"
     schedule = t.schedule + (f"+{t.warmup_steps} warm-up" if t.warmup_steps else "")
     noise = f" · noise {cfg.data.noise:g}" if cfg.data.noise else ""
     return (
         f"{describe_target(cfg.target)} on [{low:g}, {high:g}]^{cfg.target.input_dim} · {m.activation} · "
-        f"{m.hidden_layers}×width {widths} · {cfg.seeds.count} seeds · {t.optimizer} lr {t.lr:g} {schedule} · "
+        f"{depth}×width {widths} · {cfg.seeds.count} seeds · {t.optimizer} lr {t.lr:g} {schedule} · "
         f"{t.steps} steps · {t.dtype} · {data}{noise}"
     ).replace("^1 ", " ")

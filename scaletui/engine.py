@@ -3,7 +3,14 @@
 All seeds of one width train together as one set of batched tensors (leading dimension = model), so a
 sweep costs a handful of kernels per step instead of a Python loop over models. Every model draws its
 initialisation and its data order from generators seeded by (base seed, width, seed index) alone, so a
-model trains the same whether it is alone or one of hundreds in a batch.
+model trains the same whether it is alone or one of hundreds in a batch, and a sweep that adds a data size
+or a depth leaves every other model's result unchanged. A seed's network starts from the same draws at
+every data size (and, up to its extra layers, every depth): common random numbers, so the difference
+between two data sizes is the data's, not the initialisation's.
+
+Each data size trains on the first n points of one training set drawn from the run's base seed: the inputs
+are drawn row by row and the label noise in fixed blocks, so a smaller set is exactly a prefix of a larger
+one (the sets are nested) and does not depend on which other sizes the sweep holds.
 
 Training is a generator of events: the caller (the runner) decides what to store and when to stop.
 Every ``execution.checkpoint_seconds`` it also yields the shard's whole training state at a step boundary
@@ -31,7 +38,10 @@ from scaletui.targets import Target, build_target
 # The generator streams of model_seed(base, width, seed, stream): each model's initialisation and data order,
 # and, with width and seed 0, the run's shared test inputs and training set.
 INIT_STREAM, DATA_STREAM = 0, 1
-TEST_SET_STREAM, TRAIN_SET_STREAM = 7, 3
+TEST_SET_STREAM, TRAIN_SET_STREAM, TRAIN_NOISE_STREAM = 7, 3, 5
+# Label noise is drawn this many numbers at a time: torch.randn's first n numbers depend on n (it fills in
+# vectorised groups), a block's never do, so every data size's noise is a prefix of the largest's.
+NOISE_BLOCK = 4096
 # Random draws are made in chunks of about this many numbers per model: a constant of the config,
 # never of the batch, so that a model's stream does not depend on what it is batched with.
 CHUNK_NUMBERS = 1 << 16
@@ -100,8 +110,19 @@ class Problem:
     y_test: torch.Tensor
 
 
+def label_noise(base: int, n: int) -> torch.Tensor:
+    """The first n numbers of the run's label-noise stream, N(0, 1): the same whatever n, up to n."""
+    gen = torch.Generator().manual_seed(model_seed(base, 0, 0, TRAIN_NOISE_STREAM))
+    blocks = -(-n // NOISE_BLOCK)
+    return torch.cat([torch.randn(NOISE_BLOCK, generator=gen, dtype=torch.float64) for _ in range(blocks)])[:n]
+
+
 def prepare_problem(cfg: Config, device: torch.device) -> Problem:
-    """Build the target and draw the shared data sets from the run's base seed."""
+    """Build the target and draw the data sets of one cell of the sweep (``cfg.cell(...)``) from the run's base
+    seed: the test set every cell shares, and the first ``data.n_train`` points of the run's training set."""
+    n_train = cfg.data.n_train
+    if isinstance(n_train, tuple) or isinstance(cfg.model.hidden_layers, tuple):
+        raise ValueError("prepare_problem takes one cell of the sweep: pass cfg.cell(n_train, depth)")
     target = build_target(cfg.target)
     dtype = dtype_of(cfg.training.dtype)
     x_test = target.test_inputs(cfg.data.n_test, model_seed(cfg.seeds.base, 0, 0, TEST_SET_STREAM), torch.float64)
@@ -109,12 +130,17 @@ def prepare_problem(cfg: Config, device: torch.device) -> Problem:
     x_train = y_train = None
     if not cfg.data.fresh:
         gen = torch.Generator().manual_seed(model_seed(cfg.seeds.base, 0, 0, TRAIN_SET_STREAM))
-        x_train = target.sample_inputs(cfg.data.n_train, gen, torch.float64)
+        x_train = target.sample_inputs(n_train, gen, torch.float64)  # row by row: a prefix of any larger draw
         y_train = target(x_train)
         if cfg.data.noise > 0:
-            y_train = y_train + cfg.data.noise * torch.randn(y_train.shape, generator=gen, dtype=torch.float64)
+            y_train = y_train + cfg.data.noise * label_noise(cfg.seeds.base, n_train)
         x_train, y_train = x_train.to(device, dtype), y_train.to(device, dtype)
     return Problem(cfg, target, device, dtype, x_train, y_train, x_test.to(device, dtype), y_test.to(device, dtype))
+
+
+def prepare_problems(cfg: Config, device: torch.device) -> dict[tuple[int, int], Problem]:
+    """Every cell's problem, keyed by (data size, depth)."""
+    return {(n, d): prepare_problem(cfg.cell(n, d), device) for n, d in cfg.cells}
 
 
 def init_parameters(cfg: Config, width: int, seeds: tuple[int, ...]) -> list[torch.Tensor]:
@@ -248,10 +274,18 @@ class BatchedOptimizer:
 
 @dataclass(frozen=True)
 class Shard:
-    """A unit of work: some seeds of one width. Shards are independent and can run anywhere."""
+    """A unit of work: some seeds of one width at one data size and depth. Shards are independent and can run
+    anywhere; :func:`plan_shards` names every shard's cell. The engine trains whatever problem it is handed,
+    so a test that trains one problem directly may leave the cell at 0."""
 
     width: int
     seeds: tuple[int, ...]
+    n_train: int = 0
+    depth: int = 0
+
+    @property
+    def cell(self) -> tuple[int, int]:
+        return self.n_train, self.depth
 
 
 @dataclass
@@ -797,24 +831,30 @@ def _gib(n: float) -> str:
 
 
 def plan_shards(cfg: Config, memory_budget: int | None = None) -> list[Shard]:
-    """Split the sweep into shards: a width with all its seeds, or with fewer when that would not fit.
+    """Split the sweep into shards, the one place that is decided: each width of each (data size, depth) cell
+    with all its seeds, or with fewer when that would not fit in ``memory_budget``, then at most
+    ``execution.seeds_per_shard`` seeds in each.
 
     Results do not depend on the split (each model has its own generators), so shrinking is safe;
     a width where even one model would not fit is refused with the estimate.
     """
     seeds = tuple(range(cfg.seeds.count))
+    most = cfg.execution.seeds_per_shard or len(seeds)
     shards = []
-    for w in cfg.model.widths:
-        size = len(seeds)
-        if memory_budget is not None:
-            one = estimate_shard_bytes(cfg, w, 1)
-            if one > memory_budget:
-                raise ConfigError(
-                    "model.widths",
-                    f"width {w} needs about {_gib(one)} for a single model; {_gib(memory_budget)} is available "
-                    "(use smaller widths, a batch size, or fewer test points)",
-                )
-            while size > 1 and estimate_shard_bytes(cfg, w, size) > memory_budget:
-                size = (size + 1) // 2
-        shards += [Shard(w, seeds[i : i + size]) for i in range(0, len(seeds), size)]
+    for n_train, depth in cfg.cells:
+        cell = cfg.cell(n_train, depth)
+        for w in cfg.model.widths:
+            size = min(len(seeds), most)
+            if memory_budget is not None:
+                one = estimate_shard_bytes(cell, w, 1)
+                if one > memory_budget:
+                    where = f" at {n_train} samples, depth {depth}" if cfg.is_grid else ""
+                    raise ConfigError(
+                        "model.widths",
+                        f"width {w}{where} needs about {_gib(one)} for a single model; {_gib(memory_budget)} is "
+                        "available (use smaller widths, a batch size, or fewer test points)",
+                    )
+                while size > 1 and estimate_shard_bytes(cell, w, size) > memory_budget:
+                    size = (size + 1) // 2
+            shards += [Shard(w, seeds[i : i + size], n_train, depth) for i in range(0, len(seeds), size)]
     return shards

@@ -3,6 +3,11 @@
 Every format has one header row and one record per row, numbers at full precision (Python's shortest
 round-trip repr; ``nan`` where a value is undefined), and a leading ``run`` column so several runs can be
 exported into one file.
+
+A run that sweeps data size or depth (or an export along those axes, ``options.axis``) gets each model's
+coordinates: ``width`` is followed by ``n_train`` and ``depth``, ``n_params`` stays the parameter count, and
+the fit rows say which curve they fitted (``axis`` and the fixed coordinates). A run over width alone
+exports exactly the columns it always had.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from typing import Any, TextIO
 import numpy as np
 
 from scaletui.analysis import FitOptions, analyze_budget, analyze_run
+from scaletui.config import parameter_count
+from scaletui.grid import RunSlice, slices
 from scaletui.seeds import analyze_seeds, width_record, width_seeds
 from scaletui.store import Run, atomic_write_bytes
 
@@ -166,15 +173,54 @@ _ROWS = {
 }
 
 
+# Where each format's axis value stands (the column after which a grid export adds n_train and depth), and
+# whether its rows are per model (exported along width, whatever the axis asked) or per point of a curve.
+_VALUE_COLUMN = {"per-seed": 1, "per-width": 1, "curves": 1, "budget": 2, "seeds": 2}
+_PER_MODEL = ("per-seed", "curves")
+
+
+def _grid_header(what: str) -> list[str]:
+    header = list(HEADERS[what])
+    if what == "fit":
+        return [header[0], "axis", "width", "n_train", "depth", *header[1:]]
+    at = _VALUE_COLUMN[what] + 1
+    return [*header[:at], "n_train", "depth", *header[at:]]
+
+
+def _grid_rows(curve: RunSlice, what: str, options: FitOptions) -> Iterator[list[Any]]:
+    """A slice's rows with the true coordinates of each: width, data size, depth, and N."""
+    if what == "fit":
+        f = curve.fixed
+        for row in _ROWS[what](curve, options):
+            yield [row[0], curve.axis, f.width, f.n_train, f.depth, *row[1:]]
+        return
+    at = _VALUE_COLUMN[what]
+    has_n = "n_params" in HEADERS[what]
+    d = curve.full_config.target.input_dim
+    for row in _ROWS[what](curve, options):
+        group = curve.group(int(row[at]))
+        tail = row[at + 1 :]
+        if has_n:  # the width slot held the axis's value and N its own idea of N: both become the model's
+            tail = [parameter_count(d, group.width, group.depth), *tail[1:]]
+        yield [*row[:at], group.width, group.n_train, group.depth, *tail]
+
+
 def export_csv(runs: Iterable[Run], what: str, out: TextIO, options: FitOptions = FitOptions()) -> int:
     """Write one CSV of the given format for the runs; returns the number of records."""
     if what not in FORMATS:
         raise ValueError(f"export format must be one of {', '.join(FORMATS)}; got {what!r}")
+    runs = list(runs)
+    grid = options.axis != "width" or any(run.config.is_grid for run in runs)
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(HEADERS[what])
+    writer.writerow(_grid_header(what) if grid else HEADERS[what])
     count = 0
     for run in runs:
-        for row in _ROWS[what](run, options):
+        if grid:
+            axis = "width" if what in _PER_MODEL else options.axis
+            rows: Iterable[list[Any]] = (row for curve in slices(run, axis) for row in _grid_rows(curve, what, options))
+        else:
+            rows = _ROWS[what](run, options)
+        for row in rows:
             writer.writerow([_cell(v) for v in row])
             count += 1
     return count

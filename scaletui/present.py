@@ -65,3 +65,23 @@ def ci(low: float, high: float, digits: int = 3) -> str:
 def dead_runner(run_id: str) -> str:
     """What a run whose runner vanished needs: the reason is unknown, the remedy is not."""
     return f"the runner stopped without saying why; finish it with `scaletui run --resume {run_id}`"
+
+
+def group_label(width: int, n_train: int, depth: int, sizes: int = 1, depths: int = 1) -> str:
+    """``width 16``, or ``width 16 · D=1000 · depth 2`` in a run that sweeps data size (``sizes`` of them) or
+    depth: only the coordinates the run varies."""
+    parts = [f"width {width}"]
+    if sizes > 1:
+        parts.append(f"D={n_train}")
+    if depths > 1:
+        parts.append(f"depth {depth}")
+    return " · ".join(parts)
+
+
+def x_symbol(axis: str, x_axis: str) -> str:
+    """What a curve's x is called: ``N`` or ``width`` along width, ``D`` along data size, ``depth`` along depth."""
+    if axis == "data":
+        return "D"
+    if axis == "depth":
+        return "depth"
+    return "N" if x_axis == "params" else "width"

@@ -97,7 +97,7 @@ def train_on_worker(cfg: Config, shard: Shard, resume: State | None) -> Iterator
     """The body of a shard's Ray task: from the start, or from ``resume``, a checkpoint of the shard."""
     device = resolve_device(shard_device(cfg))
     yield ShardPlaced(shard, socket.gethostname(), environment_facts(str(device), cfg.training.dtype))
-    problem = prepare_problem(cfg, device)
+    problem = prepare_problem(cfg.cell(*shard.cell), device)
     for event in train_shard(problem, shard, resume=resume):
         _fail_if_told(shard, getattr(event, "step", 0), cfg.training.steps)
         yield event

@@ -22,8 +22,9 @@ from scaletui.analysis import (
     selection_warning,
 )
 from scaletui.config import shard_label
+from scaletui.joint import JointFit
 from scaletui.lottery import EnsembleComparison, TicketReport
-from scaletui.present import ci, count, fmt, gib
+from scaletui.present import ci, count, fmt, gib, x_symbol
 from scaletui.seeds import BEST_OF, QUANTILES, TAIL_RULE, UNIT_LABELS, SeedsAnalysis, TailIndex
 from scaletui.system import SystemSample
 
@@ -110,7 +111,7 @@ def basins_line(analysis: RunAnalysis) -> Text | None:
 
 
 def _axis(fit: PowerLawFit) -> str:
-    return "N" if fit.x_axis == "params" else "width"
+    return x_symbol(fit.axis, fit.x_axis)
 
 
 def alpha_numbers(fit: PowerLawFit) -> str:
@@ -296,7 +297,7 @@ def thin_steps(steps: np.ndarray, limit: int = 40) -> np.ndarray:
 def budget_table(budget: BudgetAnalysis, room: int) -> tuple[Table, str | None]:
     """step → α [CI] and each width's aggregate test loss, widths dropped from the right to fit ``room``
     columns; returns the table and a note on what it left out."""
-    axis = "N" if budget.options.x_axis == "params" else "width"
+    axis = x_symbol(budget.options.axis, budget.options.x_axis)
     table = Table(show_edge=False, pad_edge=False, header_style="bold")
     for name in ("step", f"α vs {axis}", "95% CI"):
         table.add_column(name, justify="right", no_wrap=True)
@@ -481,3 +482,33 @@ def seeds_lines(analysis: SeedsAnalysis) -> list[Text]:
     lines.append(Text(last, style="bold"))
     lines.append(Text(f"tails: {TAIL_RULE}", style="dim"))
     return lines
+
+
+def joint_lines(fitted: JointFit) -> list[Text]:
+    """``L = E + A·N^-α + B·D^-β`` with each exponent's and E's interval, and what it was fitted on."""
+    exponent = (
+        f"α (N) = {fitted.alpha:.3f}  {ci(*fitted.ci.get('alpha', (math.nan, math.nan)))}  ·  "
+        f"β (D) = {fitted.beta:.3f}  {ci(*fitted.ci.get('beta', (math.nan, math.nan)))}"
+    )
+    low, high = fitted.ci.get("E", (math.nan, math.nan))
+    floor = f"E = {fmt(fitted.E)}  95% CI [{fmt(low)}, {fmt(high)}]  ·  A = {fitted.A:.3g}  ·  B = {fitted.B:.3g}"
+    depth = f", depth {fitted.depth}" if fitted.depth is not None else ""
+    how = (
+        f"L = E + A·N^-α + B·D^-β over {fitted.cells} (N, D) cells{depth}; Huber on log residuals; "
+        f"{fitted.resamples} seed resamples of {fitted.seeds} seeds; log RMSE {fitted.log_rmse:.3f}"
+    )
+    return [Text(exponent, style="bold cyan"), Text(floor), Text(how, style="dim")]
+
+
+def joint_json(fitted: JointFit) -> dict[str, object]:
+    """The joint fit as plain data: estimates, intervals (lists [low, high]) and what it was fitted on."""
+    return {
+        "law": "L = E + A*N^-alpha + B*D^-beta",
+        **{name: fitted.value(name) for name in ("alpha", "beta", "E", "A", "B")},
+        "ci": {name: list(bounds) for name, bounds in fitted.ci.items()},
+        "cells": fitted.cells,
+        "seeds": fitted.seeds,
+        "resamples": fitted.resamples,
+        "depth": fitted.depth,
+        "log_rmse": fitted.log_rmse,
+    }

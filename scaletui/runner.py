@@ -31,7 +31,15 @@ from pathlib import Path
 import numpy as np
 
 from scaletui.analysis import CONVERGENCE_WINDOW, fell_too_much
-from scaletui.config import Config, ConfigError, parameter_count, seeds_label, shard_label, training_fingerprint
+from scaletui.config import (
+    Config,
+    ConfigError,
+    Group,
+    parameter_count,
+    seeds_label,
+    shard_label,
+    training_fingerprint,
+)
 from scaletui.engine import (
     Checkpointed,
     Evaluated,
@@ -46,6 +54,7 @@ from scaletui.engine import (
     engine_notice,
     plan_shards,
     prepare_problem,
+    prepare_problems,
     resolve_device,
     train_shard,
 )
@@ -69,6 +78,7 @@ from scaletui.store import (
     StoreError,
     acquire_runner_lock,
     checkpoint_name,
+    resume_refusal,
 )
 from scaletui.targets import build_target
 
@@ -99,6 +109,8 @@ def runner_environment(base: Mapping[str, str]) -> dict[str, str]:
 
 def start_runner(run_dir: Path, *, detach: bool = False, resume: bool = False) -> subprocess.Popen[bytes]:
     """Launch the runner process for a run directory. ``detach`` puts it in a session of its own."""
+    if resume and (refusal := resume_refusal(Run(run_dir))) is not None:
+        raise StoreError(refusal)
     cmd = [sys.executable, "-m", "scaletui.runner", str(run_dir)]
     if resume:
         cmd.append("--resume")
@@ -119,16 +131,6 @@ def start_runner(run_dir: Path, *, detach: bool = False, resume: bool = False) -
     return proc
 
 
-def plan(cfg: Config, memory_budget: int | None) -> list[Shard]:
-    """The run's shards: the engine's split (by memory, when a budget is given), then at most
-    ``execution.seeds_per_shard`` seeds in each."""
-    size = cfg.execution.seeds_per_shard
-    shards = plan_shards(cfg, memory_budget)
-    if not size:
-        return shards
-    return [Shard(s.width, s.seeds[i : i + size]) for s in shards for i in range(0, len(s.seeds), size)]
-
-
 def preflight(cfg: Config) -> None:
     """What can be checked before a runner starts: a formula finite on its domain, Ray, the device, memory."""
     build_target(cfg.target)
@@ -138,7 +140,7 @@ def preflight(cfg: Config) -> None:
             check_reachable(cfg.execution.address)
         return
     device = resolve_device(cfg.device)
-    plan(cfg, int(MEMORY_SHARE * available_memory(device)))
+    plan_shards(cfg, int(MEMORY_SHARE * available_memory(device)))
 
 
 def launch(cfg: Config, runs_dir: Path, *, detach: bool = False) -> tuple[Path, subprocess.Popen[bytes]]:
@@ -192,12 +194,26 @@ def _describe_failure(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {text}"
 
 
-def _describe_shard(shard: Shard) -> str:
-    return f"width {shard.width}, {seeds_label(shard.seeds)}"
+def _group(shard: Shard) -> Group:
+    return Group(shard.width, shard.n_train, shard.depth)
+
+
+def _cell_label(shard: Shard, cfg: Config) -> str:
+    """``, 1000 samples, depth 2`` in a sweep over data size or depth; nothing in a sweep over width alone."""
+    if not cfg.is_grid:
+        return ""
+    sizes = f", {shard.n_train} samples" if len(cfg.data_sizes) > 1 else ""
+    return sizes + (f", depth {shard.depth}" if len(cfg.depths) > 1 else "")
+
+
+def _describe_shard(shard: Shard, cfg: Config) -> str:
+    return f"width {shard.width}{_cell_label(shard, cfg)}, {seeds_label(shard.seeds)}"
 
 
 def _shard_label(shard: Shard, cfg: Config) -> str:
-    return shard_label(shard.width, shard.seeds, cfg.seeds.count)
+    label = shard_label(shard.width, shard.seeds, cfg.seeds.count)
+    head, comma, seeds = label.partition(",")
+    return head + _cell_label(shard, cfg) + comma + seeds
 
 
 def _take_up_checkpoints(writer: RunWriter, cfg: Config, shards: list[Shard]) -> dict[Shard, State]:
@@ -208,26 +224,27 @@ def _take_up_checkpoints(writer: RunWriter, cfg: Config, shards: list[Shard]) ->
     states: dict[Shard, State] = {}
     for shard in shards:
         try:
-            state = writer.read_checkpoint(shard.width, list(shard.seeds), fingerprint)
+            state = writer.read_checkpoint(_group(shard), list(shard.seeds), fingerprint)
         except CheckpointRefused as exc:
             writer.log_event("warning", f"{_shard_label(shard, cfg)}: {exc}; training from step 0")
             continue
         if state is not None:
             states[shard] = state
-    writer.forget_unfinished({(s.width, s.seeds[0], len(s.seeds)): int(state["step"]) for s, state in states.items()})
+    writer.forget_unfinished({(_group(s), s.seeds[0], len(s.seeds)): int(state["step"]) for s, state in states.items()})
     for shard, state in states.items():
-        writer.set_progress(shard.width, shard.seeds[0], len(shard.seeds), int(state["step"]), cfg.training.steps)
+        writer.set_progress(_group(shard), shard.seeds[0], len(shard.seeds), int(state["step"]), cfg.training.steps)
     return states
 
 
-def _shard_summary(result: ShardFinished, earlier_train: np.ndarray | None) -> tuple[str, str]:
+def _shard_summary(result: ShardFinished, earlier_train: np.ndarray | None, cfg: Config) -> tuple[str, str]:
     """The event-log line for a finished shard: its median, and the models that diverged or were still
     falling (the analysis's convergence rule, applied to the last evaluation before the final tenth)."""
     losses = result.test_loss
     finite = losses[np.isfinite(losses)]
     median = f"{np.median(finite):.3e}" if finite.size else "n/a"
     diverged = int((result.diverged_step >= 0).sum())
-    message = f"width {result.shard.width} finished: median test loss {median} over {len(losses)} seeds"
+    where = f"width {result.shard.width}{_cell_label(result.shard, cfg)}"
+    message = f"{where} finished: median test loss {median} over {len(losses)} seeds"
     problems = [f"{diverged} diverged (NaN/inf)"] if diverged else []
     if earlier_train is not None:
         with np.errstate(invalid="ignore"):
@@ -266,27 +283,33 @@ def _execute_locked(run_dir: Path, stop: threading.Event, resume: bool) -> str:
         heartbeat.start()
         if not on_ray:  # under Ray, the first worker to take a shard reports the environment it trains in
             writer.write_environment(environment_facts(device, cfg.training.dtype))
-        problem = prepare_problem(cfg, here)
-        writer.write_test_set(problem.x_test.double().cpu().numpy(), problem.y_test.double().cpu().numpy())
+        problems = {} if on_ray else prepare_problems(cfg, here)  # under Ray each worker draws its cell's
+        test = next(iter(problems.values()), None) or prepare_problem(cfg.cell(*cfg.cells[0]), here)
+        writer.write_test_set(test.x_test.double().cpu().numpy(), test.y_test.double().cpu().numpy())
         done = writer.finished_models() if resume else set()
         budget = None if on_ray else int(MEMORY_SHARE * available_memory(here))
-        shards = [s for s in plan(cfg, budget) if not all((s.width, seed) in done for seed in s.seeds)]
+        shards = [s for s in plan_shards(cfg, budget) if not all((*_group(s), seed) in done for seed in s.seeds)]
         where = f"{connect_ray(cfg.execution.address)} ({device})" if on_ray else device
         widths = len({s.width for s in shards})
+        cells = len({s.cell for s in shards})
+        grid = f" at {cells} data sizes × depths" if cfg.is_grid else ""
         writer.log_event(
-            "info", f"{'resumed' if resume else 'started'} on {where}: {widths} widths to train in {len(shards)} shards"
+            "info",
+            f"{'resumed' if resume else 'started'} on {where}: {widths} widths{grid} to train in {len(shards)} shards",
         )
         if not on_ray and (notice := engine_notice(cfg, here)) is not None:
             writer.log_event("warning", notice)
         checkpoints = _take_up_checkpoints(writer, cfg, shards) if resume else {}
         events = (
-            run_on_ray(cfg, shards, stop, checkpoints) if on_ray else _train_locally(problem, shards, stop, checkpoints)
+            run_on_ray(cfg, shards, stop, checkpoints)
+            if on_ray
+            else _train_locally(problems, shards, stop, checkpoints)
         )
         failures = _record(
             writer, cfg, events, stop, {shard: int(state["step"]) for shard, state in checkpoints.items()}
         )
         if failures:
-            first = f"{_describe_shard(failures[0].shard)} failed: {failures[0].reason}"
+            first = f"{_describe_shard(failures[0].shard, cfg)} failed: {failures[0].reason}"
             more = f"{len(failures)} shards failed, the first: " if len(failures) > 1 else ""
             writer.mark_ended("failed", f"{more}{first}; the shards that finished are kept")
             return "failed"
@@ -320,12 +343,16 @@ def _execute_locked(run_dir: Path, stop: threading.Event, resume: bool) -> str:
 
 
 def _train_locally(
-    problem: Problem, shards: list[Shard], stop: threading.Event, checkpoints: dict[Shard, State]
+    problems: dict[tuple[int, int], Problem],
+    shards: list[Shard],
+    stop: threading.Event,
+    checkpoints: dict[Shard, State],
 ) -> Generator[Event]:
     for shard in shards:
         if stop.is_set():
             return
-        yield from train_shard(problem, shard, resume=checkpoints.pop(shard, None))  # popped: held no longer
+        # popped: held no longer
+        yield from train_shard(problems[shard.cell], shard, resume=checkpoints.pop(shard, None))
 
 
 def _record(
@@ -337,9 +364,9 @@ def _record(
 ) -> list[ShardFailed]:
     """Write the shards' events to the store as they come, from one shard at a time or many at once.
 
-    Every write is keyed by (width, seed[, step]), so an event seen twice changes nothing; a shard retried
-    from a checkpoint rewrites the rows past it with the same numbers. ``resumed_from`` holds the step each
-    shard continues from.
+    Every write is keyed by (width, data size, depth, seed[, step]), so an event seen twice changes nothing; a
+    shard retried from a checkpoint rewrites the rows past it with the same numbers. ``resumed_from`` holds the
+    step each shard continues from.
     """
     steps = cfg.training.steps
     fingerprint = training_fingerprint(cfg)
@@ -354,39 +381,41 @@ def _record(
             shard = event.shard
             if isinstance(event, ShardFailed):
                 failures.append(event)
-                writer.log_event("error", f"{_describe_shard(shard)} failed: {event.reason}")
+                writer.log_event("error", f"{_describe_shard(shard, cfg)} failed: {event.reason}")
                 continue
             if isinstance(event, ShardRetried):
-                writer.log_event("warning", f"{_describe_shard(shard)}: {event.reason}")
+                writer.log_event("warning", f"{_describe_shard(shard, cfg)}: {event.reason}")
                 continue
+            group = _group(shard)
             if shard not in last_progress:
-                writer.set_progress(shard.width, shard.seeds[0], len(shard.seeds), resumed_from.get(shard, 0), steps)
+                writer.set_progress(group, shard.seeds[0], len(shard.seeds), resumed_from.get(shard, 0), steps)
                 last_progress[shard] = now
             if isinstance(event, ShardPlaced):
                 if not placed:  # the first worker to take a shard describes the environment the run trains in
                     writer.write_environment(event.facts)
                     placed = True
-                writer.log_event("info", f"{_describe_shard(shard)} training on {event.host} ({event.facts['device']})")
+                host = f"{event.host} ({event.facts['device']})"
+                writer.log_event("info", f"{_describe_shard(shard, cfg)} training on {host}")
             if isinstance(event, Evaluated):
-                writer.add_curve_points(shard.width, shard.seeds, event.step, event.train_loss, event.test_loss)
+                writer.add_curve_points(group, shard.seeds, event.step, event.train_loss, event.test_loss)
                 if event.step <= steps * (1 - CONVERGENCE_WINDOW):
                     before_last_tenth[shard] = event.train_loss
             if isinstance(event, Resumed):
                 _record_resumption(writer, cfg, event, before_last_tenth)
             if isinstance(event, Checkpointed):
-                writer.write_checkpoint(shard.width, list(shard.seeds), event.state, fingerprint)
+                writer.write_checkpoint(group, list(shard.seeds), event.state, fingerprint)
                 last_flush = now
             if isinstance(event, Evaluated | Progressed) and now - last_progress[shard] >= PROGRESS_SECONDS:
-                writer.set_progress(shard.width, shard.seeds[0], len(shard.seeds), event.step, steps)
+                writer.set_progress(group, shard.seeds[0], len(shard.seeds), event.step, steps)
                 last_progress[shard] = now
             if now - last_flush >= FLUSH_SECONDS:
                 writer.flush()
                 last_flush = now
             if isinstance(event, ShardFinished):
                 writer.add_shard_result(
-                    shard.width,
+                    group,
                     list(shard.seeds),
-                    parameter_count(cfg.target.input_dim, shard.width, cfg.model.hidden_layers),
+                    parameter_count(cfg.target.input_dim, shard.width, shard.depth),
                     event.train_loss,
                     event.test_loss,
                     event.diverged_step,
@@ -394,9 +423,9 @@ def _record(
                     event.outputs,
                     event.weights,
                 )
-                writer.drop_checkpoint(shard.width, shard.seeds[0])
-                writer.set_progress(shard.width, shard.seeds[0], len(shard.seeds), steps, steps)
-                writer.log_event(*_shard_summary(event, before_last_tenth.pop(shard, None)))
+                writer.drop_checkpoint(group, shard.seeds[0])
+                writer.set_progress(group, shard.seeds[0], len(shard.seeds), steps, steps)
+                writer.log_event(*_shard_summary(event, before_last_tenth.pop(shard, None), cfg))
             if stop.is_set():
                 break
     finally:
@@ -412,20 +441,20 @@ def _record_resumption(
     shard, steps = event.shard, cfg.training.steps
     label = _shard_label(shard, cfg)
     if event.refused is not None:
-        name = checkpoint_name(shard.width, shard.seeds[0])
+        name = checkpoint_name(_group(shard), shard.seeds[0])
         writer.log_event(
             "warning", f"{label}: checkpoint arrays/{name} refused ({event.refused}); training from step 0"
         )
-        writer.drop_checkpoint(shard.width, shard.seeds[0])
+        writer.drop_checkpoint(_group(shard), shard.seeds[0])
         before_last_tenth.pop(shard, None)
     else:
         writer.log_event("info", f"{label}: from step {event.step:,}")
         earlier = writer.train_losses_before(
-            shard.width, list(shard.seeds), min(event.step, steps * (1 - CONVERGENCE_WINDOW))
+            _group(shard), list(shard.seeds), min(event.step, steps * (1 - CONVERGENCE_WINDOW))
         )
         if earlier is not None:
             before_last_tenth[shard] = earlier
-    writer.set_progress(shard.width, shard.seeds[0], len(shard.seeds), event.step, steps)
+    writer.set_progress(_group(shard), shard.seeds[0], len(shard.seeds), event.step, steps)
 
 
 # glibc's mallopt parameters (malloc.h).

@@ -28,7 +28,6 @@ from scaletui.analysis import (
     PowerLawFit,
     fit_aggregates,
     iter_resample_picks,
-    parameter_counts,
     percentile_ci,
     width_basins,
 )
@@ -348,7 +347,7 @@ def analyze_seeds(run, options: FitOptions = FitOptions(), units: str = "log") -
     if units not in UNITS:
         raise ValueError(f"units must be one of {', '.join(UNITS)}; got {units!r}")
     models = run.models()
-    counts = parameter_counts(run.config)
+    counts = run.parameter_counts()
     widths, groups = [], {}
     for w in sorted(set(models.width.tolist())):
         mask = models.width == w

@@ -1,13 +1,17 @@
 """Run directories: the single source of truth that the runner writes and every face reads.
 
-Layout of ``runs/<run-id>/`` (schema version 3)::
+Layout of ``runs/<run-id>/`` (schema version 4)::
 
     config.toml      the resolved config; ``scaletui run runs/<id>/config.toml`` re-runs it
     meta.json        schema version, id, creation time, environment facts (written once, atomically)
     run.sqlite       status and heartbeat, loss curves, final per-model results, progress, checkpoints, events (WAL)
     arrays/test_set.npz                 test inputs x (n, d) and targets y (n,), float64
-    arrays/w<width>_s<first>-<last>.npz outputs on the test set (models, n) and final weights, per shard
-    arrays/w<width>_s<first>.checkpoint.npz  an unfinished shard's latest training state (removed when it ends)
+    arrays/w<width>_n<size>_d<depth>_s<first>-<last>.npz  outputs on the test set (models, n) and final
+                     weights, per shard
+    arrays/w<width>_n<size>_d<depth>_s<first>.checkpoint.npz  an unfinished shard's latest training state
+                     (removed when it ends)
+
+Every model is keyed by its coordinates in the sweep: (width, data size, depth, seed).
     runner.log       the runner process's own output
     runner.lock      held (an OS file lock) by the one runner writing the run, for as long as it lives
 
@@ -24,7 +28,13 @@ Schema versions: 2 added ``target.teacher_bias_std``, whose default is not what 
 trained with; reading an older run fills each field it lacks with the value it was trained with
 (:data:`TRAINED_WITH`), so it opens and resumes as the run it was. 3 added checkpoints (the ``checkpoints``
 table and files, ``execution.checkpoint_seconds``, which changes no result): an older run reads as one
-without any and, when resumed, gains the table and checkpoints at the default interval.
+without any and, when resumed, gains the table and checkpoints at the default interval. 4 keyed every
+model by (width, data size, depth, seed) so a sweep can vary the training set's size and the depth: a
+reader opens an older run as it is, each row at the run's one data size and depth (its tables are read
+through views that add those columns, nothing is written); a runner resuming one first rebuilds its tables
+with the columns, in one transaction, and renames its checkpoint files, so the run goes on where it
+stopped. Label noise is drawn from a stream of its own since version 4, so an older run with
+``data.noise`` above 0 is refused on resume rather than continued on a different training set.
 """
 
 from __future__ import annotations
@@ -43,7 +53,7 @@ import sqlite3
 import time
 import zipfile
 from collections.abc import Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +64,7 @@ import numpy as np
 from scaletui.config import (
     Config,
     ConfigError,
+    Group,
     config_from_dict,
     config_to_dict,
     config_to_toml,
@@ -62,7 +73,7 @@ from scaletui.config import (
     seeds_label,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Config fields added in a schema version, with the value every run of an older version was trained with.
 TRAINED_WITH: dict[int, dict[tuple[str, str], Any]] = {2: {("target", "teacher_bias_std"): 0.0}}
 FAILURE_NOTE = "failure.txt"  # written only when a failure could not be recorded in run.sqlite
@@ -82,23 +93,23 @@ CREATE TABLE IF NOT EXISTS run (
     started REAL, finished REAL, heartbeat REAL, error TEXT
 );
 CREATE TABLE IF NOT EXISTS curves (
-    width INTEGER NOT NULL, seed INTEGER NOT NULL, step INTEGER NOT NULL,
-    train_loss REAL, test_loss REAL, PRIMARY KEY (width, seed, step)
+    width INTEGER NOT NULL, n_train INTEGER NOT NULL, depth INTEGER NOT NULL, seed INTEGER NOT NULL,
+    step INTEGER NOT NULL, train_loss REAL, test_loss REAL, PRIMARY KEY (width, n_train, depth, seed, step)
 );
 CREATE TABLE IF NOT EXISTS models (
-    width INTEGER NOT NULL, seed INTEGER NOT NULL, n_params INTEGER NOT NULL,
-    train_loss REAL, test_loss REAL, diverged_step INTEGER NOT NULL,
-    wall_seconds REAL, arrays TEXT NOT NULL, PRIMARY KEY (width, seed)
+    width INTEGER NOT NULL, n_train INTEGER NOT NULL, depth INTEGER NOT NULL, seed INTEGER NOT NULL,
+    n_params INTEGER NOT NULL, train_loss REAL, test_loss REAL, diverged_step INTEGER NOT NULL,
+    wall_seconds REAL, arrays TEXT NOT NULL, PRIMARY KEY (width, n_train, depth, seed)
 );
 CREATE TABLE IF NOT EXISTS progress (
-    width INTEGER NOT NULL, first_seed INTEGER NOT NULL, models INTEGER NOT NULL,
-    step INTEGER NOT NULL, steps INTEGER NOT NULL, started REAL, updated REAL,
-    PRIMARY KEY (width, first_seed)
+    width INTEGER NOT NULL, n_train INTEGER NOT NULL, depth INTEGER NOT NULL, first_seed INTEGER NOT NULL,
+    models INTEGER NOT NULL, step INTEGER NOT NULL, steps INTEGER NOT NULL, started REAL, updated REAL,
+    PRIMARY KEY (width, n_train, depth, first_seed)
 );
 CREATE TABLE IF NOT EXISTS checkpoints (
-    width INTEGER NOT NULL, first_seed INTEGER NOT NULL, models INTEGER NOT NULL,
-    step INTEGER NOT NULL, file TEXT NOT NULL, written REAL NOT NULL,
-    PRIMARY KEY (width, first_seed)
+    width INTEGER NOT NULL, n_train INTEGER NOT NULL, depth INTEGER NOT NULL, first_seed INTEGER NOT NULL,
+    models INTEGER NOT NULL, step INTEGER NOT NULL, file TEXT NOT NULL, written REAL NOT NULL,
+    PRIMARY KEY (width, n_train, depth, first_seed)
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL
@@ -114,9 +125,82 @@ class CheckpointRefused(StoreError):
     """A checkpoint file that must not be continued from: damaged, of another config, shard or schema."""
 
 
-def checkpoint_name(width: int, first_seed: int) -> str:
-    """The file of a shard's checkpoint, beside its arrays: one per shard, keyed by (width, first seed)."""
-    return f"w{width:06d}_s{first_seed:05d}.checkpoint.npz"
+def group_stem(group: Group) -> str:
+    """The start of a group's file names: ``w000016_n0001000_d1``."""
+    return f"w{group.width:06d}_n{group.n_train:07d}_d{group.depth}"
+
+
+def checkpoint_name(group: Group, first_seed: int) -> str:
+    """The file of a shard's checkpoint, beside its arrays: one per shard, keyed by its group and first seed."""
+    return f"{group_stem(group)}_s{first_seed:05d}.checkpoint.npz"
+
+
+# The tables of schema 4 with their key columns, and how each is read in a run of schema 3 (one data size,
+# one depth): the same rows with those two columns added as constants.
+KEYED_TABLES = {
+    "curves": "width, {n} AS n_train, {d} AS depth, seed, step, train_loss, test_loss",
+    "models": "width, {n} AS n_train, {d} AS depth, seed, n_params, train_loss, test_loss, diverged_step, "
+    "wall_seconds, arrays",
+    "progress": "width, {n} AS n_train, {d} AS depth, first_seed, models, step, steps, started, updated",
+    "checkpoints": "width, {n} AS n_train, {d} AS depth, first_seed, models, step, file, written",
+}
+
+
+def _has_grid_columns(conn: sqlite3.Connection, table: str) -> bool:
+    """Whether a table has schema 4's key columns (True for a table that does not exist yet)."""
+    columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    return not columns or "n_train" in columns
+
+
+def _single_cell(run_dir: Path) -> tuple[int, int]:
+    """The one (data size, depth) of a run written before schema 4, from its saved config."""
+    cfg = Run(run_dir).config
+    return cfg.data_sizes[0], cfg.depths[0]
+
+
+def resume_refusal(run: Run) -> str | None:
+    """Why a run cannot be continued by this scaletui, in one line, or None: an older run with label noise
+    would train its unfinished models on other labels (the noise stream changed in schema 4)."""
+    if run.meta["schema_version"] < 4 and run.config.data.noise > 0:
+        return (
+            f"run {run.id} was made by an older scaletui (schema {run.meta['schema_version']}) that drew label "
+            "noise differently; resuming would train its unfinished models on other labels: re-run its config.toml"
+        )
+    return None
+
+
+def migrate_to_grid_keys(conn: sqlite3.Connection, run_dir: Path) -> None:
+    """Rebuild a schema-3 run's keyed tables with the data size and depth columns, in one transaction, and
+    give its checkpoint files their schema-4 names; then record schema 4 in meta.json. Safe to repeat: a
+    kill part-way leaves either the old tables (files renamed so far are found under either name) or the new.
+    """
+    if (refusal := resume_refusal(Run(run_dir))) is not None:
+        raise StoreError(refusal)
+    n, d = _single_cell(run_dir)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for table, columns in KEYED_TABLES.items():
+            if _has_grid_columns(conn, table):
+                continue
+            conn.execute(f"ALTER TABLE {table} RENAME TO {table}_schema3")
+            create = next(part for part in _SCHEMA.split(";") if f"EXISTS {table} (" in part)
+            conn.execute(create)
+            conn.execute(f"INSERT INTO {table} SELECT {columns.format(n=n, d=d)} FROM {table}_schema3")
+            conn.execute(f"DROP TABLE {table}_schema3")
+        for width, first, old in conn.execute("SELECT width, first_seed, file FROM checkpoints").fetchall():
+            new = checkpoint_name(Group(width, n, d), first)
+            if old != new:
+                with suppress(FileNotFoundError):
+                    os.replace(run_dir / "arrays" / old, run_dir / "arrays" / new)
+                conn.execute("UPDATE checkpoints SET file = ? WHERE file = ?", (new, old))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    meta = json.loads((run_dir / "meta.json").read_text(encoding="utf-8"))
+    if meta.get("schema_version", SCHEMA_VERSION) < SCHEMA_VERSION:
+        meta["schema_version"] = SCHEMA_VERSION
+        atomic_write_bytes(run_dir / "meta.json", json.dumps(meta, indent=2).encode())
 
 
 class RunLocked(StoreError):
@@ -211,6 +295,8 @@ class RunWriter:
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = NORMAL")
         self.conn.executescript(_SCHEMA)
+        if not all(_has_grid_columns(self.conn, table) for table in KEYED_TABLES):
+            migrate_to_grid_keys(self.conn, run_dir)
         self._pending_curves: list[tuple[Any, ...]] = []
 
     @classmethod
@@ -245,6 +331,10 @@ class RunWriter:
     def close(self) -> None:
         self.flush()
         self.conn.close()
+
+    def group(self, width: int) -> Group:
+        """A width's group in a run that sweeps width alone (its one data size and depth)."""
+        return Run(self.dir).group(width)
 
     def write_environment(self, facts: dict[str, Any]) -> None:
         meta = json.loads((self.dir / "meta.json").read_text())
@@ -283,30 +373,30 @@ class RunWriter:
     def log_event(self, level: str, message: str) -> None:
         self.conn.execute("INSERT INTO events (time, level, message) VALUES (?, ?, ?)", (time.time(), level, message))
 
-    def add_curve_points(self, width: int, seeds: Iterable[int], step: int, train, test) -> None:
+    def add_curve_points(self, group: Group, seeds: Iterable[int], step: int, train, test) -> None:
         """Buffer one evaluation's losses; :meth:`flush` commits them."""
         self._pending_curves += [
-            (width, s, step, _nan_to_none(tr), _nan_to_none(te)) for s, tr, te in zip(seeds, train, test, strict=True)
+            (*group, s, step, _nan_to_none(tr), _nan_to_none(te)) for s, tr, te in zip(seeds, train, test, strict=True)
         ]
 
     def flush(self) -> None:
         if not self._pending_curves:
             return
         with self._transaction():
-            self.conn.executemany("INSERT OR REPLACE INTO curves VALUES (?, ?, ?, ?, ?)", self._pending_curves)
+            self.conn.executemany("INSERT OR REPLACE INTO curves VALUES (?, ?, ?, ?, ?, ?, ?)", self._pending_curves)
         self._pending_curves = []
 
-    def set_progress(self, width: int, first_seed: int, models: int, step: int, steps: int) -> None:
+    def set_progress(self, group: Group, first_seed: int, models: int, step: int, steps: int) -> None:
         now = time.time()
         self.conn.execute(
-            "INSERT INTO progress VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (width, first_seed) "
+            "INSERT INTO progress VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (width, n_train, depth, first_seed) "
             "DO UPDATE SET step=excluded.step, updated=excluded.updated",
-            (width, first_seed, models, step, steps, now, now),
+            (*group, first_seed, models, step, steps, now, now),
         )
 
     def add_shard_result(
         self,
-        width: int,
+        group: Group,
         seeds: list[int],
         n_params: int,
         train_loss: np.ndarray,
@@ -317,7 +407,7 @@ class RunWriter:
         weights: dict[str, np.ndarray],
     ) -> None:
         """Persist a finished shard: arrays first, then its model rows in one transaction."""
-        name = f"w{width:06d}_s{seeds[0]:05d}-{seeds[-1]:05d}.npz"
+        name = f"{group_stem(group)}_s{seeds[0]:05d}-{seeds[-1]:05d}.npz"
         arrays = {
             "seeds": np.asarray(seeds),
             "outputs": outputs,
@@ -326,38 +416,40 @@ class RunWriter:
         atomic_write_bytes(self.dir / "arrays" / name, _npz_bytes(arrays))
         self.flush()
         rows = [
-            (width, s, n_params, _nan_to_none(tr), _nan_to_none(te), int(d), wall_seconds, name)
+            (*group, s, n_params, _nan_to_none(tr), _nan_to_none(te), int(d), wall_seconds, name)
             for s, tr, te, d in zip(seeds, train_loss, test_loss, diverged_step, strict=True)
         ]
         with self._transaction():
-            self.conn.executemany("INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self.conn.executemany("INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
-    def write_checkpoint(self, width: int, seeds: list[int], state: dict[str, np.ndarray], fingerprint: str) -> None:
+    def write_checkpoint(self, group: Group, seeds: list[int], state: dict[str, np.ndarray], fingerprint: str) -> None:
         """Save a shard's training state at its step: the curve rows up to that step are committed first,
         then the file is written atomically, then its row; a kill anywhere in between leaves the previous
         checkpoint or this one, and rows that agree with either."""
         self.flush()
-        name = checkpoint_name(width, seeds[0])
+        name = checkpoint_name(group, seeds[0])
         arrays = {
             "schema_version": np.array(SCHEMA_VERSION),
             "fingerprint": np.array(fingerprint),
-            "width": np.array(width),
+            "width": np.array(group.width),
+            "n_train": np.array(group.n_train),
+            "depth": np.array(group.depth),
             "seeds": np.asarray(seeds),
             **{f"state/{k}": v for k, v in state.items()},
         }
         atomic_write_bytes(self.dir / "arrays" / name, _npz_bytes(arrays))
         self.conn.execute(
-            "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
-            (width, seeds[0], len(seeds), int(state["step"]), name, time.time()),
+            "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (*group, seeds[0], len(seeds), int(state["step"]), name, time.time()),
         )
 
-    def read_checkpoint(self, width: int, seeds: list[int], fingerprint: str) -> dict[str, np.ndarray] | None:
+    def read_checkpoint(self, group: Group, seeds: list[int], fingerprint: str) -> dict[str, np.ndarray] | None:
         """The saved training state of this shard, or None when it has no checkpoint.
 
         Raises CheckpointRefused, naming the file, for one that is damaged or was written by another schema
         version, for another config (its fingerprint) or for another shard.
         """
-        path = self.dir / "arrays" / checkpoint_name(width, seeds[0])
+        path = self.dir / "arrays" / checkpoint_name(group, seeds[0])
         where = f"checkpoint arrays/{path.name}"
         try:
             with np.load(path, allow_pickle=False) as data:
@@ -372,26 +464,34 @@ class RunWriter:
         version, width_saved, seeds_saved = arrays["schema_version"], arrays["width"], arrays["seeds"]
         if any(a.dtype.kind not in "iu" for a in (version, width_saved, seeds_saved)) or seeds_saved.ndim != 1:
             raise CheckpointRefused(f"{where} is damaged (its identity is not a width and a list of seeds)")
-        if version.shape != () or int(version) != SCHEMA_VERSION:
+        # Schema 3's state is schema 4's; its file holds no data size or depth: its run had one of each.
+        if version.shape != () or int(version) not in (3, SCHEMA_VERSION):
             raise CheckpointRefused(f"{where} is from schema version {version}, not {SCHEMA_VERSION}")
         if str(arrays["fingerprint"]) != fingerprint:
             raise CheckpointRefused(f"{where} is from another config")
-        if width_saved.shape != () or int(width_saved) != width or seeds_saved.tolist() != list(seeds):
+        cell = tuple(int(arrays[k]) if k in arrays else None for k in ("n_train", "depth"))
+        if int(version) == SCHEMA_VERSION and cell != (group.n_train, group.depth):
+            raise CheckpointRefused(f"{where} holds data size {cell[0]}, depth {cell[1]}, not this shard's")
+        if width_saved.shape != () or int(width_saved) != group.width or seeds_saved.tolist() != list(seeds):
             raise CheckpointRefused(
                 f"{where} holds width {width_saved}, {seeds_label(seeds_saved)}, not this shard's {seeds_label(seeds)}"
             )
         return {k.removeprefix("state/"): v for k, v in arrays.items() if k.startswith("state/")}
 
-    def drop_checkpoint(self, width: int, first_seed: int) -> None:
+    def drop_checkpoint(self, group: Group, first_seed: int) -> None:
         """Forget a shard's checkpoint once its results are stored: the row, then the file."""
-        self.conn.execute("DELETE FROM checkpoints WHERE width = ? AND first_seed = ?", (width, first_seed))
-        (self.dir / "arrays" / checkpoint_name(width, first_seed)).unlink(missing_ok=True)
+        self.conn.execute(
+            "DELETE FROM checkpoints WHERE width = ? AND n_train = ? AND depth = ? AND first_seed = ?",
+            (*group, first_seed),
+        )
+        (self.dir / "arrays" / checkpoint_name(group, first_seed)).unlink(missing_ok=True)
 
-    def finished_models(self) -> set[tuple[int, int]]:
-        return {(w, s) for w, s in self.conn.execute("SELECT width, seed FROM models")}
+    def finished_models(self) -> set[tuple[int, int, int, int]]:
+        """Every finished model's (width, data size, depth, seed)."""
+        return set(self.conn.execute("SELECT width, n_train, depth, seed FROM models").fetchall())
 
-    def forget_unfinished(self, resume_points: dict[tuple[int, int, int], int]) -> None:
-        """Before a resume: keep the checkpoints the shards take up, given as (width, first seed, models) → step,
+    def forget_unfinished(self, resume_points: dict[tuple[Group, int, int], int]) -> None:
+        """Before a resume: keep the checkpoints the shards take up, given as (group, first seed, models) → step,
         and the curve rows up to each one's step; drop every other trace of unfinished models (curves,
         progress, checkpoints) and the temporary files a kill left mid-write.
 
@@ -401,30 +501,35 @@ class RunWriter:
         with self._transaction():
             self.conn.execute("DELETE FROM checkpoints")
             self.conn.executemany(
-                "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
-                [(w, first, n, step, checkpoint_name(w, first), now) for (w, first, n), step in resume_points.items()],
+                "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (*group, first, n, step, checkpoint_name(group, first), now)
+                    for (group, first, n), step in resume_points.items()
+                ],
             )
+            same = "{0}.width = {1}.width AND {0}.n_train = {1}.n_train AND {0}.depth = {1}.depth"
             self.conn.execute(
-                "DELETE FROM curves WHERE NOT EXISTS (SELECT 1 FROM models m "
-                "WHERE m.width = curves.width AND m.seed = curves.seed) AND NOT EXISTS (SELECT 1 FROM checkpoints c "
-                "WHERE c.width = curves.width AND curves.seed BETWEEN c.first_seed AND c.first_seed + c.models - 1 "
+                f"DELETE FROM curves WHERE NOT EXISTS (SELECT 1 FROM models m WHERE {same.format('m', 'curves')} "
+                f"AND m.seed = curves.seed) AND NOT EXISTS (SELECT 1 FROM checkpoints c WHERE "
+                f"{same.format('c', 'curves')} AND curves.seed BETWEEN c.first_seed AND c.first_seed + c.models - 1 "
                 "AND curves.step <= c.step)"
             )
             self.conn.execute(
-                "DELETE FROM progress WHERE NOT EXISTS (SELECT 1 FROM models m "
-                "WHERE m.width = progress.width AND m.seed = progress.first_seed)"
+                f"DELETE FROM progress WHERE NOT EXISTS (SELECT 1 FROM models m WHERE {same.format('m', 'progress')} "
+                "AND m.seed = progress.first_seed)"
             )
-        kept = {checkpoint_name(w, first) for w, first, _ in resume_points}
+        kept = {checkpoint_name(group, first) for group, first, _ in resume_points}
         for path in (self.dir / "arrays").iterdir():
             if (path.name.endswith(".checkpoint.npz") and path.name not in kept) or path.name.endswith(".tmp"):
                 path.unlink(missing_ok=True)
 
-    def train_losses_before(self, width: int, seeds: list[int], step: float) -> np.ndarray | None:
+    def train_losses_before(self, group: Group, seeds: list[int], step: float) -> np.ndarray | None:
         """The shard's training losses at its last stored evaluation at or before ``step`` (None if none)."""
+        where = "width = ? AND n_train = ? AND depth = ?"
         rows = self.conn.execute(
-            "SELECT train_loss FROM curves WHERE width = ? AND seed BETWEEN ? AND ? AND step = "
-            "(SELECT MAX(step) FROM curves WHERE width = ? AND seed = ? AND step <= ?) ORDER BY seed",
-            (width, seeds[0], seeds[-1], width, seeds[0], step),
+            f"SELECT train_loss FROM curves WHERE {where} AND seed BETWEEN ? AND ? AND step = "
+            f"(SELECT MAX(step) FROM curves WHERE {where} AND seed = ? AND step <= ?) ORDER BY seed",
+            (*group, seeds[0], seeds[-1], *group, seeds[0], step),
         ).fetchall()
         if len(rows) != len(seeds):
             return None
@@ -478,9 +583,12 @@ def _pid_alive(pid: int) -> bool:
 
 @dataclass
 class ModelTable:
-    """Final results, one entry per finished model, as parallel arrays sorted by (width, seed)."""
+    """Final results, one entry per finished model, as parallel arrays sorted by (width, data size, depth,
+    seed)."""
 
     width: np.ndarray
+    n_train: np.ndarray
+    depth: np.ndarray
     seed: np.ndarray
     n_params: np.ndarray
     train_loss: np.ndarray
@@ -498,9 +606,11 @@ class ModelTable:
 
 @dataclass
 class CurveTable:
-    """Loss curves as parallel arrays sorted by (width, seed, step)."""
+    """Loss curves as parallel arrays sorted by (width, data size, depth, seed, step)."""
 
     width: np.ndarray
+    n_train: np.ndarray
+    depth: np.ndarray
     seed: np.ndarray
     step: np.ndarray
     train_loss: np.ndarray
@@ -529,6 +639,7 @@ class Run:
         db = run_dir / "run.sqlite"
         if not db.is_file():
             raise StoreError(f"{run_dir}: run.sqlite is missing")
+        self._legacy_views: str | None = None  # for a schema-3 run, the WITH clause that adds its cell columns
 
     def _read_meta(self) -> dict[str, Any]:
         path = self.dir / "meta.json"
@@ -570,13 +681,35 @@ class Run:
         try:
             with closing(conn):
                 conn.execute("PRAGMA query_only = 1")
+                if self._legacy_views is None:
+                    self._legacy_views = self._views_for_old_tables(conn)
                 yield conn
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.dir / 'run.sqlite'}: unreadable ({exc})") from None
 
+    def _views_for_old_tables(self, conn: sqlite3.Connection) -> str:
+        """A WITH clause under which a run written before schema 4 reads like one of schema 4: each keyed table
+        shadowed by itself plus its run's one data size and depth as columns (empty for a schema-4 run)."""
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        old = [t for t in KEYED_TABLES if t in tables and not _has_grid_columns(conn, t)]
+        if not old:
+            return ""
+        n, d = self.config.data_sizes[0], self.config.depths[0]
+        views = (f"{t} AS (SELECT {KEYED_TABLES[t].format(n=int(n), d=int(d))} FROM main.{t})" for t in old)
+        return "WITH " + ", ".join(views) + " "
+
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._db() as conn:
-            return conn.execute(sql, args).fetchall()
+            return conn.execute(self._legacy_views + sql if sql.startswith("SELECT") else sql, args).fetchall()
+
+    def _cell_of(self, n_train: int | None, depth: int | None) -> tuple[int, int]:
+        """The (data size, depth) a caller means: the run's only value where it left one out."""
+        sizes, depths = self.config.data_sizes, self.config.depths
+        if n_train is None and len(sizes) > 1:
+            raise StoreError(f"{self.id} sweeps {len(sizes)} data sizes: say which (n_train)")
+        if depth is None and len(depths) > 1:
+            raise StoreError(f"{self.id} sweeps {len(depths)} depths: say which (depth)")
+        return (sizes[0] if n_train is None else n_train), (depths[0] if depth is None else depth)
 
     def status(self) -> RunStatus:
         """The recorded status, with a live-looking run whose runner is gone reported as ``dead``."""
@@ -603,63 +736,83 @@ class Run:
 
     def models(self) -> ModelTable:
         rows = self._query(
-            "SELECT width, seed, n_params, train_loss, test_loss, diverged_step, wall_seconds "
-            "FROM models ORDER BY width, seed"
+            "SELECT width, n_train, depth, seed, n_params, train_loss, test_loss, diverged_step, wall_seconds "
+            "FROM models ORDER BY width, n_train, depth, seed"
         )
-        cols = list(zip(*rows, strict=True)) if rows else [()] * 7
-        as_float = [np.array([np.nan if v is None else v for v in c], dtype=float) for c in cols[3:5]]
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 9
+        as_float = [np.array([np.nan if v is None else v for v in c], dtype=float) for c in cols[5:7]]
         return ModelTable(
             width=np.array(cols[0], dtype=int),
-            seed=np.array(cols[1], dtype=int),
-            n_params=np.array(cols[2], dtype=int),
+            n_train=np.array(cols[1], dtype=int),
+            depth=np.array(cols[2], dtype=int),
+            seed=np.array(cols[3], dtype=int),
+            n_params=np.array(cols[4], dtype=int),
             train_loss=as_float[0],
             test_loss=as_float[1],
-            diverged_step=np.array(cols[5], dtype=int),
-            wall_seconds=np.array([np.nan if v is None else v for v in cols[6]], dtype=float),
+            diverged_step=np.array(cols[7], dtype=int),
+            wall_seconds=np.array([np.nan if v is None else v for v in cols[8]], dtype=float),
         )
 
-    def curves(self, width: int | None = None) -> CurveTable:
-        where, args = ("WHERE width = ?", (width,)) if width is not None else ("", ())
+    def curves(self, width: int | None = None, n_train: int | None = None, depth: int | None = None) -> CurveTable:
+        """Loss curves, all of them or those of one width, data size or depth (any combination)."""
+        given = [(name, v) for name, v in (("width", width), ("n_train", n_train), ("depth", depth)) if v is not None]
+        where = ("WHERE " + " AND ".join(f"{name} = ?" for name, _ in given)) if given else ""
         rows = self._query(
-            f"SELECT width, seed, step, train_loss, test_loss FROM curves {where} ORDER BY width, seed, step",
-            args,
+            f"SELECT width, n_train, depth, seed, step, train_loss, test_loss FROM curves {where} "
+            "ORDER BY width, n_train, depth, seed, step",
+            tuple(v for _, v in given),
         )
-        cols = list(zip(*rows, strict=True)) if rows else [()] * 5
-        floats = [np.array([np.nan if v is None else v for v in c], dtype=float) for c in cols[3:]]
-        return CurveTable(
-            np.array(cols[0], dtype=int), np.array(cols[1], dtype=int), np.array(cols[2], dtype=int), *floats
-        )
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 7
+        ints = [np.array(c, dtype=int) for c in cols[:5]]
+        floats = [np.array([np.nan if v is None else v for v in c], dtype=float) for c in cols[5:]]
+        return CurveTable(*ints, *floats)
 
-    def latest_test_losses(self) -> dict[int, tuple[int, np.ndarray]]:
-        """Per width, the newest evaluated step and its test losses: cheap enough to poll for live views."""
+    def latest_test_losses(self) -> dict[Group, tuple[int, np.ndarray]]:
+        """Per group (width, data size, depth), the newest evaluated step and its test losses: cheap enough to
+        poll for live views."""
         rows = self._query(
-            "SELECT c.width, c.step, c.test_loss FROM curves c JOIN "
-            "(SELECT width, MAX(step) AS step FROM curves GROUP BY width) m "
-            "ON c.width = m.width AND c.step = m.step ORDER BY c.width, c.seed"
+            "SELECT c.width, c.n_train, c.depth, c.step, c.test_loss FROM curves c JOIN "
+            "(SELECT width, n_train, depth, MAX(step) AS step FROM curves GROUP BY width, n_train, depth) m "
+            "ON c.width = m.width AND c.n_train = m.n_train AND c.depth = m.depth AND c.step = m.step "
+            "ORDER BY c.width, c.n_train, c.depth, c.seed"
         )
-        latest: dict[int, tuple[int, list[float]]] = {}
-        for width, step, loss in rows:
-            latest.setdefault(width, (step, []))[1].append(np.nan if loss is None else loss)
-        return {w: (step, np.array(losses, dtype=float)) for w, (step, losses) in latest.items()}
+        latest: dict[Group, tuple[int, list[float]]] = {}
+        for width, n_train, depth, step, loss in rows:
+            latest.setdefault(Group(width, n_train, depth), (step, []))[1].append(np.nan if loss is None else loss)
+        return {g: (step, np.array(losses, dtype=float)) for g, (step, losses) in latest.items()}
 
     def progress(self) -> list[dict[str, Any]]:
-        rows = self._query(
-            "SELECT width, first_seed, models, step, steps, started, updated FROM progress ORDER BY width, first_seed"
-        )
-        keys = ("width", "first_seed", "models", "step", "steps", "started", "updated")
+        keys = ("width", "n_train", "depth", "first_seed", "models", "step", "steps", "started", "updated")
+        rows = self._query(f"SELECT {', '.join(keys)} FROM progress ORDER BY width, n_train, depth, first_seed")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
-    def progress_fraction(self) -> tuple[float, dict[int, int]]:
-        """Overall fraction of the sweep's work done (wide nets weighted by their cost) and each width's step."""
+    def group(self, width: int) -> Group:
+        """A width's group in a run that sweeps width alone (its one data size and depth)."""
+        return Group(width, *self._cell_of(None, None))
+
+    def parameter_counts(self) -> dict[int, int]:
+        """N of every width of a run that sweeps width alone, known before any model of that width finished."""
+        _, depth = self._cell_of(None, None)
+        return {w: parameter_count(self.config.target.input_dim, w, depth) for w in self.config.model.widths}
+
+    def groups(self) -> list[Group]:
+        """Every (width, data size, depth) the config sweeps, in the order shards are planned."""
+        cfg = self.config
+        return [Group(w, n, d) for n, d in cfg.cells for w in cfg.model.widths]
+
+    def progress_fraction(self) -> tuple[float, dict[Group, int]]:
+        """Overall fraction of the sweep's work done (wide nets weighted by their cost) and each group's step."""
         cfg = self.config
         steps = cfg.training.steps
-        done: dict[int, float] = {}
+        done: dict[Group, float] = {}
         for row in self.progress():
-            done[row["width"]] = done.get(row["width"], 0.0) + row["step"] * row["models"]
-        cost = {w: 2000 + parameter_count(cfg.target.input_dim, w, cfg.model.hidden_layers) for w in cfg.model.widths}
+            group = Group(row["width"], row["n_train"], row["depth"])
+            done[group] = done.get(group, 0.0) + row["step"] * row["models"]
+        groups = self.groups()
+        cost = {g: 2000 + g.n_train + parameter_count(cfg.target.input_dim, g.width, g.depth) for g in groups}
         total = sum(cost.values())
-        fraction = sum(cost[w] * min(1.0, done.get(w, 0.0) / (cfg.seeds.count * steps)) for w in cost) / total
-        return fraction, {w: int(done.get(w, 0.0) / cfg.seeds.count) for w in cfg.model.widths}
+        fraction = sum(cost[g] * min(1.0, done.get(g, 0.0) / (cfg.seeds.count * steps)) for g in groups) / total
+        return fraction, {g: int(done.get(g, 0.0) / cfg.seeds.count) for g in groups}
 
     def checkpoints(self) -> list[dict[str, Any]]:
         """The unfinished shards' latest checkpoints: width, first_seed, models, step, written (a time).
@@ -669,10 +822,12 @@ class Run:
             if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'checkpoints'").fetchall():
                 return []
             rows = conn.execute(  # a shard killed between storing its results and dropping its checkpoint is done
-                "SELECT width, first_seed, models, step, written FROM checkpoints c WHERE NOT EXISTS "
-                "(SELECT 1 FROM models m WHERE m.width = c.width AND m.seed = c.first_seed) ORDER BY width, first_seed"
+                self._legacy_views + "SELECT width, n_train, depth, first_seed, models, step, written "
+                "FROM checkpoints c WHERE NOT EXISTS (SELECT 1 FROM models m WHERE m.width = c.width AND "
+                "m.n_train = c.n_train AND m.depth = c.depth AND m.seed = c.first_seed) "
+                "ORDER BY width, n_train, depth, first_seed"
             ).fetchall()
-        keys = ("width", "first_seed", "models", "step", "written")
+        keys = ("width", "n_train", "depth", "first_seed", "models", "step", "written")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def events(self, after_id: int = 0) -> list[tuple[int, float, str, str]]:
@@ -693,9 +848,17 @@ class Run:
         data = self._load_npz("test_set.npz")
         return data["x"], data["y"]
 
-    def outputs(self, width: int) -> tuple[np.ndarray, np.ndarray]:
-        """Seeds and their outputs on the test set, (seeds,) and (seeds, n_test), for finished models."""
-        rows = self._query("SELECT arrays FROM models WHERE width = ? GROUP BY arrays ORDER BY MIN(seed)", (width,))
+    def outputs(
+        self, width: int, n_train: int | None = None, depth: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Seeds and their outputs on the test set, (seeds,) and (seeds, n_test), for the finished models of one
+        width at one data size and depth (either may be left out when the run has only one)."""
+        cell = self._cell_of(n_train, depth)
+        rows = self._query(
+            "SELECT arrays FROM models WHERE width = ? AND n_train = ? AND depth = ? GROUP BY arrays "
+            "ORDER BY MIN(seed)",
+            (width, *cell),
+        )
         names = [r[0] for r in rows]
         seeds, outputs = [], []
         for name in names:
@@ -706,9 +869,15 @@ class Run:
             return np.zeros(0, dtype=int), np.zeros((0, 0))
         return np.concatenate(seeds), np.concatenate(outputs)
 
-    def weights(self, width: int, seed: int) -> dict[str, np.ndarray]:
+    def weights(
+        self, width: int, seed: int, n_train: int | None = None, depth: int | None = None
+    ) -> dict[str, np.ndarray]:
         """One model's final weights, keyed W0, b0, W1, b1, ... (W0 has shape (input_dim, width))."""
-        rows = self._query("SELECT arrays FROM models WHERE width = ? AND seed = ?", (width, seed))
+        cell = self._cell_of(n_train, depth)
+        rows = self._query(
+            "SELECT arrays FROM models WHERE width = ? AND n_train = ? AND depth = ? AND seed = ?",
+            (width, *cell, seed),
+        )
         if not rows:
             raise StoreError(f"{self.id}: no finished model at width {width}, seed {seed}")
         data = self._load_npz(rows[0][0])

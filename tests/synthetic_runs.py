@@ -45,11 +45,11 @@ def lottery_run(
         for step in CURVE_STEPS:
             falling = final * (1 + 2 * (1 - step / STEPS))  # 20% above the final loss at step 90
             curve = np.where(bad, final * (1 + (step == 0)), falling)
-            writer.add_curve_points(w, ids, step, curve, curve)
+            writer.add_curve_points(writer.group(w), ids, step, curve, curve)
         outputs = x**2 + np.sqrt(final)[:, None] * rng.standard_normal((seeds, x.size))
         shapes = {"W0": (seeds, 1, w), "b0": (seeds, 1, w), "W1": (seeds, w, 1), "b1": (seeds, 1, 1)}
         stored = {name: rng.standard_normal(shape) for name, shape in shapes.items()} if weights else {}
-        writer.add_shard_result(w, ids, 3 * w + 1, final, final, np.full(seeds, -1), 0.1, outputs, stored)
+        writer.add_shard_result(writer.group(w), ids, 3 * w + 1, final, final, np.full(seeds, -1), 0.1, outputs, stored)
     if finished:
         writer.mark_ended("finished")
     else:

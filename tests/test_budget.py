@@ -27,7 +27,8 @@ def curve_table(loss, widths=WIDTHS, steps=STEPS, seeds=12, sigma=0.05, seed=0) 
     rows = [(w, s, t, loss(w, t) * np.exp(sigma * rng.standard_normal())) for w in widths for s in range(seeds)
             for t in steps]  # fmt: skip
     w, s, t, test = (np.array(c) for c in zip(*rows, strict=True))
-    return CurveTable(w.astype(int), s.astype(int), t.astype(int), test, test)
+    one = np.ones_like(w, dtype=int)
+    return CurveTable(w.astype(int), 1000 * one, one, s.astype(int), t.astype(int), test, test)
 
 
 def alpha_of(t):
@@ -129,7 +130,9 @@ def test_fit_budget_on_a_finished_run_and_on_one_still_being_written(tmp_path):
     for w, last in ((2, 50), (4, 50), (8, 10)):
         for step in (0, 10, 20, 30, 40, 50):
             if step <= last:
-                writer.add_curve_points(w, [0, 1, 2], step, [1.0 / w / (1 + step)] * 3, [w**-1.5 / (1 + step)] * 3)
+                writer.add_curve_points(
+                    writer.group(w), [0, 1, 2], step, [1.0 / w / (1 + step)] * 3, [w**-1.5 / (1 + step)] * 3
+                )
     writer.flush()
     live = run_cli("fit", "live", "--runs-dir", str(runs_dir), "--budget", "--json", "--resamples", "100")
     assert live.returncode == 0, live.stderr

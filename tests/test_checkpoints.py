@@ -8,6 +8,7 @@ import os
 import shutil
 import sqlite3
 import threading
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -138,7 +139,7 @@ def test_a_runner_killed_mid_width_resumes_from_its_checkpoint_bit_for_bit(tmp_p
     run_dir = create_run(tmp_path / "runs", cfg)
     caught = kill_after_a_checkpoint(start_runner(run_dir), run_dir, past=100)  # past two evaluations
     width, step = caught["width"], caught["step"]
-    assert (run_dir / "arrays" / checkpoint_name(width, 0)).is_file()
+    assert (run_dir / "arrays" / checkpoint_name(Run(run_dir).group(width), 0)).is_file()
     stored = Run(run_dir).curves(width=width)
     assert stored.step.size and set(np.unique(stored.step[stored.step <= step])) == set(range(0, step + 1, 50))
 
@@ -186,7 +187,7 @@ def test_shards_split_by_seeds_have_checkpoints_of_their_own(tmp_path):
         assert execute(run_dir, stop) == "stopped"
     [saved] = Run(run_dir).checkpoints()
     assert (saved["width"], saved["first_seed"], saved["models"]) == (8, 1, 1)
-    assert (run_dir / "arrays" / checkpoint_name(8, 1)).is_file()
+    assert (run_dir / "arrays" / checkpoint_name(Run(run_dir).group(8), 1)).is_file()
     assert execute(run_dir, threading.Event(), resume=True) == "finished"
     assert f"width 8, seed 1: from step {saved['step']:,}" in event_messages(run_dir)
     assert_same_results(reference, run_dir)
@@ -205,16 +206,17 @@ def _damage(path: Path, kind: str) -> None:
         case "garbage":
             path.write_bytes(os.urandom(path.stat().st_size))
         case "flipped-bytes":  # the zip still opens; a member's CRC no longer matches
+            with zipfile.ZipFile(path) as archive:  # the weights' numbers, wherever the layout puts them
+                member = archive.getinfo("state/params.npy")
+            start = member.header_offset + 30 + len(member.filename) + member.compress_size // 2
             data = bytearray(path.read_bytes())
-            data[len(data) // 2 : len(data) // 2 + 8] = bytes(
-                b ^ 0xFF for b in data[len(data) // 2 : len(data) // 2 + 8]
-            )
+            data[start : start + 8] = bytes(b ^ 0xFF for b in data[start : start + 8])
             path.write_bytes(bytes(data))
         case "another-config":
             other = smoke_config(*RUN, "training.steps=400", "training.lr=0.02")
             _rewrite(path, fingerprint=np.array(training_fingerprint(other)))
         case "another-schema-version":
-            _rewrite(path, schema_version=np.array(SCHEMA_VERSION - 1))
+            _rewrite(path, schema_version=np.array(SCHEMA_VERSION + 1))
         case "another-shard":
             _rewrite(path, seeds=np.array([5, 6]))
         case "unusable-state":
@@ -226,7 +228,7 @@ REFUSALS = {
     "garbage": "is damaged (",
     "flipped-bytes": "is damaged (",
     "another-config": "is from another config",
-    "another-schema-version": f"is from schema version {SCHEMA_VERSION - 1}, not {SCHEMA_VERSION}",
+    "another-schema-version": f"is from schema version {SCHEMA_VERSION + 1}, not {SCHEMA_VERSION}",
     "another-shard": "holds width 8, seeds 5–6, not this shard's seeds 0–1",
     "unusable-state": "refused ('moment1' is float64 (3,), the shard needs float64 (50,))",
 }
@@ -239,7 +241,7 @@ def test_a_checkpoint_that_must_not_be_continued_is_refused_by_name_and_the_shar
     reference, stopped = stopped_with_a_checkpoint
     run_dir = tmp_path / stopped.name
     shutil.copytree(stopped, run_dir)
-    name = checkpoint_name(8, 0)
+    name = checkpoint_name(Run(run_dir).group(8), 0)
     _damage(run_dir / "arrays" / name, kind)
     assert execute(run_dir, threading.Event(), resume=True) == "finished"
     messages = event_messages(run_dir)
@@ -255,7 +257,7 @@ def test_readers_show_the_checkpointed_step_and_the_rows_agree_with_it(stopped_w
     _, run_dir = stopped_with_a_checkpoint
     run = Run(run_dir)
     [row] = run.checkpoints()
-    with np.load(run_dir / "arrays" / checkpoint_name(8, 0)) as saved:
+    with np.load(run_dir / "arrays" / checkpoint_name(Run(run_dir).group(8), 0)) as saved:
         assert row["step"] == int(saved["state/step"]) > 0 and saved["seeds"].tolist() == [0, 1]
     shown = CliRunner().invoke(app, ["show", str(run_dir), "--no-plots"], env={"COLUMNS": "200"})
     assert shown.exit_code == 0, shown.output
@@ -266,11 +268,11 @@ def test_a_resume_keeps_the_curve_rows_up_to_each_checkpoint_and_no_others(runs_
     writer = RunWriter.create(runs_dir, smoke_config())
     for width, seeds in ((2, [0, 1]), (4, [0, 1]), (8, [0, 1])):
         for step in range(0, 100, 10):
-            writer.add_curve_points(width, seeds, step, np.ones(2), np.ones(2))
-    writer.add_shard_result(2, [0, 1], 7, *np.ones((2, 2)), np.array([-1, -1]), 1.0, np.ones((2, 5)), {})
+            writer.add_curve_points(writer.group(width), seeds, step, np.ones(2), np.ones(2))
+    writer.add_shard_result(writer.group(2), [0, 1], 7, *np.ones((2, 2)), np.array([-1, -1]), 1.0, np.ones((2, 5)), {})
     (writer.dir / "arrays" / ".w000004_s00000.checkpoint.npz.123.tmp").write_bytes(b"half")  # a kill mid-write
-    (writer.dir / "arrays" / checkpoint_name(8, 0)).write_bytes(b"not taken up")
-    writer.forget_unfinished({(4, 0, 2): 40})
+    (writer.dir / "arrays" / checkpoint_name(writer.group(8), 0)).write_bytes(b"not taken up")
+    writer.forget_unfinished({(writer.group(4), 0, 2): 40})
     writer.close()
     curves = Run(writer.dir).curves()
     kept = {
@@ -282,7 +284,7 @@ def test_a_resume_keeps_the_curve_rows_up_to_each_checkpoint_and_no_others(runs_
     assert kept[4, 0] == kept[4, 1] == [0, 10, 20, 30, 40]  # up to its checkpoint's step
     assert kept[8, 0] == kept[8, 1] == []  # unfinished without a checkpoint: starts over
     assert [c["step"] for c in Run(writer.dir).checkpoints()] == [40]
-    assert sorted(p.name for p in (writer.dir / "arrays").iterdir()) == ["w000002_s00000-00001.npz"]
+    assert sorted(p.name for p in (writer.dir / "arrays").iterdir()) == ["w000002_n0000256_d1_s00000-00001.npz"]
 
 
 def test_a_run_of_the_previous_schema_opens_and_resumes(tmp_path):
@@ -316,5 +318,6 @@ def test_the_memory_planner_counts_the_checkpoint_copy():
 
     on, off = smoke_config("model.widths=[1000]"), smoke_config("model.widths=[1000]", "execution.checkpoint_seconds=0")
     budget = (estimate_shard_bytes(off, 1000, 4) + estimate_shard_bytes(on, 1000, 4)) // 2
-    assert plan_shards(off, budget) == [Shard(1000, (0, 1, 2, 3))]
-    assert plan_shards(on, budget) == [Shard(1000, (0, 1)), Shard(1000, (2, 3))]
+    n = on.data.n_train
+    assert plan_shards(off, budget) == [Shard(1000, (0, 1, 2, 3), n, 1)]
+    assert plan_shards(on, budget) == [Shard(1000, (0, 1), n, 1), Shard(1000, (2, 3), n, 1)]

@@ -10,8 +10,8 @@ import pytest
 from textual.widgets import Static
 
 from scaletui.config import ConfigError, ExecutionConfig, apply_override, config_from_dict, config_to_dict
-from scaletui.engine import Shard
-from scaletui.runner import plan, preflight
+from scaletui.engine import Shard, plan_shards
+from scaletui.runner import preflight
 from scaletui.tui.form import ConfigForm
 from tests.conftest import run_cli, smoke_config, until
 from tests.test_tui_explorer import ExplorerApp
@@ -61,9 +61,10 @@ def test_an_unknown_execution_key_is_named():
 
 
 def test_seeds_per_shard_caps_the_seeds_a_shard_trains_together():
-    assert plan(smoke_config(), None)[0] == Shard(2, (0, 1, 2, 3))
-    shards = plan(smoke_config("execution.seeds_per_shard=3"), None)
-    assert shards[:2] == [Shard(2, (0, 1, 2)), Shard(2, (3,))]
+    n = smoke_config().data.n_train
+    assert plan_shards(smoke_config(), None)[0] == Shard(2, (0, 1, 2, 3), n, 1)
+    shards = plan_shards(smoke_config("execution.seeds_per_shard=3"), None)
+    assert shards[:2] == [Shard(2, (0, 1, 2), n, 1), Shard(2, (3,), n, 1)]
     assert len(shards) == 8 and {s.width for s in shards} == {2, 4, 8, 16}
 
 

@@ -123,10 +123,10 @@ def golden_run(tmp_path: Path) -> Run:
         test[diverged >= 0] = np.nan
         for step, scale in ((0, 2.0), (50, 1.2), (90, 1.01), (100, 1.0)):
             falling = np.array([1.0, 1.0, 3.0 if step == 90 and w == 4 else 1.0])
-            writer.add_curve_points(w, [0, 1, 2], step, test * scale * falling, test * scale * falling)
+            writer.add_curve_points(writer.group(w), [0, 1, 2], step, test * scale * falling, test * scale * falling)
         outputs = x**2 + rng.normal(scale=w**-0.5, size=(3, 5))
         outputs[diverged >= 0] = np.nan
-        writer.add_shard_result(w, [0, 1, 2], 3 * w + 1, test, test, diverged, 0.25, outputs, {})
+        writer.add_shard_result(writer.group(w), [0, 1, 2], 3 * w + 1, test, test, diverged, 0.25, outputs, {})
     writer.mark_ended("finished")
     writer.close()
     return Run(writer.dir)

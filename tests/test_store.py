@@ -25,12 +25,12 @@ def test_a_written_run_reads_back_exactly(runs_dir):
     writer, cfg = make_run(runs_dir)
     writer.mark_running("cpu")
     writer.write_test_set(np.linspace(-2, 2, 5)[:, None], np.linspace(-2, 2, 5) ** 2)
-    writer.add_curve_points(4, [0, 1], 10, np.array([0.5, np.nan]), np.array([0.25, np.inf]))
+    writer.add_curve_points(writer.group(4), [0, 1], 10, np.array([0.5, np.nan]), np.array([0.25, np.inf]))
     writer.flush()
     outputs = np.arange(10, dtype=float).reshape(2, 5)
     weights = {"W0": np.ones((2, 1, 4)) * np.array([1, 2])[:, None, None], "b0": np.zeros((2, 1, 4))}
     writer.add_shard_result(
-        4,
+        writer.group(4),
         [0, 1],
         13,
         np.array([0.1, np.nan]),

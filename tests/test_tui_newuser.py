@@ -335,7 +335,9 @@ async def test_the_tickets_screen_follows_a_live_run(tmp_path: Path) -> None:
             shapes = {"W0": (2, 1, 4), "b0": (2, 1, 4), "W1": (2, 4, 1), "b1": (2, 1, 1)}  # seeds first
             weights = {name: rng.standard_normal(shape) for name, shape in shapes.items()}
             outputs = np.zeros((2, 16))
-            writer.add_shard_result(4, [0, 1], 13, np.ones(2), np.ones(2), np.full(2, -1), 0.1, outputs, weights)
+            writer.add_shard_result(
+                writer.group(4), [0, 1], 13, np.ones(2), np.ones(2), np.full(2, -1), 0.1, outputs, weights
+            )
             writer.flush()
             await until(pilot, lambda: "no finished models" not in summary(), timeout=10)  # no key pressed
     finally:

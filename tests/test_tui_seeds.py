@@ -66,10 +66,12 @@ async def test_f10_shows_the_cli_verdict_and_a_strip_per_width(seeded_run, size)
 def _add_width(writer: RunWriter, width: int, seeds: int = 60) -> None:
     losses = 0.1 * width**-1.0 * np.exp(0.3 * np.random.default_rng(width).standard_normal(seeds))
     ids = list(range(seeds))
-    writer.add_curve_points(width, ids, 0, 2 * losses, 2 * losses)
-    writer.add_curve_points(width, ids, 100, losses, losses)
+    writer.add_curve_points(writer.group(width), ids, 0, 2 * losses, 2 * losses)
+    writer.add_curve_points(writer.group(width), ids, 100, losses, losses)
     outputs = np.tile(np.linspace(0, 4, 16) ** 2, (seeds, 1))
-    writer.add_shard_result(width, ids, 3 * width + 1, losses, losses, np.full(seeds, -1), 0.1, outputs, {})
+    writer.add_shard_result(
+        writer.group(width), ids, 3 * width + 1, losses, losses, np.full(seeds, -1), 0.1, outputs, {}
+    )
 
 
 async def test_the_seeds_screen_follows_a_live_run(tmp_path):

@@ -69,7 +69,7 @@ def read_tickets(run_dir: Path, width: int | None, seed: int | None) -> TicketVi
         seeds = tuple(sorted(models.seed[models.width == width].tolist()))
         seed = seed if seed in seeds else seeds[0]
         comparison = run_ensemble_comparison(run)
-        if run.config.model.hidden_layers > 1:
+        if max(run.config.depths) > 1:
             note = ONE_LAYER_ONLY
             return TicketView(widths, seeds, None, note, comparison, key)
         return TicketView(widths, seeds, inspect_run(run, width, seed), None, comparison, key)

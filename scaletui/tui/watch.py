@@ -20,7 +20,6 @@ from scaletui.analysis import (
     WidthBudget,
     alpha_budget,
     analyze_run,
-    parameter_counts,
     width_budgets,
 )
 from scaletui.config import Config
@@ -90,7 +89,7 @@ class RunWatcher:
             self._analysis = analyze_run(run, options)
             self._analysis_key = key
         curves = run.curves()
-        budgets = width_budgets(curves, parameter_counts(run.config), options.aggregate)
+        budgets = width_budgets(curves, run.parameter_counts(), options.aggregate)
         budget_key = (key, len(curves.step))
         now = time.monotonic()
         moved = self._budget_key is None or key != self._budget_key[0]  # models, axis or liveness: refit at once
