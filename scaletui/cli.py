@@ -303,9 +303,11 @@ def run(
         returncode = _watch(run_dir, proc)
         finished = Run(run_dir)
         status = finished.status()
-        analysis = analyze_run(finished)
-        out.print(width_table(analysis, compact=out.width < 120, title=f"{finished.id}: final test loss per width"))
-        out.print(fit_line(analysis))
+        for curve in slices(finished, "width"):  # one table, or one per data size and depth of a grid
+            analysis = analyze_run(curve)
+            title = f"{finished.id}: final test loss per width" + (f" at {curve.label}" if curve.label else "")
+            out.print(width_table(analysis, compact=out.width < 120, title=title))
+            out.print(fit_line(analysis))
         took = duration(status.duration)
         if status.status == "finished":
             out.print(Text.assemble(("finished", "cyan"), f" in {took}: {run_dir}"), highlight=False)
@@ -699,7 +701,7 @@ def _print_local(analysis) -> None:
     if analysis.local is None:
         out.print(Text("local slopes: need 2+ widths with a usable loss", style="yellow"))
         return
-    out.print(local_table(analysis.local, analysis.x_axis))
+    out.print(local_table(analysis.local, analysis.x_axis, analysis.options.axis))
     for line in local_lines(analysis.local):
         out.print(line)
 

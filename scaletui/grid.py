@@ -5,8 +5,8 @@ the seeds) was written for one curve: a loss per value of one axis. A :class:`Ru
 out of the grid: the models along one axis (width, data size or depth) with the other two coordinates fixed,
 read through the same methods as a :class:`scaletui.store.Run` (``config``, ``models``, ``curves``,
 ``outputs``, ``test_set``, ``parameter_counts``). Along the data axis the data size stands where the width
-stood, and N is the data size (so ``x_axis = "params"`` fits against D); along the depth axis the depth
-stands there and N is each depth's parameter count. A run that sweeps width alone has one slice along width,
+stood (a fit with ``x_axis = "width"`` is a fit against D) and N stays each model's parameter count; along
+the depth axis the depth stands there. A run that sweeps width alone has one slice along width,
 and it reads exactly as the run itself, so every number of such a run is what it was before grids existed.
 
 The analysis stays one function of one curve; the faces ask :func:`slices` for the curves of the axis the
@@ -100,11 +100,8 @@ class RunSlice:
         if self.axis == "width":
             return rows
         along = rows.n_train if self.axis == "data" else rows.depth
-        replaced = {"width": along.copy()}
-        if hasattr(rows, "n_params") and self.axis == "data":
-            replaced["n_params"] = along.copy()  # N on the data axis is D: fits against "params" are against D
         order = np.lexsort((rows.seed, along))
-        return _take(dataclasses.replace(rows, **replaced), order)
+        return _take(dataclasses.replace(rows, width=along.copy()), order)
 
     def models(self) -> Any:
         return self._as_axis(self.run.models())
@@ -142,9 +139,7 @@ class RunSlice:
         return self.run.weights(group.width, seed, group.n_train, group.depth)
 
     def parameter_counts(self) -> dict[int, int]:
-        """N at each value of the axis: the parameter count, or, along the data axis, the data size."""
-        if self.axis == "data":
-            return {n: n for n in self.values}
+        """N (the parameter count) at each value of the axis."""
         d = self.config.target.input_dim
         return {v: parameter_count(d, self.group(v).width, self.group(v).depth) for v in self.values}
 
@@ -166,7 +161,7 @@ def axis_of(x: str) -> tuple[Axis, str]:
     if x in ("width", "params"):
         return "width", x
     if x == "data":
-        return "data", "params"  # N of the data axis is D
+        return "data", "width"  # the data size, which stands in the width's place
     if x == "depth":
         return "depth", "width"  # the depth itself, not its parameter count
     raise ValueError(f"x must be one of width, params, data, depth; got {x!r}")

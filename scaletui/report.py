@@ -88,8 +88,9 @@ def width_table(analysis: RunAnalysis, compact: bool, title: str | None = None) 
     """Per width: the aggregate and spread of final test loss, V, basins, bias², flags, tail shape."""
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
     columns = width_columns(analysis, compact)
+    first = {"width": "width", "data": "D", "depth": "depth"}[analysis.options.axis]  # what the rows run along
     for name in columns:
-        table.add_column(name, justify="right", no_wrap=True)
+        table.add_column(first if name == "width" else name, justify="right", no_wrap=True)
     warn = {"div": "red", "falling": "yellow", "outside": "yellow"}
     for cells in width_cells(analysis):
         table.add_row(
@@ -108,6 +109,9 @@ def basins_line(analysis: RunAnalysis) -> Text | None:
         return None
     cells = " · ".join(f"{b.width}: {b.outside}/{b.models}" for b in basins)
     return Text.assemble(("outside the main basin", "bold"), f" (log10 loss gap > {BASIN_GAP:g}) by width: {cells}")
+
+
+POINTS = {"width": "widths", "data": "data sizes", "depth": "depths"}  # what a curve's points are
 
 
 def _axis(fit: PowerLawFit) -> str:
@@ -139,7 +143,7 @@ def fit_line(analysis: RunAnalysis) -> Text:
         (alpha_numbers(fit), "bold cyan"),
         verdict_text(analysis),
         (
-            f"  ({analysis.aggregate} of seeds, {fit.points} widths, {fit.resamples} resamples"
+            f"  ({analysis.aggregate} of seeds, {fit.points} {POINTS[fit.axis]}, {fit.resamples} resamples"
             f"{', ' if extras else ''}{', '.join(extras)})",
             "dim",
         ),
@@ -174,11 +178,11 @@ def verdict_text(analysis: RunAnalysis) -> Text:
     return Text(f"  {verdict}", style="bold yellow") if verdict else Text()
 
 
-def local_table(local: LocalSlopes, x_axis: str) -> Table:
+def local_table(local: LocalSlopes, x_axis: str, along: str = "width") -> Table:
     """Slopes between neighbouring widths (pairs) and over three (windows), each with its 95% CI."""
-    axis = "N" if x_axis == "params" else "width"
+    axis = x_symbol(along, x_axis)
     table = Table(show_edge=False, pad_edge=False, header_style="bold")
-    for name in ("widths", "over", f"α vs {axis}", "95% CI"):
+    for name in (POINTS[along], "over", f"α vs {axis}", "95% CI"):
         table.add_column(name, justify="right", no_wrap=True)
     for kind, slopes in (("pair", local.pairs), ("window", local.windows)):
         for slope in slopes:

@@ -26,9 +26,15 @@ CORE = [
     "export",
     "system",
     "figures",
+    "grid",
+    "joint",
+    "api",
 ]
 # system: never torch, so never CUDA in the UI process
-READERS = ["config", "expressions", "store", "presets", "analysis", "intrinsic", "lottery", "seeds", "export", "system"]
+READERS = [
+    *("config", "expressions", "store", "presets", "analysis", "intrinsic", "lottery", "seeds", "export", "system"),
+    *("grid", "joint", "api"),
+]
 
 
 def loaded_packages(modules: list[str], packages: tuple[str, ...]) -> list[str]:
@@ -47,5 +53,7 @@ def test_core_modules_import_without_ui_libraries():
 
 def test_reading_runs_does_not_load_torch():
     assert loaded_packages(READERS, ("torch",)) == []
+    # A notebook's `import scaletui` then `scaletui.open_run` stays a reader, pandas only when asked for.
+    assert loaded_packages(["api"], ("torch", "pandas", "textual")) == []
     # The check itself can fail: the engine does load torch.
     assert loaded_packages(["engine"], ("torch",)) == ["torch"]

@@ -9,6 +9,8 @@ import io
 import json
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -132,8 +134,8 @@ def test_slices_along_data_put_the_data_size_where_the_width_was(grid_run):
     assert [(c.fixed.width, c.label) for c in along] == [(2, "width 2"), (4, "width 4"), (8, "width 8")]
     models = along[1].models()
     assert models.width.tolist() == [16] * 3 + [64] * 3 + [256] * 3
-    assert models.n_params.tolist() == models.width.tolist()  # N along data is D
-    assert along[1].parameter_counts() == {16: 16, 64: 64, 256: 256}
+    assert models.n_params.tolist() == [13] * 9  # N stays the width-4 net's parameter count
+    assert along[1].parameter_counts() == {16: 13, 64: 13, 256: 13}
     np.testing.assert_array_equal(along[1].outputs(64)[1], grid_run.outputs(4, 64, 1)[1])
 
 
@@ -210,3 +212,38 @@ def test_an_old_run_with_label_noise_is_not_resumed_on_other_labels(tmp_path):
     assert "label noise differently" in (resume_refusal(Run(run_dir)) or "")
     with pytest.raises(StoreError, match="label noise differently"):
         RunWriter(run_dir)
+
+
+def test_the_readme_notebook_example_runs_on_a_grid_run(grid_run, tmp_path):
+    """The README's example, as written, in a fresh interpreter in a directory holding a grid run."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Sweeping data size and depth", 1)[1]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    shutil.copytree(grid_run.dir, tmp_path / "runs" / grid_run.id)
+    done = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(grid_run.id) and "(16, 64, 256)" in lines[0]
+    assert [line.split(" [")[0] for line in lines[1:4]] == ["width 2", "width 4", "width 8"]
+    assert lines[4].startswith("alpha ") and "beta " in lines[4]
+    assert "n_train" in lines[5] and (grid_run.id, "finished") in eval(lines[-1])
+
+
+def test_the_notebook_api_gives_the_clis_numbers(grid_run):
+    import scaletui
+
+    run = scaletui.open_run(grid_run.id, runs_dir=grid_run.dir.parent)
+    cli = json.loads(
+        run_cli("fit", grid_run.id, "--runs-dir", str(grid_run.dir.parent), "--x", "data", "--json").stdout
+    )
+    curves = run.analysis(x="data")
+    assert [c.alpha for c in curves] == [f["fit"]["alpha"] for f in cli]
+    assert [list(c.ci) for c in curves] == [[f["fit"]["ci_low"], f["fit"]["ci_high"]] for f in cli]
+    table, frame = run.table("per-seed"), run.frame("per-seed")
+    models = run.models()
+    np.testing.assert_array_equal(table["test_loss"], frame["test_loss"].to_numpy())
+    np.testing.assert_array_equal(np.sort(table["test_loss"]), np.sort(models["test_loss"]))
+    assert table["n_train"].dtype.kind == "i" and set(table["n_train"].tolist()) == {16, 64, 256}
+    assert {info.id for info in scaletui.list_runs(grid_run.dir.parent)} == {grid_run.id}
+    with pytest.raises(StoreError, match="no run"):
+        scaletui.open_run("nonesuch", runs_dir=grid_run.dir.parent)
