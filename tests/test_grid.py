@@ -247,3 +247,20 @@ def test_the_notebook_api_gives_the_clis_numbers(grid_run):
     assert {info.id for info in scaletui.list_runs(grid_run.dir.parent)} == {grid_run.id}
     with pytest.raises(StoreError, match="no run"):
         scaletui.open_run("nonesuch", runs_dir=grid_run.dir.parent)
+
+
+def test_a_grid_on_ray_trains_each_cell_as_the_local_runner_does(grid_run, tmp_path):
+    """Each Ray worker draws its shard's own cell (data size, depth): the same models as the local run."""
+    pytest.importorskip("ray")
+    runs = tmp_path / "runs"
+    sets = [arg for override in GRID for arg in ("--set", override)]
+    done = run_cli(
+        "run", "smoke", *sets, "--executor", "ray", "--address", "local", "--runs-dir", str(runs), timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    [run_dir] = list(runs.iterdir())
+    on_ray, local = Run(run_dir).models(), grid_run.models()
+    for name in ("width", "n_train", "depth", "seed"):
+        np.testing.assert_array_equal(getattr(on_ray, name), getattr(local, name), err_msg=name)
+    # float32: a Ray worker's one thread may sum in another order than the local runner's two
+    np.testing.assert_allclose(on_ray.test_loss, local.test_loss, rtol=1e-5)
