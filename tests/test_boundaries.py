@@ -21,6 +21,7 @@ CORE = [
     "ray_executor",
     "presets",
     "analysis",
+    "bootstrap",
     "intrinsic",
     "lottery",
     "export",
@@ -28,7 +29,10 @@ CORE = [
     "figures",
 ]
 # system: never torch, so never CUDA in the UI process
-READERS = ["config", "expressions", "store", "presets", "analysis", "intrinsic", "lottery", "seeds", "export", "system"]
+READERS = [
+    "config", "expressions", "store", "presets", "analysis", "bootstrap", "intrinsic", "lottery", "seeds", "export",
+    "system",
+]  # fmt: skip
 
 
 def loaded_packages(modules: list[str], packages: tuple[str, ...]) -> list[str]:
