@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, stats
 
-from scaletui.bootstrap import bootstrap_aggregates, bootstrap_variances, pick_blocks
+from scaletui.bootstrap import bootstrap_aggregates, bootstrap_columns, bootstrap_variances
 from scaletui.config import parameter_count
 from scaletui.intrinsic import IntrinsicDimension, two_nn_dimension
 
@@ -698,7 +698,7 @@ def width_budgets(
     for w in np.unique(curves.width):
         mask = curves.width == w
         seeds, steps = curves.seed[mask], curves.step[mask]
-        keep = np.array([(int(w), int(seed)) not in excluded for seed in seeds], dtype=bool)
+        keep = ~np.isin(seeds, [s for v, s in excluded if v == w])
         seeds, steps, test = seeds[keep], steps[keep], curves.test_loss[mask][keep]
         model_ids, rows = np.unique(seeds, return_inverse=True)
         step_ids, cols = np.unique(steps, return_inverse=True)
@@ -706,7 +706,7 @@ def width_budgets(
         table[rows, cols] = test
         present = np.zeros_like(table, dtype=bool)
         present[rows, cols] = True
-        finite = np.array([np.isfinite(test[rows == i]).all() for i in range(model_ids.size)], dtype=bool)
+        finite = np.bincount(rows, weights=~np.isfinite(test), minlength=model_ids.size) == 0
         table, present = table[finite], present[finite]
         evaluated = present.all(axis=0) & (step_ids >= 1) & (table > 0).all(axis=0)
         if not finite.any() or not evaluated.any():
@@ -771,9 +771,7 @@ def alpha_by_step(
     rng = np.random.default_rng(options.seed)
     boot = np.empty((steps.size, options.resamples, len(budgets)))
     for j, (b, c) in enumerate(zip(budgets, columns, strict=True)):
-        table = b.losses[:, c]  # (models, steps)
-        for rows, drawn in pick_blocks(table.shape[0], options.resamples, rng, per_pick=steps.size):
-            boot[:, rows, j] = aggregate(table[drawn], options.aggregate, axis=1).T  # (steps, rows)
+        boot[:, :, j] = bootstrap_columns(b.losses[:, c], options.aggregate, options.resamples, rng).T
     with np.errstate(divide="ignore", invalid="ignore"):
         ly = np.log(boot)
     low, high = np.full(steps.size, np.nan), np.full(steps.size, np.nan)

@@ -173,3 +173,24 @@ def bootstrap_variances(outputs: np.ndarray, resamples: int, rng: np.random.Gene
         first = weights @ centred  # (rows, x): each resample's mean deviation at every x
         out[rows] = np.maximum(weights @ square - (first * first).mean(axis=1), 0.0)
     return out
+
+
+def bootstrap_columns(table: np.ndarray, kind: str, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(resamples, columns) for one group whose rows are seeds: each column's median, mean or geometric mean
+    over the resampled rows, one draw of rows serving every column (α(step): the columns are the steps), as
+    ``aggregate(table[picks], kind, axis=1)`` gives it."""
+    seeds, columns = table.shape
+    out = np.empty((resamples, columns))
+    if kind == "median":
+        ranked = [_Sorted(table[:, c]) for c in range(columns)]
+        kth = _median_positions(seeds)
+        for rows, drawn in pick_blocks(seeds, resamples, rng):
+            for c, column in enumerate(ranked):
+                out[rows, c] = _median_of(column.values, column.order_statistics(drawn, kth))
+        return out
+    if kind not in ("mean", "geomean"):
+        raise ValueError(f"aggregate must be median, mean or geomean; got {kind!r}")
+    summed = np.log(table) if kind == "geomean" else table
+    for rows, drawn in pick_blocks(seeds, resamples, rng, per_pick=columns):
+        out[rows] = np.mean(summed[drawn], axis=1)
+    return np.exp(out) if kind == "geomean" else out

@@ -110,7 +110,7 @@ def test_variance_fit_ci_covers_a_known_slope():
     assert 0.85 * replicas <= covered <= replicas
 
 
-@pytest.mark.parametrize("kind", ["median", "mean"])
+@pytest.mark.parametrize("kind", ["median", "mean", "geomean"])
 def test_alpha_by_step_equals_the_plain_bootstrap_over_steps(block, kind):
     rng = np.random.default_rng(11)
     steps = np.array([10, 20, 40, 80])
