@@ -273,7 +273,8 @@ def seeds_plot(analysis: SeedsAnalysis, width: int, height: int, color: bool) ->
         # Spread the strip sideways by rank, deterministically: a picture, not a second random draw.
         jitter = (np.arange(losses.size) * 0.618034 % 1 - 0.5) * 0.5 * spacing
         xs = centre + jitter
-        plt.scatter(*(v.tolist() for v in _thinned(xs, ys, width, height)), marker="dot", color="gray")
+        strip = _thinned(xs, ys, max(1, width // len(shown)), height)  # a strip spans at most its share of columns
+        plt.scatter(*(v.tolist() for v in strip), marker="dot", color="gray")
         xs_all += [float(xs.min()), float(xs.max())]
         ys_all += [float(ys.min()), float(ys.max())]
     if not rank:
