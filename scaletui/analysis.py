@@ -10,12 +10,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import optimize, stats
 
+from scaletui.bootstrap import bootstrap_aggregates, bootstrap_columns, bootstrap_variances
 from scaletui.grid import AXES
 from scaletui.intrinsic import IntrinsicDimension, two_nn_dimension
 
@@ -307,33 +307,6 @@ def fit_power_law(x: np.ndarray, y: np.ndarray, *, offset: bool = False, robust:
     return PowerLawFit(-slope, math.exp(intercept), 0.0, _r2(ly, intercept + slope * lx), robust=robust, points=len(x))
 
 
-def iter_resample_picks(sizes: list[int], resamples: int, seed: int = BOOTSTRAP_SEED) -> Iterator[np.ndarray]:
-    """The seed bootstrap's draws: per group (width), ``resamples`` rows of indices drawn with replacement.
-
-    One stream from ``seed``, drawn group by group: the α CI, the local slopes, α(step) and the seeds view
-    all resample the same seeds, so their intervals are read off one set of resamples. Made one group at a
-    time, so a run of 10⁵ models never holds all 10⁸ indices at once.
-    """
-    rng = np.random.default_rng(seed)
-    for size in sizes:
-        yield rng.integers(0, size, size=(resamples, size))
-
-
-def resample_picks(sizes: list[int], resamples: int, seed: int = BOOTSTRAP_SEED) -> list[np.ndarray]:
-    """:func:`iter_resample_picks`, all groups at once (α(step) reuses them at every step)."""
-    return list(iter_resample_picks(sizes, resamples, seed))
-
-
-def bootstrap_aggregates(
-    groups: list[np.ndarray], kind: str, picks: Iterable[np.ndarray], resamples: int
-) -> np.ndarray:
-    """(resamples, groups): each group's values at the drawn indices, aggregated."""
-    out = np.empty((resamples, len(groups)))
-    for j, (values, drawn) in enumerate(zip(groups, picks, strict=True)):
-        out[:, j] = aggregate(values[drawn], kind, axis=1)
-    return out
-
-
 def bootstrap_alpha(x: np.ndarray, boot: np.ndarray, fit: PowerLawFit) -> np.ndarray:
     """α refitted to each row of resampled aggregates (resamples, len(x)), the way ``fit`` was fitted."""
     lx = np.broadcast_to(np.log(np.asarray(x, dtype=float)), boot.shape)
@@ -383,7 +356,7 @@ def fit_with_ci(
 ) -> PowerLawFit:
     """Fit the aggregate of each group (one group of seed losses per x) and attach a percentile 95% CI."""
     point = np.array([aggregate(g, kind) for g in groups])
-    boot = bootstrap_aggregates(groups, kind, iter_resample_picks([len(g) for g in groups], resamples, seed), resamples)
+    boot = bootstrap_aggregates(groups, kind, resamples, seed)
     return fit_aggregates(x, point, boot, offset=offset, robust=robust, x_axis=x_axis)
 
 
@@ -524,15 +497,6 @@ def bias_variance(width: int, outputs: np.ndarray, target: np.ndarray) -> BiasVa
         bias2=float(((ensemble - target) ** 2).mean()),
         variance=float(outputs.var(axis=0).mean()),
     )
-
-
-def bootstrap_variances(outputs: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """V recomputed on seeds resampled with replacement, via resample counts: (resamples,)."""
-    seeds = outputs.shape[0]
-    counts = rng.multinomial(seeds, np.full(seeds, 1.0 / seeds), size=resamples).astype(float) / seeds
-    first = counts @ outputs  # (resamples, n): E_s f
-    second = counts @ (outputs * outputs)  # E_s f²
-    return np.maximum(second - first * first, 0.0).mean(axis=1)
 
 
 def variance_fit(
@@ -739,7 +703,7 @@ def width_budgets(
     for w in np.unique(curves.width):
         mask = curves.width == w
         seeds, steps = curves.seed[mask], curves.step[mask]
-        keep = np.array([(int(w), int(seed)) not in excluded for seed in seeds], dtype=bool)
+        keep = ~np.isin(seeds, [s for v, s in excluded if v == w])
         seeds, steps, test = seeds[keep], steps[keep], curves.test_loss[mask][keep]
         model_ids, rows = np.unique(seeds, return_inverse=True)
         step_ids, cols = np.unique(steps, return_inverse=True)
@@ -747,7 +711,7 @@ def width_budgets(
         table[rows, cols] = test
         present = np.zeros_like(table, dtype=bool)
         present[rows, cols] = True
-        finite = np.array([np.isfinite(test[rows == i]).all() for i in range(model_ids.size)], dtype=bool)
+        finite = np.bincount(rows, weights=~np.isfinite(test), minlength=model_ids.size) == 0
         table, present = table[finite], present[finite]
         evaluated = present.all(axis=0) & (step_ids >= 1) & (table > 0).all(axis=0)
         if not finite.any() or not evaluated.any():
@@ -797,9 +761,6 @@ class BudgetAnalysis:
         return None if not (math.isfinite(move) and math.isfinite(half_width)) else bool(move < half_width)
 
 
-BUDGET_CHUNK = 4_000_000  # resampled losses held at once while bootstrapping α(step)
-
-
 def alpha_by_step(
     budgets: list[WidthBudget], x: np.ndarray, steps: np.ndarray, options: FitOptions
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -812,23 +773,15 @@ def alpha_by_step(
     columns = [np.searchsorted(b.steps, steps) for b in budgets]
     point = np.log(np.stack([b.aggregate[c] for b, c in zip(budgets, columns, strict=True)], axis=-1))
     alpha = -_slopes(lx, point, options.robust)
-    picks = resample_picks([b.losses.shape[0] for b in budgets], options.resamples, options.seed)
+    rng = np.random.default_rng(options.seed)
+    boot = np.empty((steps.size, options.resamples, len(budgets)))
+    for j, (b, c) in enumerate(zip(budgets, columns, strict=True)):
+        boot[:, :, j] = bootstrap_columns(b.losses[:, c], options.aggregate, options.resamples, rng).T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ly = np.log(boot)
     low, high = np.full(steps.size, np.nan), np.full(steps.size, np.nan)
-    largest = max(b.losses.shape[0] for b in budgets)
-    chunk = max(1, BUDGET_CHUNK // max(1, options.resamples * largest))
-    for start in range(0, steps.size, chunk):
-        part = slice(start, start + chunk)
-        boot = np.stack(
-            [
-                aggregate(b.losses[:, c[part]][drawn], options.aggregate, axis=1)  # (resamples, steps)
-                for b, c, drawn in zip(budgets, columns, picks, strict=True)
-            ],
-            axis=-1,
-        )
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ly = np.log(boot).transpose(1, 0, 2)  # (steps, resamples, widths)
-        for i, step_alphas in enumerate(-_slopes(lx, ly, options.robust)):
-            low[start + i], high[start + i], _ = percentile_ci(step_alphas)
+    for i, step_alphas in enumerate(-_slopes(lx, ly, options.robust)):
+        low[i], high[i], _ = percentile_ci(step_alphas)
     return alpha, low, high
 
 
@@ -1007,8 +960,7 @@ def _fit_widths(
     usable = [(s, g) for s, g in zip(chosen, groups, strict=True) if g.size]
     xs = np.array([s.width if options.x_axis == "width" else s.n_params for s, _ in usable], dtype=float)
     point = np.array([aggregate(g, options.aggregate) for _, g in usable])
-    picks = iter_resample_picks([g.size for _, g in usable], options.resamples, options.seed)
-    boot = bootstrap_aggregates([g for _, g in usable], options.aggregate, picks, options.resamples)
+    boot = bootstrap_aggregates([g for _, g in usable], options.aggregate, options.resamples, options.seed)
     local = local_slopes([s.width for s, _ in usable], xs, point, boot) if len(usable) >= 2 else None
     try:
         fit = fit_aggregates(xs, point, boot, offset=options.offset, robust=options.robust, x_axis=options.x_axis)

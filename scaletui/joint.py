@@ -31,9 +31,9 @@ from scaletui.analysis import (
     FitOptions,
     aggregate,
     convergence_flags,
-    iter_resample_picks,
     percentile_ci,
 )
+from scaletui.bootstrap import resample_picks
 from scaletui.grid import Fixed, RunSlice
 
 PARAMETERS = ("alpha", "beta", "E", "A", "B")
@@ -172,7 +172,7 @@ def joint_fit(
     for row, (values, ids) in enumerate(zip(losses, seeds, strict=True)):
         table[row, [position[int(s)] for s in ids]] = values
     draws: list[np.ndarray] = []
-    [picks] = iter_resample_picks([len(index)], options.resamples, options.seed)
+    [picks] = resample_picks([len(index)], options.resamples, options.seed)
     for drawn in picks:
         chosen = table[:, drawn]
         with np.errstate(all="ignore"):

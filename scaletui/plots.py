@@ -55,6 +55,23 @@ def _span(values: list[float]) -> tuple[float, float]:
     return (low - 0.5, high + 0.5) if high - low < 1e-9 else (low, high)
 
 
+def _thinned(xs: np.ndarray, ys: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """The points of a scatter that can show: with more points than the plot has characters, one point per
+    cell of a grid four times finer than the characters each way (over the points' own span), so 10⁵ seeds
+    cost the UI thread what a few thousand do. plotext draws a point per character, so a dropped point
+    shared its character with a kept one, save where a fine cell straddles two characters (a dot's edge)."""
+    if xs.size <= width * height:
+        return xs, ys
+    cells = []
+    for values, count in ((xs, 4 * width), (ys, 4 * height)):
+        low, span = values.min(), np.ptp(values)
+        cells.append(
+            np.zeros(values.size, dtype=np.int64) if span == 0 else ((values - low) / span * count).astype(int)
+        )
+    _, keep = np.unique(cells[0] * (4 * height + 1) + cells[1], return_index=True)
+    return xs[keep], ys[keep]
+
+
 def _start(width: int, height: int, color: bool, title: str) -> None:
     plt.clf()
     plt.plotsize(width, height)
@@ -88,10 +105,10 @@ def loss_plot(analysis: RunAnalysis, models: ModelTable, width: int, height: int
     x_of = models.n_params if by_params else models.width
     xs = np.log10(x_of[ok].astype(float))
     ys = np.log10(models.test_loss[ok])
-    all_x, all_y = list(xs), list(ys)
+    all_x, all_y = ([float(xs.min()), float(xs.max())], [float(ys.min()), float(ys.max())]) if xs.size else ([], [])
     legend = 0
     if xs.size:
-        plt.scatter(xs.tolist(), ys.tolist(), marker="dot", color="gray", label="seeds")
+        plt.scatter(*(v.tolist() for v in _thinned(xs, ys, width, height)), marker="dot", color="gray", label="seeds")
         legend += 1
     usable = [s for s in analysis.widths if s.used and s.value(analysis.aggregate) > 0]
     if usable:
@@ -256,9 +273,10 @@ def seeds_plot(analysis: SeedsAnalysis, width: int, height: int, color: bool) ->
         # Spread the strip sideways by rank, deterministically: a picture, not a second random draw.
         jitter = (np.arange(losses.size) * 0.618034 % 1 - 0.5) * 0.5 * spacing
         xs = centre + jitter
-        plt.scatter(xs.tolist(), ys.tolist(), marker="dot", color="gray")
-        xs_all += xs.tolist()
-        ys_all += ys.tolist()
+        strip = _thinned(xs, ys, max(1, width // len(shown)), height)  # a strip spans at most its share of columns
+        plt.scatter(*(v.tolist() for v in strip), marker="dot", color="gray")
+        xs_all += [float(xs.min()), float(xs.max())]
+        ys_all += [float(ys.min()), float(ys.max())]
     if not rank:
         bands = np.array([w.quantiles for w in shown])  # (widths, 5) in log10 loss or loss
         logs = bands if analysis.units == "log" else np.log10(np.clip(bands, 1e-300, None))

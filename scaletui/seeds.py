@@ -27,10 +27,10 @@ from scaletui.analysis import (
     FitOptions,
     PowerLawFit,
     fit_aggregates,
-    iter_resample_picks,
     percentile_ci,
     width_basins,
 )
+from scaletui.bootstrap import bootstrap_median_and_quantiles
 
 UNITS = ("log", "loss", "rank")
 UNIT_LABELS = {"log": "log10 loss", "loss": "loss", "rank": "rank within the width"}
@@ -254,13 +254,10 @@ def seed_trends(
     x = np.asarray(x, dtype=float)
     point_median = np.array([np.median(g) for g in groups])
     point_iqr = np.array([_iqr(in_units(g, spread_units)) for g in groups])
-    boot_median = np.empty((options.resamples, len(groups)))
-    boot_iqr = np.empty((options.resamples, len(groups)))
-    draws = iter_resample_picks([g.size for g in groups], options.resamples, options.seed)
-    for j, (group, drawn) in enumerate(zip(groups, draws, strict=True)):
-        sample = group[drawn]
-        boot_median[:, j] = np.median(sample, axis=1)
-        boot_iqr[:, j] = _iqr(in_units(sample, spread_units), axis=1)  # spread units: log or loss, never rank
+    boot_median, boot_quartiles = bootstrap_median_and_quantiles(
+        groups, [in_units(g, spread_units) for g in groups], (0.25, 0.75), options.resamples, options.seed
+    )  # spread units: log or loss, never rank
+    boot_iqr = boot_quartiles[1] - boot_quartiles[0]
     median_fit = None
     if x.size >= 2:
         median_fit = fit_aggregates(x, point_median, boot_median, x_axis=options.x_axis)

@@ -9,12 +9,10 @@ from scipy import stats
 from scaletui.analysis import (
     basin_groups,
     bias_variance,
-    bootstrap_aggregates,
     fit_power_law,
     fit_with_ci,
     local_slopes,
     main_basin,
-    resample_picks,
     seed_spread,
     still_falling,
     theory_slopes,
@@ -22,6 +20,7 @@ from scaletui.analysis import (
     width_basins,
     width_stats,
 )
+from scaletui.bootstrap import bootstrap_aggregates
 
 X = np.geomspace(7, 769, 8)
 
@@ -196,7 +195,7 @@ def test_the_main_basin_is_the_largest_group_and_the_lower_one_on_a_tie():
 
 def local_of(x, groups, resamples=1000, seed=0):
     point = np.array([np.median(g) for g in groups])
-    boot = bootstrap_aggregates(groups, "median", resample_picks([len(g) for g in groups], resamples, seed), resamples)
+    boot = bootstrap_aggregates(groups, "median", resamples, seed)
     return local_slopes([int(v) for v in x], x, point, boot)
 
 

@@ -21,6 +21,7 @@ CORE = [
     "ray_executor",
     "presets",
     "analysis",
+    "bootstrap",
     "intrinsic",
     "lottery",
     "export",
@@ -32,8 +33,8 @@ CORE = [
 ]
 # system: never torch, so never CUDA in the UI process
 READERS = [
-    *("config", "expressions", "store", "presets", "analysis", "intrinsic", "lottery", "seeds", "export", "system"),
-    *("grid", "joint", "api"),
+    *("config", "expressions", "store", "presets", "analysis", "bootstrap", "intrinsic", "lottery", "seeds"),
+    *("export", "system", "grid", "joint", "api"),
 ]
 
 

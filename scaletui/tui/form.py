@@ -39,6 +39,7 @@ from scaletui.tui.textual_patches import SteadyScrollbars
 CHOICES: dict[str, tuple[str, ...]] = field_choices()  # the config's Literal types, and target.name's list
 HINTS: dict[str, str] = field_docs()  # each field's one line of documentation, declared beside it
 WIDTH_RANGE = ("width_min", "width_max", "width_count")
+SIZE_RANGE = ("n_train_min", "n_train_max", "n_train_count")  # data sizes, given the same two ways
 
 
 def field_paths() -> list[tuple[str, Any]]:
@@ -342,7 +343,7 @@ class ConfigForm(Vertical):
         for path in self.declared:
             section, _, name = path.rpartition(".")
             value = data[section].get(name, 0) if section else data[name]
-            self.texts[path] = "" if name in WIDTH_RANGE else _text(value)
+            self.texts[path] = "" if name in WIDTH_RANGE or name in SIZE_RANGE else _text(value)
         self.loaded = dict(self.texts)
         self.clear_errors()
         self.fields.refresh()  # every line changed, not only the current field's
@@ -351,7 +352,8 @@ class ConfigForm(Vertical):
     def raw(self) -> dict[str, Any]:
         """The form as a TOML-like document. An empty field is sent as typed (validation then names it), never
         dropped for its default: the form would show a blank while the run used a value nobody sees. Only the
-        two ways of giving widths (a list, or min/max/count) may be left empty, since one of them is."""
+        two ways of giving widths, and of giving data sizes (a list, or min/max/count), may be left empty,
+        since one of each is."""
         self.commit()
         raw: dict[str, Any] = {section: {} for section in SECTIONS}
         for path, declared in self.declared.items():
@@ -360,11 +362,16 @@ class ConfigForm(Vertical):
             text = self.texts[path]
             if text.strip():
                 table[name] = _parse(path, text, declared)
-            elif section != "model" or (name not in WIDTH_RANGE and name != "widths"):
+            elif not (
+                (section == "model" and (name in WIDTH_RANGE or name == "widths"))
+                or (section == "data" and (name in SIZE_RANGE or name == "n_train"))
+            ):
                 table[name] = ""
-        model = raw["model"]
+        model, data = raw["model"], raw["data"]
         if all(model.get(k) for k in WIDTH_RANGE):  # a full range given: it wins over a width list
             model.pop("widths", None)
+        if all(data.get(k) for k in SIZE_RANGE):  # likewise for data sizes
+            data.pop("n_train", None)
         return raw
 
     def validated(self) -> Config | None:
