@@ -8,6 +8,7 @@ from one thread at a time.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import plotext as plt
@@ -207,32 +208,42 @@ def alpha_step_plot(budget: BudgetAnalysis, width: int, height: int, color: bool
 
 
 COLORS = ("cyan", "red", "green", "yellow", "magenta", "blue")
-MARKERS = ("braille", "•", "+", "x", "o", "*")  # a run's own marker too: without colour, runs stay apart
+MARKERS = ("braille", "•", "+", "x", "o", "*")  # a curve's own marker too: without colour, curves stay apart
 
 
-def compare_plot(
-    series: list[tuple[str, tuple[int, ...], tuple[float, ...], PowerLawFit | None]],
-    width: int,
-    height: int,
-    color: bool = True,
-) -> str:
-    """Several runs' median loss vs N, each in its colour with its fitted law dotted; series = (label, N, L, fit)."""
-    _start(width, height, color, "median test loss vs parameters N (log-log)")
+@dataclass(frozen=True)
+class Curve:
+    """One labelled line of a log–log plot of several (runs compared; later, one per data size or depth)."""
+
+    label: str  # the legend's entry
+    x: tuple[float, ...]  # positive: N, width, …
+    y: tuple[float, ...]  # positive: a loss
+    fit: PowerLawFit | None = None  # drawn dotted beside the line, in its colour
+
+
+def curves_vs_n_plot(curves: list[Curve], width: int, height: int, title: str, color: bool = True) -> str:
+    """Several curves on log–log axes against N, each in its colour and marker with its fitted law dotted."""
+    _start(width, height, color, title)
     all_x: list[float] = []
     all_y: list[float] = []
-    for i, (label, n_params, medians, fit) in enumerate(series):
-        if not n_params:
+    for i, curve in enumerate(curves):
+        if not curve.x:
             continue
         hue, marker = COLORS[i % len(COLORS)], MARKERS[i % len(MARKERS)]
-        xs = [math.log10(n) for n in n_params]
-        ys = [math.log10(m) for m in medians]
-        plt.plot(xs, ys, marker=marker, color=hue, label=label)
-        if fit is not None:
+        xs = [math.log10(x) for x in curve.x]
+        ys = [math.log10(y) for y in curve.y]
+        plt.plot(xs, ys, marker=marker, color=hue, label=curve.label)
+        if curve.fit is not None:
             xr = np.linspace(min(xs), max(xs), 40)
-            plt.plot(xr.tolist(), np.log10(fit.predict(10**xr)).tolist(), marker="·", color=hue)
+            plt.plot(xr.tolist(), np.log10(curve.fit.predict(10**xr)).tolist(), marker="·", color=hue)
         all_x += xs
         all_y += ys
-    return _finish(all_x, all_y, "N", height, sum(1 for _, n_params, _, _ in series if n_params))
+    return _finish(all_x, all_y, "N", height, sum(1 for curve in curves if curve.x))
+
+
+def compare_plot(curves: list[Curve], width: int, height: int, color: bool = True) -> str:
+    """Several runs' median loss vs N, each a curve with its fitted law."""
+    return curves_vs_n_plot(curves, width, height, "median test loss vs parameters N (log-log)", color)
 
 
 def ticket_plot(report: TicketReport, width: int, height: int, color: bool = True) -> str:

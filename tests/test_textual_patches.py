@@ -10,7 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Input, RichLog, Static
 from textual.widgets._footer import FooterKey
 
-from scaletui.tui.explorer import Plot
+from scaletui.tui.plot import Plot
 from scaletui.tui.textual_patches import KeysFooter, SteadyRichLog
 
 
@@ -121,3 +121,27 @@ async def test_a_plot_resized_asks_for_no_second_layout() -> None:
         await pilot.pause()
         assert layouts["plain"] > 0  # the control: a new virtual size asks for a layout of its own
         assert layouts["plot"] == 0  # the patch: the plot's new size does not
+
+
+async def test_a_steady_views_scrollbar_resized_asks_for_no_second_layout() -> None:
+    app = LogsApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        for log in app.query(RichLog):
+            log.write("\n".join(f"line {i}" for i in range(200)))
+        await pilot.pause()
+        layouts = {"plain": 0, "steady": 0}
+        for name in layouts:
+            scrollbar = app.query_one(f"#{name}", RichLog).vertical_scrollbar
+            original = scrollbar.refresh
+
+            def counting(*args, name=name, original=original, **kwargs):
+                if kwargs.get("layout"):
+                    layouts[name] += 1
+                return original(*args, **kwargs)
+
+            scrollbar.refresh = counting  # type: ignore[method-assign]
+        await pilot.resize_terminal(80, 20)
+        await pilot.pause()
+        await pilot.pause()
+        assert layouts["plain"] > 0  # the control: a resized scrollbar asks for a layout of its own
+        assert layouts["steady"] == 0  # the patch: it is resized in its view's layout

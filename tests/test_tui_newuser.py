@@ -200,6 +200,60 @@ async def test_a_launch_on_a_narrow_terminal_gives_the_panels_the_room(tmp_path:
         await until(pilot, lambda: "finished" in str(app.screen.sub_title))
 
 
+async def test_at_80_columns_the_form_is_there_to_fill_in_then_gives_way_and_ctrl_f_brings_it_back(
+    tmp_path: Path,
+) -> None:
+    """A new experiment shows the form with its editor taking the keys; launched, the form hides and takes
+    none (the panels get the whole width); ctrl+f, shown in the footer, brings it back, tab into it."""
+    app = ExplorerApp(tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        form, pane = screen.query_one(ConfigForm), screen.query_one("#form-pane")
+        await pilot.pause()
+        assert pane.display and app.focused is form.editor
+        assert "^f Form" in screen_text(app).splitlines()[-1]
+        await set_input(pilot, "training.steps", "30")
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: screen.watcher is not None)
+        await pilot.pause()
+        assert not pane.display and screen.query_one("#live").region.width == 80
+        texts = dict(form.texts)
+        await pilot.press("9")  # the hidden form takes no keys
+        form.commit()
+        assert form.texts == texts and app.focused is None
+        await pilot.press("ctrl+f")
+        await pilot.pause()
+        assert pane.display
+        await pilot.press("tab")
+        assert app.focused is not None and pane in app.focused.ancestors  # one key to type in it again
+        await pilot.press("ctrl+f")
+        await pilot.pause()
+        assert not pane.display and app.focused is None
+        await until(pilot, lambda: "finished" in str(screen.sub_title))
+
+
+@pytest.mark.parametrize("form", [True, False], ids=["form shown", "form hidden"])
+async def test_the_table_shows_whole_columns_and_never_scrolls_sideways_at_80_columns(
+    tmp_path: Path, form: bool
+) -> None:
+    run = lottery_run(tmp_path / "runs")
+    app = ExplorerApp(tmp_path / "runs", run.dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.screen.snapshot is not None)
+        if form:
+            await pilot.press("ctrl+f")
+        await pilot.press("f4")
+        table = app.screen.query_one("#widths")
+        await until(pilot, lambda: table.row_count == 4 and table.region.width > 0)
+        await pilot.pause()
+        assert not table.show_horizontal_scrollbar
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        painted = screen_text(app)
+        labels = [str(column.label) for column in table.ordered_columns]
+        assert {"width", "N", "median", "seeds"} <= set(labels)
+        assert re.search(r"\s+".join(re.escape(label) for label in labels), painted)  # each header whole, in order
+
+
 async def test_q_quits_from_the_runs_screen(tmp_path: Path) -> None:
     app = ScaletuiApp(tmp_path / "runs")
     async with app.run_test(size=(80, 24)) as pilot:

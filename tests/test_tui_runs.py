@@ -19,8 +19,9 @@ from scaletui.export import export_csv
 from scaletui.report import alpha_cell
 from scaletui.runner import create_run, execute
 from scaletui.store import Run, RunWriter
-from scaletui.tui.compare import ComparePlot, CompareScreen, compare_plot, read_fit
+from scaletui.tui.compare import CompareScreen, compare_plot, read_fit
 from scaletui.tui.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen, PromptDialog
+from scaletui.tui.plot import Plot
 from scaletui.tui.runs import RunsScreen
 from tests.conftest import smoke_config, until
 
@@ -257,13 +258,13 @@ async def test_compare_shows_both_fits(runs: list[Path]) -> None:
         await until(pilot, lambda: isinstance(app.screen, CompareScreen))
         screen = app.screen
         await until(pilot, lambda: screen.query_one("#fits", DataTable).row_count == 2)
-        picture = str(screen.query_one(ComparePlot).content)
+        picture = screen.query_one(Plot).text
         for name, path in zip(("alpha-run", "beta-run"), runs, strict=True):
             fit = fit_of(path)
             assert f"{name}: α={fit.alpha:.2f} [{fit.ci_low:.2f}, {fit.ci_high:.2f}]" in picture
         await pilot.resize_terminal(80, 24)
-        await until(pilot, lambda: str(screen.query_one(ComparePlot).content) != picture)
-        assert "alpha-run: α=" in str(screen.query_one(ComparePlot).content)
+        await until(pilot, lambda: screen.query_one(Plot).text != picture)
+        assert "alpha-run: α=" in screen.query_one(Plot).text
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, RunsScreen))
 

@@ -16,6 +16,7 @@ from scaletui.report import seeds_lines
 from scaletui.runner import create_run, execute
 from scaletui.seeds import analyze_seeds
 from scaletui.store import Run, RunWriter
+from scaletui.tui.plot import Plot
 from scaletui.tui.seeds import SeedsScreen
 from tests.conftest import smoke_config, until
 from tests.test_tui_explorer import ExplorerApp
@@ -54,7 +55,7 @@ async def test_f10_shows_the_cli_verdict_and_a_strip_per_width(seeded_run, size)
         for line in verdict:  # the CLI's lines, word for word
             assert line in text.replace("\n", " ") or line in text
         assert "seeds per width (log10 loss)" in text
-        assert "seeds per width" in str(app.screen.query_one("#strips", Static).render())
+        assert "seeds per width" in app.screen.query_one("#strips", Plot).text
         await pilot.press("u")
         await until(pilot, lambda: "seeds per width (loss)" in numbers(app))
         await pilot.press("u")

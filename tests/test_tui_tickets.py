@@ -12,6 +12,7 @@ from scaletui.lottery import inspect_run
 from scaletui.report import ticket_summary
 from scaletui.runner import create_run, execute
 from scaletui.store import Run
+from scaletui.tui.plot import Plot
 from scaletui.tui.tickets import TicketsScreen
 from tests.conftest import smoke_config, until
 from tests.test_tui_explorer import ExplorerApp
@@ -43,7 +44,7 @@ async def test_f6_shows_the_models_mirror_pairs_and_arrows_move_between_models(t
         pairs = plain(app.screen.query_one("#pairs", Static).content)
         assert "Is a wide net an ensemble of narrow ones?" in pairs
         assert "k nets averaged" in pairs
-        assert "hidden neurons" in str(app.screen.query_one("#scatter", Static).render())
+        assert "hidden neurons" in app.screen.query_one("#scatter", Plot).text
         await pilot.press("left")
         await until(pilot, lambda: "width 8, seed 0:" in summary_text(app))
         await pilot.press("down", "down", "down")  # past the last seed it stays on the last

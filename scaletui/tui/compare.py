@@ -1,7 +1,7 @@
 """Compare runs: their median test loss vs N on one log–log plot, and each fit's α, CI and R² in a table.
 
 The fits (with a bootstrap CI) are computed in a thread worker that only reads the store. plotext keeps
-global state, so the picture is drawn on the UI thread, and drawn again whenever the plot is resized.
+global state, so the picture is drawn on the UI thread, by the plot (tui/plot.py) for its own size.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Header, Static
+from textual.widgets import DataTable, Header
 from textual.worker import Worker, WorkerState
 
 from scaletui import plots
@@ -24,6 +24,7 @@ from scaletui.analysis import DEFAULT_RESAMPLES, PowerLawFit, analyze_run
 from scaletui.config import widths_label
 from scaletui.present import count
 from scaletui.store import Run, StoreError
+from scaletui.tui.plot import Plot, ansi
 from scaletui.tui.textual_patches import KeysFooter, MeasuredDataTable
 
 
@@ -79,9 +80,8 @@ def fit_label(title: str, fit: PowerLawFit | None) -> str:
 def compare_plot(fits: list[RunFit], width: int, height: int) -> str:
     """Median test loss vs N for each run in its own colour, with its fitted law dotted beside it."""
     titles = legend_titles(fits)
-    return plots.compare_plot(
-        [(fit_label(t, f.fit), f.n_params, f.medians, f.fit) for f, t in zip(fits, titles, strict=True)], width, height
-    )
+    curves = [plots.Curve(fit_label(t, f.fit), f.n_params, f.medians, f.fit) for f, t in zip(fits, titles, strict=True)]
+    return plots.compare_plot(curves, width, height)
 
 
 class FitsComputed(Message, bubble=False):
@@ -92,37 +92,15 @@ class FitsComputed(Message, bubble=False):
         self.fits = fits
 
 
-class ComparePlot(Static):
-    """The comparison picture, sized to the widget and redrawn when the widget is resized."""
-
-    DEFAULT_CSS = """
-    ComparePlot {
-        height: 1fr;
-        min-height: 8;
-    }
-    """
-
-    fits: list[RunFit] | None = None
-
-    def show(self, fits: list[RunFit]) -> None:
-        self.fits = fits
-        self.redraw()
-
-    def on_resize(self) -> None:
-        self.redraw()
-
-    def redraw(self) -> None:
-        width, height = self.content_size
-        if self.fits is not None and width >= 20 and height >= 6:
-            self.update(Text.from_ansi(compare_plot(self.fits, width, height)))
-
-
 class CompareScreen(Screen[None]):
     """Several runs' scaling laws side by side: one plot, one table row per run."""
 
     BINDINGS = [Binding("escape", "back", "Back")]
 
     DEFAULT_CSS = """
+    CompareScreen #plot {
+        min-height: 8;
+    }
     CompareScreen #fits {
         height: auto;
         max-height: 40%;
@@ -135,9 +113,7 @@ class CompareScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield ComparePlot(
-            f"fitting {count(len(self.runs), 'run')} ({DEFAULT_RESAMPLES} bootstrap resamples)…", id="plot"
-        )
+        yield Plot(id="plot")
         table: DataTable[str | Text] = MeasuredDataTable(cursor_type="row", id="fits")
         table.add_columns("name", "α", "95% CI", "R²", "widths", "id", "note")  # the long id after the numbers
         yield table
@@ -145,6 +121,8 @@ class CompareScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.sub_title = f"comparing {count(len(self.runs), 'run')}"
+        fitting = Text(f"fitting {count(len(self.runs), 'run')} ({DEFAULT_RESAMPLES} bootstrap resamples)…")
+        self.query_one(Plot).show("fitting", lambda width, height: fitting)
         self.compute_fits()
 
     @work(thread=True, exclusive=True, group="compare-fits", exit_on_error=False)
@@ -153,7 +131,8 @@ class CompareScreen(Screen[None]):
 
     @on(FitsComputed)
     def show_fits(self, message: FitsComputed) -> None:
-        self.query_one(ComparePlot).show(message.fits)
+        fits = message.fits
+        self.query_one(Plot).show(tuple(f.id for f in fits), ansi(lambda w, h: compare_plot(fits, w, h)))
         table = self.query_one("#fits", DataTable)
         table.clear()
         for run_fit in message.fits:

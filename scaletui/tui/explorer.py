@@ -2,20 +2,18 @@
 
 The screen never trains and never blocks: starting a run launches a runner process through the same
 code path as ``scaletui run``; a thread worker reads the run's store a few times a second and posts a
-``SnapshotTaken`` message; plots are redrawn only when what they show has changed.
+``SnapshotTaken`` message. The plot tabs share one :class:`~scaletui.tui.plot.Plot`, keyed by the tab and
+the version of what it shows: a picture is drawn only when that was read or computed again, or the plot's
+size is new to it.
 """
 
 from __future__ import annotations
 
-import math
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -23,112 +21,38 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Header, RichLog, Select, Static
+from textual.widgets import Button, Header, Select, Static
 from textual.worker import Worker, WorkerState
 
-from scaletui.analysis import DEFAULT_RESAMPLES, BudgetAnalysis, FitOptions, RunAnalysis
+from scaletui.analysis import DEFAULT_RESAMPLES, FitOptions
 from scaletui.config import Config, ConfigError, load_config
-from scaletui.plots import alpha_step_plot, budget_loss_plot, curves_plot, loss_plot, variance_plot
+from scaletui.plots import curves_plot, loss_plot, variance_plot
 from scaletui.present import duration
 from scaletui.presets import list_presets, save_user_preset
 from scaletui.report import (
     alpha_numbers,
-    budget_lines,
     checkpoints_line,
-    local_lines,
-    local_table,
     options_text,
     system_text,
     variance_numbers,
     verdict_text,
-    width_cells,
 )
 from scaletui.store import Run, StoreError
 from scaletui.system import SystemMonitor, SystemSample
 from scaletui.tui.form import ConfigForm
+from scaletui.tui.panels import EventLog, Line, LivePane, TabBar, WidthsTable, budget_picture, slopes_picture
+from scaletui.tui.plot import Plot, ansi
 from scaletui.tui.seeds import SeedsScreen
-from scaletui.tui.textual_patches import KeysFooter, ResizedWithoutLayout, SteadyDataTable, SteadyRichLog
+from scaletui.tui.textual_patches import KeysFooter
 from scaletui.tui.tickets import TicketsScreen
 from scaletui.tui.visible import in_view
 from scaletui.tui.watch import RunSnapshot, RunWatcher
 
 REFRESH_SECONDS = 0.4
 SYSTEM_SECONDS = 1.0  # the system pane, while shown
-CURVES_SECONDS = 2.0  # new loss-curve points alone redraw the plots at most this often
 NARROW = 110  # below this many columns the form and the live panels do not both fit: the panels get the room
 RESUME_REDOES = "unfinished widths continue from their last checkpoint (step 0 for a width without one)"
-# tab -> (label, key); F6 opens the tickets screen.
-TABS = {"loss": ("Loss", "F1"), "variance": ("Variance", "F2"), "curves": ("Curves", "F3"), "table": ("Table", "F4"),
-        "events": ("Events", "F5"), "budget": ("Budget", "F7"), "slopes": ("Slopes", "F8")}  # fmt: skip
-EXPLORER_COLUMNS = ("width", "N", "seeds", "median", "IQR", "V", "V main", "bias²", "outside", "main med", "div",
-                    "falling")  # fmt: skip
 PANEL_WIDGETS = {"table": "#widths", "events": "#log"}  # the widget each tab shows; the plot tabs share #plot
-
-
-class TabBar(Static):
-    """The panels and their keys on one line, the one shown highlighted; clicking a name shows that panel."""
-
-    DEFAULT_CSS = "TabBar { height: auto; padding: 0 1; background: $boost; }"
-    active = "loss"
-
-    def show(self, active: str) -> None:
-        """Highlight a tab; the names fill as many lines as the bar's width needs (never one cut at the edge)."""
-        self.active = active
-        room = self.content_region.width or 1000  # before the first layout: one line, laid out again on resize
-        lines: list[list[str]] = [[]]
-        used = 0
-        for tab, (label, key) in TABS.items():
-            name = f"[{'reverse bold' if tab == active else 'dim'}][@click=screen.tab('{tab}')] {label} {key} [/][/]"
-            cells = len(label) + len(key) + 3
-            if lines[-1] and used + cells > room:
-                lines.append([])
-                used = 0
-            lines[-1].append(name)
-            used += cells
-        self.update("\n".join("".join(line) for line in lines), layout=len(lines) != self.size.height)
-
-    def on_resize(self) -> None:
-        self.show(self.active)
-
-
-class Plot(ResizedWithoutLayout, Static):
-    """A plotext picture sized to the widget; redrawn by the screen when its data or size changes."""
-
-    DEFAULT_CSS = "Plot { height: 1fr; width: 1fr; }"
-    drawn: tuple[object, ...] | None = None
-
-    def on_resize(self) -> None:
-        self.screen.post_message(PlotResized())
-
-
-def budget_picture(budget: BudgetAnalysis, width: int, height: int) -> RenderableType:
-    """The budget panel: the settled lines above the loss of each width against step and α(step) with its
-    CI band, side by side (stacked when the panel is too narrow for two plots)."""
-    lines = budget_lines(budget)
-    used = sum(math.ceil(max(1, len(line.plain)) / width) for line in lines)
-    room = height - used
-    if not budget.widths or room < 6:
-        return Group(*lines)
-    if width >= 60:
-        half = (width - 1) // 2
-        grid = Table.grid(padding=(0, 1))
-        grid.add_row(Text.from_ansi(budget_loss_plot(budget, half, room)),
-                     Text.from_ansi(alpha_step_plot(budget, width - 1 - half, room)))  # fmt: skip
-        return Group(*lines, grid)
-    top = room // 2
-    return Group(*lines, Text.from_ansi(budget_loss_plot(budget, width, top)),
-                 Text.from_ansi(alpha_step_plot(budget, width, room - top)))  # fmt: skip
-
-
-def slopes_picture(analysis: RunAnalysis) -> RenderableType:
-    """The local-slopes panel: pair and window slopes with their CIs, the verdict and the broken law."""
-    if analysis.local is None:
-        return Text("local slopes: need 2+ widths with a usable loss", style="yellow")
-    return Group(local_table(analysis.local, analysis.x_axis), *local_lines(analysis.local))
-
-
-class PlotResized(Message):
-    """A plot's size changed, so the pictures must be redrawn to fit."""
 
 
 class SystemSampled(Message):
@@ -199,19 +123,6 @@ class ExplorerScreen(Screen):
         self.snapshot: RunSnapshot | None = None
         self.form_saved: dict[str, str] = {}  # the form as a run or preset holds it: esc leaves it without asking
         self.system = SystemMonitor()
-        self.reset_drawn()
-
-    def reset_drawn(self) -> None:
-        """Forget what was drawn, so the next snapshot draws everything."""
-        self.drawn_key: tuple[object, ...] | None = None
-        self.drawn_models: tuple[object, ...] | None = None
-        self.table_key: tuple[object, ...] | None = None
-        self.drawn_at = 0.0
-        # (tab, width, height) -> (what it shows, the picture): showing the form and back, or coming back to a
-        # tab, repaints a picture drawn before instead of drawing it again.
-        self.pictures: dict[tuple[str, int, int], tuple[object, RenderableType]] = {}
-        for plot in self.query(Plot):  # none yet while the screen is being built
-            plot.drawn = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -224,15 +135,15 @@ class ExplorerScreen(Screen):
                 with Horizontal(id="buttons"):
                     yield Button("Run ▶", id="run", variant="success")
                     yield Button("Stop ■", id="stop", variant="error")
-            with Vertical(id="live"):
-                yield Static("α: no run yet — fill the form and press Run (ctrl+r)", id="alpha")
-                yield Static("", id="progress")
-                yield Static("reading the machine…", id="system")
+            with LivePane(id="live"):
+                yield Line("α: no run yet — fill the form and press Run (ctrl+r)", id="alpha")
+                yield Line("", id="progress")
+                yield Line("reading the machine…", id="system")
                 yield TabBar(id="tab-bar")
                 # The three plot tabs share one widget: moving between them repaints it, with no layout.
                 yield Plot(id="plot")
-                yield SteadyDataTable(id="widths", cursor_type="row", zebra_stripes=True)
-                yield SteadyRichLog(id="log", wrap=True, markup=True)
+                yield WidthsTable(id="widths")
+                yield EventLog(id="log")
         yield KeysFooter()
 
     def on_mount(self) -> None:
@@ -249,11 +160,9 @@ class ExplorerScreen(Screen):
         if self.watcher is not None:
             self.query_one("#alpha", Static).update("reading the run…", layout=False)
         if self.watcher is not None and self.app.size.width < NARROW:
-            self.query_one("#form-pane").display = False  # an opened run needs the room; ctrl+f shows it
+            self.show_form(False)  # an opened run needs the room; ctrl+f shows the form
         self.form_saved = dict(form.texts)
         self.query_one(TabBar).show(self.tab)
-        table = self.query_one("#widths", DataTable)
-        table.add_columns(*EXPLORER_COLUMNS)
         self.set_interval(REFRESH_SECONDS, self.refresh_snapshot)  # the first one when the screen is shown
         self.set_interval(SYSTEM_SECONDS, self.refresh_system)
 
@@ -262,8 +171,7 @@ class ExplorerScreen(Screen):
     def follow(self, run_dir: Path) -> None:
         self.watcher = RunWatcher(run_dir)
         self.snapshot = None
-        self.reset_drawn()
-        self.query_one("#log", RichLog).clear()
+        self.query_one(EventLog).reset()
         self.refresh_snapshot()
 
     def on_screen_resume(self) -> None:
@@ -297,20 +205,12 @@ class ExplorerScreen(Screen):
             self.sub_title = sub_title
         self.set_text("#alpha", self.alpha_text(snap))
         self.set_text("#progress", self.progress_text(snap))
-        log = self.query_one("#log", RichLog)
+        log = self.query_one(EventLog)
         for _, t, level, text in snap.events:
             style = {"warning": "yellow", "error": "bold red"}.get(level, "")
-            log.write(Text.assemble((time.strftime("%H:%M:%S ", time.localtime(t)), "dim"), (text, style)))
-        models_key = (len(snap.models), snap.status.status, snap.analysis.options)
-        if models_key != self.table_key:
-            self.table_key = models_key
-            self.fill_table(snap)
-        now = time.monotonic()
-        key = (*snap.key, snap.analysis.options)
-        # New finished models redraw at once; mere new curve points at most every CURVES_SECONDS.
-        if key != self.drawn_key and (models_key != self.drawn_models or now - self.drawn_at >= CURVES_SECONDS):
-            self.drawn_key, self.drawn_models, self.drawn_at = key, models_key, now
-            self.draw_plots()
+            log.add(Text.assemble((time.strftime("%H:%M:%S ", time.localtime(t)), "dim"), (text, style)))
+        self.query_one(WidthsTable).show(snap.analysis, snap.analysis_version)
+        self.draw_plots()
 
     def set_text(self, selector: str, text: Text) -> None:
         """Show a text whole: it is laid out again only when it needs another number of lines (a repaint else)."""
@@ -374,40 +274,21 @@ class ExplorerScreen(Screen):
             (st.status, style), f" · {snap.fraction:.0%} done{width}{eta} · {duration(elapsed)}{flags}{saved}{error}"
         )
 
-    def fill_table(self, snap: RunSnapshot) -> None:
-        table = self.query_one("#widths", DataTable)
-        table.clear()
-        for cells in width_cells(snap.analysis):
-            table.add_row(*(cells[c] for c in EXPLORER_COLUMNS))
-
-    @on(PlotResized)
     def draw_plots(self) -> None:
-        """Draw the plot of the tab shown only; the others are drawn when their tab is opened."""
+        """Hand the plot what the tab shown draws; it draws only when it has no picture of it at its size."""
         snap = self.snapshot
-        if snap is None:
+        if snap is None or self.tab in PANEL_WIDGETS:
             return
-        # The analysis is redone exactly when these change; α(step) is a new object only when it was refitted.
-        fit = (len(snap.models), snap.analysis.options)
-        pictures: dict[str, tuple[object, Callable[[int, int], RenderableType]]] = {
-            "loss": (fit, lambda w, h: Text.from_ansi(loss_plot(snap.analysis, snap.models, w, h))),
-            "variance": (fit, lambda w, h: Text.from_ansi(variance_plot(snap.analysis, w, h))),
-            "curves": (self.drawn_key, lambda w, h: Text.from_ansi(curves_plot(snap.budgets, w, h))),
-            "budget": (snap.budget_version, lambda w, h: budget_picture(snap.budget, w, h)),
+        fit, curves = snap.analysis_version, snap.curves_version
+        pictures = {
+            "loss": (fit, ansi(lambda w, h: loss_plot(snap.analysis, snap.models, w, h))),
+            "variance": (fit, ansi(lambda w, h: variance_plot(snap.analysis, w, h))),
+            "curves": (curves, ansi(lambda w, h: curves_plot(snap.budgets, w, h))),
+            "budget": (curves, lambda w, h: budget_picture(snap.budget, w, h)),
             "slopes": (fit, lambda w, h: slopes_picture(snap.analysis)),
         }
-        if self.tab not in pictures:
-            return
-        shows, draw = pictures[self.tab]
-        plot = self.query_one("#plot", Plot)
-        w, h = plot.size
-        if w < 20 or h < 6:
-            return
-        cached = self.pictures.get((self.tab, w, h))
-        if cached is None or cached[0] != shows:
-            cached = self.pictures[self.tab, w, h] = (shows, draw(w, h))
-        if plot.drawn != (self.tab, w, h, shows):
-            plot.drawn = (self.tab, w, h, shows)
-            plot.update(cached[1], layout=False)  # the picture fits the plot's own size
+        version, draw = pictures[self.tab]
+        self.query_one("#plot", Plot).show((self.tab, version), draw)
 
     # --- the system pane ---------------------------------------------------------------------------
 
@@ -456,7 +337,7 @@ class ExplorerScreen(Screen):
         self.notify(f"started {run_dir.name}")
         self.form_saved = dict(self.query_one(ConfigForm).texts)  # the run holds the form now
         if self.app.size.width < NARROW:
-            self.query_one("#form-pane").display = False  # the live panels need the room; ctrl+f shows the form
+            self.show_form(False)  # the live panels need the room; ctrl+f shows the form
         self.follow(run_dir)
 
     @on(Button.Pressed, "#stop")
@@ -526,30 +407,37 @@ class ExplorerScreen(Screen):
         self.app.push_screen(FitDialog(self.fit_options), chosen)
 
     def action_toggle_form(self) -> None:
-        # Setting display directly, not a CSS class: a class change re-matches the stylesheet on every field.
-        for pane in self.query("#form-pane"):
-            pane.display = not pane.display
+        self.show_form(not self.query_one("#form-pane").display)
+
+    def show_form(self, shown: bool) -> None:
+        """Show the form, or hide it so that nothing typed edits it.
+
+        A new experiment opens with the form at any width, its editor focused: it is what one fills in.
+        Below NARROW columns an opened or launched run hides it; ctrl+f, always in the footer, brings it back
+        (tab or a click to type in it). Showing it leaves focus where it is: a focused editor takes the
+        printable keys, so the footer would drop `e` and be rebuilt, a tenth of a second at 160 columns.
+        """
+        pane = self.query_one("#form-pane")
+        if not shown and self.focused is not None and pane in self.focused.ancestors:
+            self.set_focus(None)  # first: the editor's blur restyles it in the frame that hides it
+        pane.display = shown  # directly, not a CSS class: a class change re-matches every field's styles
 
     def action_tab(self, tab: str) -> None:
-        """Show a tab's panel. A plot drawn before at its size is shown at once and brought up to date after."""
+        """Show a tab's panel; a plot drawn before at its size is repainted, not drawn again."""
         self.tab = tab
         panel = PANEL_WIDGETS.get(tab, "#plot")
         panels = self.query("#plot, #widths, #log")  # none yet while the screen is still being built
-        # The panels take turns in one place: the one shown now has the size the next one will get.
+        # The panels take turns in one place: the one shown now has the size the next one will get, so that
+        # the table's columns are chosen for it before the frame that shows it, not in a second one.
         size = next((widget.size for widget in panels if widget.display), None)
         for widget in panels:
             if widget.display != (f"#{widget.id}" == panel):
                 widget.display = not widget.display
+            if widget.display and size is not None and isinstance(widget, WidthsTable | EventLog):
+                widget.fit(size)
         for bar in self.query(TabBar):
             bar.show(tab)
-        cached = self.pictures.get((tab, *size)) if size is not None else None
-        if cached is None:
-            self.draw_plots()
-            return
-        plot = self.query_one("#plot", Plot)
-        plot.drawn = (tab, *size, cached[0])
-        plot.update(cached[1], layout=False)
-        self.call_after_refresh(self.draw_plots)
+        self.draw_plots()
 
     def action_tickets(self) -> None:
         """The lottery-ticket view of the followed run: mirror pairs and ensembles against wide nets."""
@@ -585,8 +473,7 @@ class ExplorerScreen(Screen):
 
     def action_presets(self) -> None:
         """Open the preset list from the keyboard (the form is shown first if it was hidden)."""
-        pane = self.query_one("#form-pane")
-        pane.display = True
+        self.query_one("#form-pane").display = True
         select = self.query_one("#preset", Select)
         select.focus()
         select.action_show_overlay()

@@ -1,7 +1,8 @@
 """The seed distribution of a run: "mediocristan or extremistan", the same analysis as ``scaletui seeds``.
 
 A thread worker reads the run and analyses it (the bootstrap of hundreds of seeds takes a moment); the
-strip plot is drawn on the UI thread because plotext keeps global state. While the run is live the screen
+strip plot is drawn on the UI thread because plotext keeps global state, by the plot (tui/plot.py) for its
+own size, once per analysis read. While the run is live the screen
 reads it again every few seconds, so new widths appear as they finish.
 """
 
@@ -25,6 +26,7 @@ from scaletui.plots import seeds_plot
 from scaletui.report import seeds_lines, seeds_table
 from scaletui.seeds import UNITS, SeedsAnalysis, analyze_seeds
 from scaletui.store import Run, StoreError
+from scaletui.tui.plot import Plot, ansi
 from scaletui.tui.textual_patches import KeysFooter
 
 LIVE_REFRESH_SECONDS = 3.0
@@ -73,10 +75,11 @@ class SeedsScreen(Screen[None]):
         self.run_dir = run_dir
         self.units = UNITS[0]
         self.analysis: SeedsAnalysis | None = None
+        self.reads = 0  # analyses shown: each is new data for the strips
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(id="strips")
+        yield Plot(id="strips")
         with VerticalScroll(id="numbers"):
             yield Static("reading the run's seeds…", id="table")
         yield KeysFooter()
@@ -96,22 +99,15 @@ class SeedsScreen(Screen[None]):
         if message.analysis is None:
             self.query_one("#table", Static).update(Text(message.error or "", style="yellow"))
             return
-        self.analysis = message.analysis
+        analysis = self.analysis = message.analysis
+        self.reads += 1
         live = [Text("live: 500 resamples until the run ends", style="dim")] if message.live else []
         compact = self.size.width < 110
         self.query_one("#table", Static).update(
             Group(seeds_table(message.analysis, compact), Text(), *seeds_lines(message.analysis), *live)
         )
-        self.redraw()
-
-    def on_resize(self) -> None:
-        self.redraw()
-
-    def redraw(self) -> None:
-        strips = self.query_one("#strips", Static)
-        width, height = strips.content_size
-        if self.analysis is not None and width >= 20 and height >= 6:
-            strips.update(Text.from_ansi(seeds_plot(self.analysis, width, height, color=True)))
+        strips = self.query_one("#strips", Plot)
+        strips.show(self.reads, ansi(lambda width, height: seeds_plot(analysis, width, height, color=True)))
 
     def action_units(self) -> None:
         """log10 loss → loss → rank within the width → log10 loss."""

@@ -6,7 +6,10 @@ tests/test_tui_newuser.py::test_a_row_drawn_before_its_columns_are_measured_is_d
 - :class:`SteadyScrollbars` (``ScrollView._size_updated``): Textual's ``ScrollView`` compares the virtual size
   the compositor hands it at each layout with its own, which differ whenever the content is longer than its
   window, and so repaints its scrollbars after every layout of the screen, whatever changed. That repaint is
-  a frame of its own: a tab switch or showing the form took two frames instead of one.
+  a frame of its own: a tab switch or showing the form took two frames instead of one. Its scrollbars are
+  each a :class:`SteadyScrollBar` (``Widget.vertical_scrollbar``/``horizontal_scrollbar``, which create them,
+  written out again with the class changed): a view resized, by the form shown or hidden, resizes them in
+  the same layout.
 - :class:`MeasuredDataTable` (``DataTable._update_dimensions`` and its ``_update_count`` cache key).
 - :class:`ResizedWithoutLayout` (``Widget._size_updated``'s ``layout`` flag): a widget drawn to fit its size
   needs no second layout of the screen when that size changes.
@@ -20,18 +23,58 @@ from collections.abc import Iterable
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.events import Resize
 from textual.geometry import Size
 from textual.screen import Screen
+from textual.scrollbar import ScrollBar
 from textual.widgets import DataTable, Footer, RichLog
 from textual.widgets._footer import FooterKey
 from textual.widgets.data_table import RowKey
 
 
+class ResizedWithoutLayout:
+    """Mixed in before a widget whose picture is drawn to fit its size (the explorer's plots and panels): a
+    new size sets the virtual size without the reactive's layout, which would be a second layout of the
+    screen, a frame of its own."""
+
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        return super()._size_updated(size, virtual_size, container_size, layout=False)  # type: ignore[misc]
+
+
+class SteadyScrollBar(ResizedWithoutLayout, ScrollBar):
+    """A scrollbar resized with its view in the view's layout, without asking for one of its own."""
+
+
 class SteadyScrollbars:
-    """Mixed in before a ScrollView: compares with the virtual size its scrollbars were last set for."""
+    """Mixed in before a ScrollView: compares with the virtual size its scrollbars were last set for, and
+    makes each of its scrollbars a :class:`SteadyScrollBar`."""
 
     _scrollbars_set_for: Size | None = None
     virtual_size: Size  # the ScrollView's
+    _vertical_scrollbar: ScrollBar | None
+    _horizontal_scrollbar: ScrollBar | None
+    scrollbar_size_vertical: int
+    scrollbar_size_horizontal: int
+
+    @property
+    def vertical_scrollbar(self) -> ScrollBar:
+        if self._vertical_scrollbar is None:
+            self._vertical_scrollbar = self._start_scrollbar(True, self.scrollbar_size_vertical)
+        return self._vertical_scrollbar
+
+    @property
+    def horizontal_scrollbar(self) -> ScrollBar:
+        if self._horizontal_scrollbar is None:
+            self._horizontal_scrollbar = self._start_scrollbar(False, self.scrollbar_size_horizontal)
+        return self._horizontal_scrollbar
+
+    def _start_scrollbar(self, vertical: bool, thickness: int) -> ScrollBar:
+        """What Textual 8.2.8's properties do, with a steady scrollbar."""
+        name = "vertical" if vertical else "horizontal"
+        scrollbar = SteadyScrollBar(vertical=vertical, name=name, thickness=thickness)
+        scrollbar.display = False
+        self.app._start_widget(self, scrollbar)  # type: ignore[attr-defined]
+        return scrollbar
 
     def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
         if self.virtual_size == self._scrollbars_set_for:
@@ -62,15 +105,6 @@ class SteadyDataTable(SteadyScrollbars, MeasuredDataTable):
 
 class SteadyRichLog(SteadyScrollbars, RichLog):
     """A RichLog without a scrollbar frame after every layout."""
-
-
-class ResizedWithoutLayout:
-    """Mixed in before a widget whose picture is drawn to fit its size (the explorer's plots): a new size
-    sets the virtual size without the reactive's layout, which would be a second layout of the screen, a
-    frame of its own."""
-
-    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
-        return super()._size_updated(size, virtual_size, container_size, layout=False)  # type: ignore[misc]
 
 
 # --- the footer ---------------------------------------------------------------------------------------
@@ -106,6 +140,7 @@ class KeysFooter(Footer):
     """A Footer whose keys keep their order whatever has focus, and whose essential keys always fit."""
 
     shown: tuple[tuple[str, str, bool, str], ...] | None = None
+    fitted_width = 0  # the width the keys were last chosen for
 
     def keys(self) -> list[tuple[Binding, bool, str]]:
         """(binding, enabled, tooltip) of each action shown, one key per action, in the order shown."""
@@ -163,16 +198,16 @@ class KeysFooter(Footer):
                 )
 
     def bindings_changed(self, screen: Screen) -> None:
-        keys = tuple(
-            (binding.key, binding.description, enabled, tooltip)
-            for _, binding, enabled, tooltip in screen.active_bindings.values()
-            if binding.show
-        )
+        # The keys as shown, in their fixed order: focus moving into the form reorders the active bindings
+        # (the focused widget's first) without changing what the footer shows.
+        keys = tuple((binding.key, binding.description, enabled, tooltip) for binding, enabled, tooltip in self.keys())
         if keys != self.shown or not screen.app.app_focus:
             self.shown = keys if screen.app.app_focus else None
             super().bindings_changed(screen)
 
-    def on_resize(self) -> None:
-        # A narrower terminal fits fewer keys: choose them again.
-        if self._bindings_ready:
+    def on_resize(self, event: Resize) -> None:
+        # A narrower terminal fits fewer keys: choose them again. Only then: a layout of the screen that moves
+        # nothing in the footer (the form shown or hidden) sends it a Resize too.
+        if self._bindings_ready and event.size.width != self.fitted_width:
+            self.fitted_width = event.size.width
             self.call_after_refresh(self.recompose)

@@ -1,7 +1,8 @@
 """The lottery-ticket view of a run: one model's neurons and mirror pairs, and ensembles against wide nets.
 
 The same report as ``scaletui inspect``: a thread worker reads the weights and computes pairs and the
-ensemble comparison; plotext keeps global state, so the scatter is drawn on the UI thread.
+ensemble comparison; plotext keeps global state, so the scatter is drawn on the UI thread, by the plot
+(tui/plot.py) for its own size, once per model shown.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from scaletui.plots import ticket_plot
 from scaletui.present import ONE_LAYER_ONLY
 from scaletui.report import ensemble_table, pair_table, ticket_summary
 from scaletui.store import Run, StoreError
+from scaletui.tui.plot import Plot, ansi
 from scaletui.tui.textual_patches import KeysFooter
 from scaletui.tui.visible import in_view
 
@@ -106,7 +108,7 @@ class TicketsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("reading the run's weights…", id="summary")
-        yield Static(id="scatter")
+        yield Plot(id="scatter")
         # Not focusable: a focused scroll view takes the arrows, which here change the model (and the footer,
         # reading the focused widget's keys first, hid them); page up/down scroll the tables instead.
         with VerticalScroll(id="tables", can_focus=False):
@@ -141,7 +143,11 @@ class TicketsScreen(Screen[None]):
             self.model_width, self.model_seed = report.width, report.seed
         summary = ticket_summary(report) if report is not None else Text(view.note or "", style="yellow")
         self.query_one("#summary", Static).update(summary)
-        self.redraw()
+        scatter = self.query_one("#scatter", Plot)
+        if report is None:
+            scatter.show(None, lambda width, height: Text())
+        else:  # a finished model's weights never change: the model names the picture
+            scatter.show((report.width, report.seed), ansi(lambda w, h: ticket_plot(report, w, h, color=True)))
         parts: list[object] = []
         if report is not None and report.pairs:
             parts.append(pair_table(report, limit=None))
@@ -151,15 +157,6 @@ class TicketsScreen(Screen[None]):
         else:
             parts.append(Text("no pair of widths w and k·w with enough finished seeds", style="dim"))
         self.query_one("#pairs", Static).update(Group(*parts))
-
-    def on_resize(self) -> None:
-        self.redraw()
-
-    def redraw(self) -> None:
-        scatter = self.query_one("#scatter", Static)
-        width, height = scatter.content_size
-        if self.view is not None and self.view.report is not None and width >= 20 and height >= 6:
-            scatter.update(Text.from_ansi(ticket_plot(self.view.report, width, height, color=True)))
 
     def _step(self, values: tuple[int, ...], current: int | None, delta: int) -> int | None:
         if not values or current not in values:

@@ -1,14 +1,18 @@
 """Snapshots of a run for the live view, taken off the UI thread.
 
 A snapshot is everything the explorer draws, read from the store in one go. Analysis is recomputed only
-when the set of finished models changes, the fit options are changed or the run stops being live; loss curves
-and progress are read on every tick. While the run is live the bootstrap uses LIVE_RESAMPLES (the screen
-says so); once it is not, the analysis is exactly ``scaletui fit``'s with the same options: the defaults
-unless the explorer's fit controls (ctrl+g) changed them, same resamples, same seed. Nothing here imports Textual.
+when the set of finished models changes, the fit options are changed or the run stops being live; progress
+is read on every tick, the loss curves (a table that grows all run long) at most every CURVES_SECONDS
+unless the analysis changed. Each result carries a version, unique in the process, that a picture of it is
+keyed by: a plot is drawn again exactly when what it shows was read or computed again. While the run is
+live the bootstrap uses LIVE_RESAMPLES (the screen says so); once it is not, the analysis is exactly
+``scaletui fit``'s with the same options: the defaults unless the explorer's fit controls (ctrl+g) changed
+them, same resamples, same seed. Nothing here imports Textual.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,7 +30,8 @@ from scaletui.config import Config
 from scaletui.store import ModelTable, Run, RunStatus
 
 LIVE_RESAMPLES = 500  # while a run is live its analysis is redone often: a cheaper bootstrap, marked on screen
-BUDGET_SECONDS = 2.0  # new curve points alone refit α(step) at most this often
+CURVES_SECONDS = 2.0  # new curve points alone are read, and α(step) refitted on them, at most this often
+VERSIONS = itertools.count(1)  # one sequence for every watcher: a version never names two runs' results
 
 
 def watch_options(options: FitOptions, live: bool) -> FitOptions:
@@ -45,27 +50,24 @@ class RunSnapshot:
     status: RunStatus
     models: ModelTable
     analysis: RunAnalysis
-    budgets: list[WidthBudget]  # per width, the median test loss at every evaluated step: read every tick
-    budget: BudgetAnalysis  # α(step): redone when models or curves changed, at most every BUDGET_SECONDS
-    budget_version: int  # counts the refits of α(step), so a picture of it knows when it is out of date
-    curve_points: int
+    analysis_version: int  # a new number whenever the analysis was redone
+    budgets: list[WidthBudget]  # per width, the aggregate test loss at every evaluated step
+    budget: BudgetAnalysis  # α(step) on those curves
+    curves_version: int  # a new number whenever the curves were read again (and α(step) refitted on them)
     fraction: float
     steps_done: dict[int, int]
     events: list[tuple[int, float, str, str]] = field(default_factory=list)
     checkpoints: list[dict] = field(default_factory=list)  # the unfinished shards' latest checkpoints
-
-    @property
-    def key(self) -> tuple[int, int, str, int]:
-        """Changes whenever something drawn from finished models or curves would change."""
-        return len(self.models), self.curve_points, self.status.status, self.budget_version
 
 
 class RunWatcher:
     """Follows one run directory; call :meth:`snapshot` from a worker thread.
 
     The heavy parts (the run's analysis and α(step), both bootstraps) run here, off the UI thread, and
-    only when what they depend on changed: the analysis when the finished models, the axis or liveness
-    change; α(step) also when new curve points arrived, but then at most every BUDGET_SECONDS.
+    only when what they depend on changed: the analysis when the finished models, the options or liveness
+    change; the curves and α(step) then too, and when new curve points arrived, but then at most every
+    CURVES_SECONDS. Reading less matters beyond this thread: it holds the interpreter's lock while it
+    builds rows, and every millisecond of that delays the UI thread's next frame.
     """
 
     def __init__(self, run_dir: Path) -> None:
@@ -73,10 +75,12 @@ class RunWatcher:
         self.last_event = 0
         self._analysis_key: tuple[int, FitOptions, bool] | None = None
         self._analysis: RunAnalysis | None = None
-        self._budget_key: tuple[tuple[int, FitOptions, bool], int] | None = None
+        self._analysis_version = 0
+        self._curves_key: tuple[tuple[int, FitOptions, bool], int] | None = None  # (analysis key, curve points)
+        self._budgets: list[WidthBudget] = []
         self._budget: BudgetAnalysis | None = None
-        self._budget_at = 0.0
-        self._budget_version = 0
+        self._curves_at = 0.0
+        self._curves_version = 0
 
     def snapshot(self, chosen: FitOptions) -> RunSnapshot:
         """Raises StoreError when the run cannot be read (damaged or deleted)."""
@@ -88,20 +92,24 @@ class RunWatcher:
         if self._analysis is None or key != self._analysis_key:
             self._analysis = analyze_run(run, options)
             self._analysis_key = key
-        curves = run.curves()
-        budgets = width_budgets(curves, run.parameter_counts(), options.aggregate)
-        budget_key = (key, len(curves.step))
+            self._analysis_version = next(VERSIONS)
         now = time.monotonic()
-        moved = self._budget_key is None or key != self._budget_key[0]  # models, axis or liveness: refit at once
-        if moved or (budget_key != self._budget_key and now - self._budget_at >= BUDGET_SECONDS):
-            # α(step) is a plain power law at each step (as `fit --budget` refuses --offset): the offset is left out.
-            budget = alpha_budget(budgets, replace(options, offset=False))
-            self._budget, self._budget_key, self._budget_at = budget, budget_key, now
-            self._budget_version += 1
+        moved = self._curves_key is None or key != self._curves_key[0]  # models, options or liveness: at once
+        if moved or now - self._curves_at >= CURVES_SECONDS:
+            curves = run.curves()
+            curves_key = (key, len(curves.step))
+            if curves_key != self._curves_key:
+                self._budgets = width_budgets(curves, run.parameter_counts(), options.aggregate)
+                # α(step) is a plain power law at each step (as `fit --budget` refuses --offset): no offset.
+                self._budget = alpha_budget(self._budgets, replace(options, offset=False))
+                self._curves_key = curves_key
+                self._curves_version = next(VERSIONS)
+            self._curves_at = now
         events = run.events(self.last_event)
         if events:
             self.last_event = events[-1][0]
         fraction, steps = run.progress_fraction()
-        return RunSnapshot(self.run_dir, run.id, run.config, status, models, self._analysis, budgets, self._budget,
-                           self._budget_version, len(curves.step), fraction, steps, events,
-                           run.checkpoints())  # fmt: skip
+        assert self._budget is not None  # read above on the first snapshot
+        return RunSnapshot(self.run_dir, run.id, run.config, status, models, self._analysis,
+                           self._analysis_version, self._budgets, self._budget, self._curves_version, fraction,
+                           steps, events, run.checkpoints())  # fmt: skip

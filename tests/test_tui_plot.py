@@ -1,0 +1,76 @@
+"""The one plot-drawing path (tui/plot.py) and the explorer's panels drawn in one layout per key.
+
+Timing goals live in benchmarks/bench_tui_latency.py; what is pinned here is what makes a key slow whatever
+the machine: a picture drawn again although its data and size did not change, and a key that needs a second
+layout of the screen (each is a frame of its own, up to 1/60 s apart).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.screen import Screen
+
+from scaletui.tui.plot import Plot
+from tests.conftest import until
+from tests.synthetic_runs import lottery_run
+from tests.test_tui_explorer import ExplorerApp, alpha_text
+
+
+def pending(screen: Screen) -> bool:
+    """Whether anything on the screen still waits to be laid out or repainted (as the benchmark asks)."""
+    if screen._layout_required or screen._repaint_required or screen._dirty_widgets:
+        return True
+    if not screen._message_queue.empty():
+        return True
+    return any(w._layout_required or w._repaint_required for w in screen.walk_children())
+
+
+async def test_tabs_and_the_form_shown_and_hidden_draw_each_picture_once(tmp_path: Path) -> None:
+    run = lottery_run(tmp_path / "runs")
+    app = ExplorerApp(tmp_path / "runs", run.dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: "α vs N = " in alpha_text(app))
+        plot = app.screen.query_one(Plot)
+        pictures: dict[tuple[object, tuple[int, int]], str] = {}
+        for _ in range(3):
+            for key in ("f2", "f1", "ctrl+f"):  # two tabs at two sizes: four pictures
+                await pilot.press(key)
+                await until(pilot, lambda: not pending(app.screen))
+                shown = (plot.key, tuple(plot.content_size))
+                assert pictures.setdefault(shown, plot.text) == plot.text
+        assert len(pictures) == 4 and plot.draws == 4  # each drawn once, however often it is shown
+
+
+async def test_each_tab_key_is_one_layout_at_80_columns_with_the_form_shown_or_hidden(tmp_path: Path) -> None:
+    """Showing a panel lays the screen out once, whether the form was shown or hidden since it was last
+    seen: the new sizes are drawn in that layout (the tab bar's lines, the table's columns, the plot's
+    picture) and no widget asks for a second one because its size changed. Not pinned yet: the event log
+    (F5), whose scrollbar Textual may lay out again, and ctrl+f, which also moves focus into the form or out
+    of it, and Textual lays the editor's restyling out once or twice more."""
+    run = lottery_run(tmp_path / "runs")
+    app = ExplorerApp(tmp_path / "runs", run.dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: "α vs N = " in alpha_text(app))
+        screen = app.screen
+        screen.watcher = None  # no more snapshots: only the keys lay the screen out
+        await until(pilot, lambda: not any(worker.is_running for worker in app.workers))
+        layouts = 0
+        original = screen._refresh_layout
+
+        def counted(*args, **kwargs) -> None:
+            nonlocal layouts
+            layouts += 1
+            original(*args, **kwargs)
+
+        screen._refresh_layout = counted  # type: ignore[method-assign]
+        pane = screen.query_one("#form-pane")
+        for key in ["f4", "f1", "form", "f4", "f2", "form"] * 2 + ["f3", "f7", "f8", "f4", "f1"]:
+            if key == "form":  # shown or hidden as ctrl+f does, without the focus it moves (not counted)
+                pane.display = not pane.display
+                await until(pilot, lambda: not pending(screen))
+                continue
+            layouts = 0
+            await pilot.press(key)
+            await until(pilot, lambda: not pending(screen))
+            assert layouts <= 1, key  # a plot tab after a plot tab is a repaint alone
