@@ -221,8 +221,11 @@ class Curve:
     fit: PowerLawFit | None = None  # drawn dotted beside the line, in its colour
 
 
-def curves_vs_n_plot(curves: list[Curve], width: int, height: int, title: str, color: bool = True) -> str:
-    """Several curves on log–log axes against N, each in its colour and marker with its fitted law dotted."""
+def curves_vs_n_plot(
+    curves: list[Curve], width: int, height: int, title: str, color: bool = True, x_label: str = "N"
+) -> str:
+    """Several curves on log–log axes against N (or ``x_label``: width, D, depth), each in its colour and
+    marker with its fitted law dotted."""
     _start(width, height, color, title)
     all_x: list[float] = []
     all_y: list[float] = []
@@ -238,7 +241,7 @@ def curves_vs_n_plot(curves: list[Curve], width: int, height: int, title: str, c
             plt.plot(xr.tolist(), np.log10(curve.fit.predict(10**xr)).tolist(), marker="·", color=hue)
         all_x += xs
         all_y += ys
-    return _finish(all_x, all_y, "N", height, sum(1 for curve in curves if curve.x))
+    return _finish(all_x, all_y, x_label, height, sum(1 for curve in curves if curve.x))
 
 
 def compare_plot(curves: list[Curve], width: int, height: int, color: bool = True) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scaletui.config import Group
 from scaletui.store import Run, RunWriter
 from tests.conftest import smoke_config
 
@@ -54,5 +55,40 @@ def lottery_run(
         writer.mark_ended("finished")
     else:
         writer.mark_running("cpu")
+    writer.close()
+    return Run(writer.dir)
+
+
+def grid_run(
+    runs_dir: Path,
+    *,
+    widths: tuple[int, ...] = (2, 4, 8, 16),
+    sizes: tuple[int, ...] = (64, 256, 1024),
+    seeds: int = 12,
+    law: tuple[float, float, float, float, float] = (1e-4, 0.5, 1.0, 20.0, 1.0),
+    run_id: str = "grid",
+) -> Run:
+    """A finished width × data-size run whose median follows L = E + A·N^(−α) + B·D^(−β) (``law`` is
+    (E, A, α, B, β)) with log-normal seed noise: truth for the faces of a grid."""
+    e, a, alpha, b, beta = law
+    cfg = smoke_config(
+        f"seeds.count={seeds}", f"model.widths={list(widths)}", f"data.n_train={list(sizes)}", f"training.steps={STEPS}"
+    )
+    writer = RunWriter.create(runs_dir, cfg, run_id=run_id)
+    x = np.linspace(-2, 2, 64)
+    writer.write_test_set(x[:, None], x**2)
+    rng = np.random.default_rng(1)
+    ids = list(range(seeds))
+    for size in sizes:
+        for w in widths:
+            n = 3 * w + 1
+            final = (e + a * n**-alpha + b * size**-beta) * np.exp(0.1 * rng.standard_normal(seeds))
+            group = Group(w, size, 1)
+            for step in CURVE_STEPS:
+                curve = final * (1 + 0.1 * (1 - step / STEPS))
+                writer.add_curve_points(group, ids, step, curve, curve)
+            outputs = x**2 + np.sqrt(final)[:, None] * rng.standard_normal((seeds, x.size))
+            writer.add_shard_result(group, ids, n, final, final, np.full(seeds, -1), 0.1, outputs, {})
+    writer.mark_ended("finished")
     writer.close()
     return Run(writer.dir)

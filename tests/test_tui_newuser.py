@@ -117,7 +117,7 @@ async def test_the_palette_has_a_command_for_every_key_of_the_screen(tmp_path: P
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: isinstance(app.screen, ExplorerScreen))
         commands = {command.title: command for command in app.get_system_commands(app.screen)}
-        for title in ("Run", "Stop", "Resume", "Width/N", "Form", "Save preset", "Presets", "Tickets", "Runs",
+        for title in ("Run", "Stop", "Resume", "x axis", "Form", "Save preset", "Presets", "Tickets", "Runs",
                       "Loss", "Variance", "Curves", "Table", "Events", "Budget", "Slopes", "Help", "Quit"):  # fmt: skip
             assert title in commands, title
         commands["Variance"].callback()

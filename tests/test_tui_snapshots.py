@@ -22,7 +22,7 @@ from scaletui.tui.runs import RunsScreen
 from scaletui.tui.seeds import SeedsScreen
 from scaletui.tui.tickets import TicketsScreen
 from tests.conftest import until
-from tests.synthetic_runs import lottery_run
+from tests.synthetic_runs import grid_run, lottery_run
 from tests.test_tui_newuser import screen_text
 
 GOLDEN = Path(__file__).parent / "snapshots"
@@ -122,6 +122,43 @@ async def test_screen_matches_its_snapshot(runs_root: Path, name: str, size: tup
         text = (await settled(pilot, app)).replace(str(runs_root), "<runs>")
     lines = [line.rstrip() for line in text.splitlines()]
     text = "\n".join(lines) + "\n"
+    golden = GOLDEN / f"{name}-{size[0]}x{size[1]}.txt"
+    if os.environ.get("SCALETUI_UPDATE_SNAPSHOTS") or not golden.exists():
+        golden.write_text(text, encoding="utf-8")
+        if not os.environ.get("SCALETUI_UPDATE_SNAPSHOTS"):
+            pytest.fail(f"{golden.name} did not exist; written now: read it, and commit it if it is right")
+    assert text == golden.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def grid_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    runs_dir = tmp_path_factory.mktemp("grid-snapshots") / "runs"
+    grid_run(runs_dir)
+    return runs_dir
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
+@pytest.mark.parametrize("keys", [(), ("ctrl+x", "ctrl+x")], ids=["by-n", "by-data"])
+async def test_a_width_by_data_size_run_draws_one_curve_per_data_size(
+    grid_root: Path, keys: tuple[str, ...], size: tuple[int, int]
+) -> None:
+    """The explorer on a grid: against N one line per data size (ctrl+x twice: against D, one per width),
+    a legend naming each, and the α line saying which curve the table shows."""
+    app = ScaletuiApp(grid_root, open_run=grid_root / "grid")
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ExplorerScreen) and app.screen.snapshot is not None)
+        for key in keys:
+            await pilot.press(key)
+            await pilot.pause(0.2)
+        axis = "data" if keys else "width"
+        await until(pilot, lambda: app.screen.snapshot.analysis.options.axis == axis)
+        text = (await settled(pilot, app)).replace(str(grid_root), "<runs>")
+    labels = ["D=64", "D=256", "D=1024"] if not keys else ["width 2", "width 4", "width 8", "width 16"]
+    assert all(label in text for label in labels), text
+    assert f"{labels[0]} (1/{len(labels)}, ctrl+n)" in text
+    lines = [line.rstrip() for line in text.splitlines()]
+    text = "\n".join(lines) + "\n"
+    name = "grid-by-data" if keys else "grid-by-n"
     golden = GOLDEN / f"{name}-{size[0]}x{size[1]}.txt"
     if os.environ.get("SCALETUI_UPDATE_SNAPSHOTS") or not golden.exists():
         golden.write_text(text, encoding="utf-8")

@@ -19,7 +19,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Select, Static
 
-from scaletui.analysis import AGGREGATES, X_AXES, FitOptions
+from scaletui.analysis import AGGREGATES, FitOptions
+from scaletui.grid import axis_of
 
 ResultType = TypeVar("ResultType")
 
@@ -176,14 +177,18 @@ class ChoiceDialog(Dialog[tuple[str, str] | None]):
         return str(self.query_one("#choice", Select).value), self.query_one("#text", Input).value
 
 
+X_NAMES = {"params": "N (parameters)", "data": "data size D", "depth": "depth"}
+
+
 class FitDialog(Dialog[FitOptions | None]):
     """The fit controls: the options `scaletui fit` takes, for the explorer's α line, plots and export."""
 
-    def __init__(self, options: FitOptions) -> None:
+    def __init__(self, options: FitOptions, x_choices: tuple[str, ...] = ("params", "width")) -> None:
         super().__init__(
             "Fit options (as `scaletui fit` takes them); enter applies", cancelled=None, confirm_label="Apply"
         )
         self.options = options
+        self.x_choices = x_choices  # what `--x` may say for this run: data and depth where it sweeps them
 
     def fields(self) -> Iterable[Widget]:
         # Compact fields, one line each: the whole dialog fits a 24-line terminal.
@@ -193,7 +198,9 @@ class FitDialog(Dialog[FitOptions | None]):
             low, high = ("" if w is None else str(w) for w in (o.min_width, o.max_width))
             yield Input(low, placeholder="min", type="integer", id="min", compact=True)
             yield Input(high, placeholder="max", type="integer", id="max", compact=True)
-        yield Select([(f"x axis: {x}", x) for x in X_AXES], value=o.x_axis, allow_blank=False, id="x", compact=True)
+        current = o.axis if o.axis != "width" else o.x_axis
+        choices = [(f"x axis: {X_NAMES.get(x, x)}", x) for x in self.x_choices]
+        yield Select(choices, value=current, allow_blank=False, id="x", compact=True)
         aggregates = [(f"aggregate: {a}", a) for a in AGGREGATES]
         yield Select(aggregates, value=o.aggregate, allow_blank=False, id="aggregate", compact=True)
         yield Checkbox("offset: L = L∞ + k·x^-α", o.offset, id="offset", compact=True)
@@ -206,11 +213,13 @@ class FitDialog(Dialog[FitOptions | None]):
         if min_width is not None and max_width is not None and min_width > max_width:
             self.notify(f"min width {min_width} is above max width {max_width}", severity="error")
             return self.options
+        axis, x_axis = axis_of(str(self.query_one("#x", Select).value))
         return replace(
             self.options,
             min_width=min_width,
             max_width=max_width,
-            x_axis=str(self.query_one("#x", Select).value),
+            axis=axis,
+            x_axis=x_axis,
             aggregate=str(self.query_one("#aggregate", Select).value),
             offset=self.query_one("#offset", Checkbox).value,
             robust=self.query_one("#robust", Checkbox).value,
@@ -226,7 +235,9 @@ Explorer: one run. The experiment form on the left (ctrl+o: presets); on the rig
 test loss vs N with the fitted law (F1), output variance across seeds (F2), loss curves (F3), the per-width \
 table (F4), the event log (F5), the budget: loss vs step and α(step) with its CI and whether they \
 settled (F7), and the local slopes between neighbouring widths with their verdict (F8); a click on a \
-panel's name shows it too. ctrl+g: the fit options; F9: the machine's load, the runner and the GPUs. In the \
+panel's name shows it too. ctrl+g: the fit options; ctrl+x: the x axis (N, width, and data size or depth \
+in a run that sweeps them: one line per value of the other coordinates, ctrl+n picks the one the table and \
+α show); F9: the machine's load, the runner and the GPUs. In the \
 form, ↑/↓ (or tab, enter, a click) pick a field, typing edits it, ←/→ step through its choices or flip \
 true/false.
 Compare: the median test loss vs N of several runs on one log–log plot, each with its fitted α and \

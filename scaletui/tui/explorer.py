@@ -26,10 +26,12 @@ from textual.worker import Worker, WorkerState
 
 from scaletui.analysis import DEFAULT_RESAMPLES, FitOptions
 from scaletui.config import Config, ConfigError, load_config
-from scaletui.plots import curves_plot, loss_plot, variance_plot
-from scaletui.present import duration
+from scaletui.grid import axis_of
+from scaletui.plots import Curve, curves_plot, curves_vs_n_plot, loss_plot, variance_plot
+from scaletui.present import duration, group_label, x_symbol
 from scaletui.presets import list_presets, save_user_preset
 from scaletui.report import (
+    POINTS,
     alpha_numbers,
     checkpoints_line,
     options_text,
@@ -84,7 +86,8 @@ class ExplorerScreen(Screen):
         Binding("ctrl+f", "toggle_form", "Form", priority=True),
         Binding("e", "export", "Export"),  # not while the form's editor has focus: there it types an e
         Binding("ctrl+e", "resume", "Resume", priority=True),
-        Binding("ctrl+x", "toggle_x", "Width/N", priority=True),
+        Binding("ctrl+x", "toggle_x", "x axis", priority=True),
+        Binding("ctrl+n", "next_curve", "Next curve", priority=True),  # shown for a grid's curves only
         Binding("ctrl+s", "save_preset", "Save preset", priority=True),
         Binding("escape", "back", "Runs"),
         Binding("f1", "tab('loss')", "Loss", show=False),
@@ -119,6 +122,7 @@ class ExplorerScreen(Screen):
         # A new experiment starts in the form; an opened run is for watching, where typing should edit nothing.
         self.AUTO_FOCUS = "#field-editor" if run_dir is None else ""
         self.fit_options = FitOptions()  # `scaletui fit`'s defaults until the fit controls (ctrl+g) change them
+        self.curve = 0  # which of a grid's curves along the x axis the table and the α line show (ctrl+n)
         self.tab = "loss"
         self.snapshot: RunSnapshot | None = None
         self.form_saved: dict[str, str] = {}  # the form as a run or preset holds it: esc leaves it without asking
@@ -183,7 +187,7 @@ class ExplorerScreen(Screen):
 
     @work(thread=True, exclusive=True, group="snapshot", exit_on_error=False)
     def take_snapshot(self, watcher: RunWatcher, options: FitOptions) -> None:
-        self.post_message(SnapshotTaken(watcher.snapshot(options)))
+        self.post_message(SnapshotTaken(watcher.snapshot(options, self.curve)))
 
     @on(Worker.StateChanged)
     def worker_failed(self, event: Worker.StateChanged) -> None:
@@ -198,7 +202,10 @@ class ExplorerScreen(Screen):
         snap = message.snapshot
         if self.watcher is None or snap.run_dir != self.watcher.run_dir:
             return  # a late answer about a run we no longer follow
+        grid_before = self.snapshot is not None and len(self.snapshot.curves) > 1
         self.snapshot = snap
+        if grid_before != (len(snap.curves) > 1):
+            self.refresh_bindings()  # ctrl+n shows for a grid's curves only
         # Touch only what changed: every update costs a repaint, and these arrive several times a second.
         sub_title = f"{snap.run_id} · {snap.status.status}"
         if self.sub_title != sub_title:
@@ -222,15 +229,19 @@ class ExplorerScreen(Screen):
             widget.update(text, layout=max(lines, minimum) != widget.size.height)
 
     def alpha_text(self, snap: RunSnapshot) -> Text:
-        """α and the V slope as ``scaletui fit`` prints them (one format function), then what qualifies them."""
+        """α and the V slope as ``scaletui fit`` prints them (one format function), then what qualifies them;
+        for a grid, first which curve they are of."""
         analysis = snap.analysis
-        axis = "N" if analysis.x_axis == "params" else "width"
+        axis = x_symbol(analysis.options.axis, analysis.x_axis)
+        curve = ""
+        if len(snap.curves) > 1:
+            curve = f"{snap.curves[snap.selected][0]} ({snap.selected + 1}/{len(snap.curves)}, ctrl+n): "
         resamples = analysis.options.resamples
         live = f"   live: {resamples} resamples" if resamples != DEFAULT_RESAMPLES else ""
         fit = analysis.fit
         if fit is None:
             return Text.assemble(
-                (f"α vs {axis}: ", "bold"),
+                (f"{curve}α vs {axis}: ", "bold"),
                 (analysis.fit_error or "waiting for widths", "yellow"),
                 (live, "yellow"),
                 (self.dimension_text(analysis), "dim"),
@@ -238,9 +249,10 @@ class ExplorerScreen(Screen):
         v = analysis.variance_slope
         chosen = options_text(analysis.options)
         return Text.assemble(
+            (curve, "bold"),
             (alpha_numbers(fit), "bold cyan"),
             verdict_text(analysis),
-            f"  ({fit.points} widths, {analysis.aggregate}{', ' if chosen else ''}{chosen})\n",
+            f"  ({fit.points} {POINTS[fit.axis]}, {analysis.aggregate}{', ' if chosen else ''}{chosen})\n",
             (variance_numbers(v) if v is not None else "V slope: needs 2+ widths with 2+ finite seeds", "green"),
             (live, "yellow"),
             (self.dimension_text(analysis), "dim"),
@@ -260,10 +272,10 @@ class ExplorerScreen(Screen):
         eta = ""
         if st.status == "running" and 0 < snap.fraction < 1:
             eta = f" · ETA {duration(elapsed * (1 - snap.fraction) / snap.fraction)}"
-        current = [w for w, s in snap.steps_done.items() if 0 < s < snap.config.training.steps]
-        width = (
-            f" · width {current[0]}: step {snap.steps_done[current[0]]}/{snap.config.training.steps}" if current else ""
-        )
+        cfg = snap.config
+        current = [g for g, s in snap.steps_done.items() if 0 < s < cfg.training.steps]
+        where = group_label(*current[0], len(cfg.data_sizes), len(cfg.depths)) if current else ""
+        width = f" · {where}: step {snap.steps_done[current[0]]}/{cfg.training.steps}" if current else ""
         excluded = sum(s.diverged for s in snap.analysis.widths), sum(s.unconverged for s in snap.analysis.widths)
         flags = f" · {excluded[0]} diverged, {excluded[1]} still falling" if any(excluded) else ""
         style = {"failed": "red", "dead": "red", "running": "green", "not responding": "yellow"}.get(st.status, "")
@@ -281,7 +293,7 @@ class ExplorerScreen(Screen):
             return
         fit, curves = snap.analysis_version, snap.curves_version
         pictures = {
-            "loss": (fit, ansi(lambda w, h: loss_plot(snap.analysis, snap.models, w, h))),
+            "loss": (fit, ansi(lambda w, h: self.loss_picture(snap, w, h))),
             "variance": (fit, ansi(lambda w, h: variance_plot(snap.analysis, w, h))),
             "curves": (curves, ansi(lambda w, h: curves_plot(snap.budgets, w, h))),
             "budget": (curves, lambda w, h: budget_picture(snap.budget, w, h)),
@@ -378,10 +390,53 @@ class ExplorerScreen(Screen):
         self.notify(f"resuming {run_dir.name}: {RESUME_REDOES}")
         self.follow(run_dir)
 
+    @staticmethod
+    def loss_picture(snap: RunSnapshot, width: int, height: int) -> str:
+        """The loss against the x axis: every seed, the aggregate and the fit of the one curve of a run over
+        width alone; for a grid, one line per curve (per data size, width or depth) with its fit and a legend."""
+        if len(snap.curves) <= 1:
+            return loss_plot(snap.analysis, snap.models, width, height)
+        lines = []
+        for label, analysis in snap.curves:
+            shown = [s for s in analysis.widths if s.used and s.value(analysis.aggregate) > 0]
+            x = tuple(float(analysis.x_of(s)) for s in shown)
+            lines.append(Curve(label, x, tuple(s.value(analysis.aggregate) for s in shown), analysis.fit))
+        axis = x_symbol(snap.analysis.options.axis, snap.analysis.x_axis)
+        title = f"{snap.analysis.aggregate} test loss vs {axis}, one line per curve (log-log)"
+        return curves_vs_n_plot(lines, width, height, title, x_label=axis)
+
+    def x_choices(self) -> list[str]:
+        """The x axes the followed run offers: width and N always, data size and depth when it sweeps them."""
+        cfg = self.snapshot.config if self.snapshot is not None else None
+        extra = []
+        if cfg is not None and len(cfg.data_sizes) > 1:
+            extra.append("data")
+        if cfg is not None and len(cfg.depths) > 1:
+            extra.append("depth")
+        return ["params", "width", *extra]
+
     def action_toggle_x(self) -> None:
-        x_axis = "width" if self.fit_options.x_axis == "params" else "params"
-        self.fit_options = replace(self.fit_options, x_axis=x_axis)
+        """The next x axis: N, width, then data size and depth where the run sweeps them."""
+        choices = self.x_choices()
+        current = self.fit_options.axis if self.fit_options.axis != "width" else self.fit_options.x_axis
+        chosen = choices[(choices.index(current) + 1) % len(choices)] if current in choices else choices[0]
+        axis, x_axis = axis_of(chosen)
+        self.fit_options = replace(self.fit_options, axis=axis, x_axis=x_axis)
+        self.curve = 0
+        self.notify(f"x axis: {x_symbol(axis, x_axis)}", timeout=2)
         self.refresh_snapshot()
+
+    def action_next_curve(self) -> None:
+        """The next of a grid's curves in the table, the α line and the budget (the loss plot shows them all)."""
+        if self.snapshot is None or len(self.snapshot.curves) <= 1:
+            return
+        self.curve = (self.snapshot.selected + 1) % len(self.snapshot.curves)
+        self.refresh_snapshot()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "next_curve":  # shown, and taken, only where there is another curve
+            return self.snapshot is not None and len(self.snapshot.curves) > 1
+        return True
 
     def action_export(self) -> None:
         """Export the followed run with the fit options shown, to a CSV file of a chosen format."""
@@ -401,10 +456,12 @@ class ExplorerScreen(Screen):
 
         def chosen(options: FitOptions | None) -> None:
             if options is not None and options != self.fit_options:
+                if options.axis != self.fit_options.axis:
+                    self.curve = 0
                 self.fit_options = options
                 self.refresh_snapshot()
 
-        self.app.push_screen(FitDialog(self.fit_options), chosen)
+        self.app.push_screen(FitDialog(self.fit_options, tuple(self.x_choices())), chosen)
 
     def action_toggle_form(self) -> None:
         self.show_form(not self.query_one("#form-pane").display)
