@@ -423,7 +423,6 @@ class ExplorerScreen(Screen):
         axis, x_axis = axis_of(chosen)
         self.fit_options = replace(self.fit_options, axis=axis, x_axis=x_axis)
         self.curve = 0
-        self.notify(f"x axis: {x_symbol(axis, x_axis)}", timeout=2)
         self.refresh_snapshot()
 
     def action_next_curve(self) -> None:
