@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import shutil
 import threading
 from pathlib import Path
@@ -19,11 +20,12 @@ from scaletui.export import export_csv
 from scaletui.report import alpha_cell
 from scaletui.runner import create_run, execute
 from scaletui.store import Run, RunWriter
-from scaletui.tui.compare import CompareScreen, compare_plot, read_fit
+from scaletui.tui.compare import CompareScreen, compare_plot, read_fits
 from scaletui.tui.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen, PromptDialog
 from scaletui.tui.plot import Plot
 from scaletui.tui.runs import RunsScreen
-from tests.conftest import smoke_config, until
+from tests.conftest import run_cli, smoke_config, until
+from tests.synthetic_runs import grid_run, lottery_run
 
 # Small enough to train in a fraction of a second, long enough that every width converges and fits.
 FAST = ("training.steps=100", "seeds.count=2", "training.eval_every=10")
@@ -306,9 +308,23 @@ async def test_help_lists_the_keys_of_the_screen_beneath(runs: list[Path]) -> No
 
 def test_compare_plot_is_the_same_however_often_it_is_redrawn(trained: list[Path]) -> None:
     """plotext keeps global state between draws; a redraw must not inherit anything from the last one."""
-    fits = [read_fit(p) for p in trained]
+    fits = [fit for p in trained for fit in read_fits(p)]
     first = compare_plot(fits, 100, 30)
     for size in ((60, 15), (100, 30), (80, 20)) * 10:
         compare_plot(fits[:1], *size)
     assert compare_plot(fits, 100, 30) == first
     assert "alpha-run: α=" in first and "beta-run: α=" in first
+
+
+def test_runs_with_different_grids_compare_curve_by_curve(tmp_path: Path) -> None:
+    """A run over width alone beside a width × data-size run: one legend entry and table row per curve
+    against N, each with the α that `scaletui fit` prints for it."""
+    runs_dir = tmp_path / "runs"
+    plain, grid = lottery_run(runs_dir, run_id="plain"), grid_run(runs_dir, run_id="grid")
+    fits = read_fits(plain.dir) + read_fits(grid.dir)
+    assert [f.curve for f in fits] == ["", "D=64", "D=256", "D=1024"]
+    picture = compare_plot(fits, 120, 30)
+    for entry in ("plain: α=", "grid · D=64: α=", "grid · D=1024: α="):  # same names: the ids tell them apart
+        assert entry in picture, picture
+    cli = json.loads(run_cli("fit", "grid", "--runs-dir", str(runs_dir), "--json").stdout)
+    assert [f.fit.alpha for f in fits[1:]] == [c["fit"]["alpha"] for c in cli]

@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 from scaletui import plots
 from scaletui.analysis import DEFAULT_RESAMPLES, PowerLawFit, analyze_run
 from scaletui.config import widths_label
+from scaletui.grid import slices
 from scaletui.present import count
 from scaletui.store import Run, StoreError
 from scaletui.tui.plot import Plot, ansi
@@ -40,33 +41,43 @@ class RunFit:
     fit: PowerLawFit | None
     error: str | None  # why there is no fit, or why the run cannot be read
     verdict: str | None = None  # 'not one power law: local slopes …' when the local slopes disagree
+    curve: str = ""  # in a run over a grid: the data size and depth of this curve against N ("D=64")
 
 
-def read_fit(run_dir: Path) -> RunFit:
-    """Fit one run against N; a run that cannot be read comes back with its reason instead of raising."""
+def read_fits(run_dir: Path) -> list[RunFit]:
+    """Fit one run against N: one curve, or one per data size and depth of a grid, so runs with different
+    grids compare curve by curve; a run that cannot be read comes back with its reason instead of raising."""
     try:
         run = Run(run_dir)
-        analysis = analyze_run(run, with_outputs=False)  # the default options: the α that `scaletui fit` prints
+        # the default options: the α that `scaletui fit` prints, curve by curve
+        curves = [(part.label, analyze_run(part, with_outputs=False)) for part in slices(run, "width")]
     except StoreError as exc:
-        return RunFit(run_dir.name, "", "", (), (), None, str(exc))
-    verdict = analysis.local.verdict() if analysis.local is not None else None
-    points = [s for s in analysis.widths if s.used and math.isfinite(s.median) and s.median > 0]
-    return RunFit(
-        id=run.id,
-        name=run.config.name,
-        widths=widths_label(run.config.model.widths),
-        n_params=tuple(s.n_params for s in points),
-        medians=tuple(s.median for s in points),
-        fit=analysis.fit,
-        error=analysis.fit_error,
-        verdict=verdict,
-    )
+        return [RunFit(run_dir.name, "", "", (), (), None, str(exc))]
+    fits = []
+    for label, analysis in curves:
+        verdict = analysis.local.verdict() if analysis.local is not None else None
+        points = [s for s in analysis.widths if s.used and math.isfinite(s.median) and s.median > 0]
+        fits.append(
+            RunFit(
+                id=run.id,
+                name=run.config.name,
+                widths=widths_label(run.config.model.widths),
+                n_params=tuple(s.n_params for s in points),
+                medians=tuple(s.median for s in points),
+                fit=analysis.fit,
+                error=analysis.fit_error,
+                verdict=verdict,
+                curve=label,
+            )
+        )
+    return fits
 
 
 def legend_titles(fits: list[RunFit]) -> list[str]:
-    """Each run's name, or its id where runs share a name, so that every legend entry is distinct."""
-    names = [f.name for f in fits]
-    return [f.name if f.name and names.count(f.name) == 1 else f.id for f in fits]
+    """Each run's name, or its id where runs share a name, so that every legend entry is distinct; a grid's
+    curves add their data size and depth."""
+    names = {f.name for f in fits if sum(g.name == f.name and g.id != f.id for g in fits) == 0}
+    return [(f.name if f.name and f.name in names else f.id) + (f" · {f.curve}" if f.curve else "") for f in fits]
 
 
 def fit_label(title: str, fit: PowerLawFit | None) -> str:
@@ -127,19 +138,19 @@ class CompareScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="compare-fits", exit_on_error=False)
     def compute_fits(self) -> None:
-        self.post_message(FitsComputed([read_fit(path) for path in self.runs]))
+        self.post_message(FitsComputed([fit for path in self.runs for fit in read_fits(path)]))
 
     @on(FitsComputed)
     def show_fits(self, message: FitsComputed) -> None:
         fits = message.fits
-        self.query_one(Plot).show(tuple(f.id for f in fits), ansi(lambda w, h: compare_plot(fits, w, h)))
+        self.query_one(Plot).show(tuple((f.id, f.curve) for f in fits), ansi(lambda w, h: compare_plot(fits, w, h)))
         table = self.query_one("#fits", DataTable)
         table.clear()
         for run_fit in message.fits:
             fit = run_fit.fit
             ci = f"[{fit.ci_low:.3f}, {fit.ci_high:.3f}]" if fit and math.isfinite(fit.ci_low) else "–"
             table.add_row(
-                run_fit.name,
+                run_fit.name + (f" · {run_fit.curve}" if run_fit.curve else ""),
                 Text(f"{fit.alpha:.3f}" if fit else "–", justify="right"),
                 ci,
                 f"{fit.r2:.4f}" if fit else "–",
