@@ -156,6 +156,16 @@ def slices(run: Any, axis: Axis = "width") -> list[RunSlice]:
     raise ValueError(f"axis must be one of {', '.join(AXES)}; got {axis!r}")
 
 
+def curve_of(run: Any, cell: Fixed | None = None) -> Any:
+    """A run's curve along width at one data size and depth: the run itself when it sweeps width alone, else
+    the slice at ``cell`` (its first data size and depth when none is given)."""
+    cfg: Config = run.config
+    if not cfg.is_grid:
+        return run
+    cell = cell or Fixed(n_train=cfg.data_sizes[0], depth=cfg.depths[0])
+    return RunSlice(run, "width", Fixed(n_train=cell.n_train, depth=cell.depth))
+
+
 def axis_of(x: str) -> tuple[Axis, str]:
     """A face's ``--x`` (width, params, data, depth) as the slice axis and the analysis's x axis."""
     if x in ("width", "params"):

@@ -88,7 +88,9 @@ def grid_run(
                 curve = final * (1 + 0.1 * (1 - step / STEPS))
                 writer.add_curve_points(group, ids, step, curve, curve)
             outputs = x**2 + np.sqrt(final)[:, None] * rng.standard_normal((seeds, x.size))
-            writer.add_shard_result(group, ids, n, final, final, np.full(seeds, -1), 0.1, outputs, {})
+            shapes = {"W0": (seeds, 1, w), "b0": (seeds, 1, w), "W1": (seeds, w, 1), "b1": (seeds, 1, 1)}
+            weights = {name: rng.standard_normal(shape) for name, shape in shapes.items()}  # for the tickets screen
+            writer.add_shard_result(group, ids, n, final, final, np.full(seeds, -1), 0.1, outputs, weights)
     writer.mark_ended("finished")
     writer.close()
     return Run(writer.dir)

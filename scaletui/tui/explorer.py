@@ -26,7 +26,7 @@ from textual.worker import Worker, WorkerState
 
 from scaletui.analysis import DEFAULT_RESAMPLES, FitOptions
 from scaletui.config import Config, ConfigError, load_config
-from scaletui.grid import axis_of
+from scaletui.grid import Fixed, axis_of
 from scaletui.plots import Curve, curves_plot, curves_vs_n_plot, loss_plot, variance_plot
 from scaletui.present import duration, group_label, x_symbol
 from scaletui.presets import list_presets, save_user_preset
@@ -432,6 +432,16 @@ class ExplorerScreen(Screen):
         self.curve = (self.snapshot.selected + 1) % len(self.snapshot.curves)
         self.refresh_snapshot()
 
+    def selected_cell(self) -> Fixed | None:
+        """In a grid: the data size and depth of the curve shown against width (the first when the x axis is
+        data size or depth), for the screens that show one cell's widths (tickets, seeds)."""
+        snap = self.snapshot
+        if snap is None or not snap.config.is_grid:
+            return None
+        cells = snap.config.cells
+        n_train, depth = cells[snap.selected] if self.fit_options.axis == "width" else cells[0]
+        return Fixed(n_train=n_train, depth=depth)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "next_curve":  # shown, and taken, only where there is another curve
             return self.snapshot is not None and len(self.snapshot.curves) > 1
@@ -500,14 +510,14 @@ class ExplorerScreen(Screen):
         if self.watcher is None:
             self.notify("no run yet: start one (ctrl+r) or open one from the runs screen", severity="warning")
             return
-        self.app.push_screen(TicketsScreen(self.watcher.run_dir))
+        self.app.push_screen(TicketsScreen(self.watcher.run_dir, self.selected_cell()))
 
     def action_seeds(self) -> None:
         """The seed distribution of the followed run: quantiles, best of k, tails and the verdict."""
         if self.watcher is None:
             self.notify("no run yet: start one (ctrl+r) or open one from the runs screen", severity="warning")
             return
-        self.app.push_screen(SeedsScreen(self.watcher.run_dir))
+        self.app.push_screen(SeedsScreen(self.watcher.run_dir, self.selected_cell()))
 
     def action_back(self) -> None:
         """Back to the runs; a form edited since it was loaded, started or saved is not dropped without asking."""

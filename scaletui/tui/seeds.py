@@ -22,6 +22,7 @@ from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
 from scaletui.analysis import FitOptions
+from scaletui.grid import Fixed, curve_of
 from scaletui.plots import seeds_plot
 from scaletui.report import seeds_lines, seeds_table
 from scaletui.seeds import UNITS, SeedsAnalysis, analyze_seeds
@@ -43,13 +44,14 @@ class SeedsRead(Message, bubble=False):
         self.error = error
 
 
-def read_seeds(run_dir: Path, units: str) -> SeedsRead:
-    """The analysis the screen shows; never raises for a run that cannot be read."""
+def read_seeds(run_dir: Path, units: str, cell: Fixed | None = None) -> SeedsRead:
+    """The analysis the screen shows (of one data size and depth of a grid: ``cell``, the first by default);
+    never raises for a run that cannot be read."""
     try:
         run = Run(run_dir)
         live = run.status().is_live
         options = FitOptions(resamples=LIVE_RESAMPLES) if live else FitOptions()
-        analysis = analyze_seeds(run, options, units)
+        analysis = analyze_seeds(curve_of(run, cell), options, units)
     except (StoreError, ValueError) as exc:
         return SeedsRead(None, False, str(exc))
     if not analysis.widths:
@@ -70,9 +72,10 @@ class SeedsScreen(Screen[None]):
     SeedsScreen #numbers { height: 1fr; padding: 0 1; }
     """
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, cell: Fixed | None = None) -> None:
         super().__init__()
         self.run_dir = run_dir
+        self.cell = cell  # in a grid: the data size and depth whose widths are shown
         self.units = UNITS[0]
         self.analysis: SeedsAnalysis | None = None
         self.reads = 0  # analyses shown: each is new data for the strips
@@ -85,12 +88,13 @@ class SeedsScreen(Screen[None]):
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        self.sub_title = f"seeds · {self.run_dir.name}"
+        where = f" · {self.cell.label(Run(self.run_dir).config)}" if self.cell is not None else ""
+        self.sub_title = f"seeds · {self.run_dir.name}{where}"
         self.load_seeds()
 
     @work(thread=True, exclusive=True, group="seeds", exit_on_error=False)
     def load_seeds(self) -> None:
-        self.post_message(read_seeds(self.run_dir, self.units))
+        self.post_message(read_seeds(self.run_dir, self.units, self.cell))
 
     @on(SeedsRead)
     def display_seeds(self, message: SeedsRead) -> None:

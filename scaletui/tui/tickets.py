@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
+from scaletui.grid import Fixed, curve_of
 from scaletui.lottery import EnsembleComparison, TicketReport, inspect_run, run_ensemble_comparison
 from scaletui.plots import ticket_plot
 from scaletui.present import ONE_LAYER_ONLY
@@ -58,11 +59,13 @@ def run_key(run: Run) -> tuple[int, str]:
     return len(run.models()), run.status().status
 
 
-def read_tickets(run_dir: Path, width: int | None, seed: int | None) -> TicketView:
-    """Everything the screen shows for one model; never raises for a run that cannot be read."""
+def read_tickets(run_dir: Path, width: int | None, seed: int | None, cell: Fixed | None = None) -> TicketView:
+    """Everything the screen shows for one model (of one data size and depth of a grid: ``cell``, the first
+    by default); never raises for a run that cannot be read."""
     try:
-        run = Run(run_dir)
-        key = run_key(run)
+        stored = Run(run_dir)
+        key = run_key(stored)
+        run = curve_of(stored, cell)
         models = run.models()
         widths = tuple(sorted(set(models.width.tolist())))
         if not widths:
@@ -98,9 +101,10 @@ class TicketsScreen(Screen[None]):
     TicketsScreen #tables { height: 1fr; padding: 0 1; }
     """
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, cell: Fixed | None = None) -> None:
         super().__init__()
         self.run_dir = run_dir
+        self.cell = cell  # in a grid: the data size and depth whose models are shown
         self.view: TicketView | None = None
         self.model_width: int | None = None
         self.model_seed: int | None = None
@@ -116,7 +120,8 @@ class TicketsScreen(Screen[None]):
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        self.sub_title = f"lottery tickets · {self.run_dir.name}"
+        where = f" · {self.cell.label(Run(self.run_dir).config)}" if self.cell is not None else ""
+        self.sub_title = f"lottery tickets · {self.run_dir.name}{where}"
         self.load_tickets()
         self.set_interval(REFRESH_SECONDS, self.tick)
 
@@ -133,7 +138,7 @@ class TicketsScreen(Screen[None]):
                     return
             except StoreError:
                 pass  # read_tickets says what is wrong
-        self.post_message(TicketsRead(read_tickets(self.run_dir, self.model_width, self.model_seed)))
+        self.post_message(TicketsRead(read_tickets(self.run_dir, self.model_width, self.model_seed, self.cell)))
 
     @on(TicketsRead)
     def display_tickets(self, message: TicketsRead) -> None:

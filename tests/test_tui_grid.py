@@ -1,0 +1,50 @@
+"""The explorer on a sweep over width × data size: the curve picked with ctrl+n is the one the table, the α
+line, the seeds screen and the tickets screen show."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from scaletui.tui.app import ScaletuiApp
+from scaletui.tui.explorer import ExplorerScreen
+from scaletui.tui.seeds import SeedsScreen
+from scaletui.tui.tickets import TicketsScreen
+from tests.conftest import until
+from tests.synthetic_runs import grid_run
+
+
+async def test_ctrl_n_picks_the_curve_the_table_and_the_cell_screens_show(tmp_path: Path) -> None:
+    runs_dir = tmp_path / "runs"
+    run = grid_run(runs_dir)
+    app = ScaletuiApp(runs_dir, open_run=run.dir)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ExplorerScreen) and app.screen.snapshot is not None)
+        explorer = app.screen
+        assert [label for label, _ in explorer.snapshot.curves] == ["D=64", "D=256", "D=1024"]
+        first = explorer.snapshot.analysis.widths[0].median
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: explorer.snapshot.selected == 1)
+        models = run.models()
+        at = models.test_loss[(models.width == 2) & (models.n_train == 256)]
+        shown = explorer.snapshot.analysis.widths[0].median
+        assert shown == float(np.median(at)) and shown != first  # the table's first row is D=256's width 2
+        await pilot.press("f10")
+        await until(pilot, lambda: isinstance(app.screen, SeedsScreen) and app.screen.analysis is not None)
+        assert "D=256" in app.screen.sub_title
+        assert [w.seeds for w in app.screen.analysis.widths] == [12, 12, 12, 12]  # one cell's seeds, not three
+        await pilot.press("escape", "f6")
+        await until(pilot, lambda: isinstance(app.screen, TicketsScreen) and app.screen.view is not None)
+        assert "D=256" in app.screen.sub_title and app.screen.view.widths == (2, 4, 8, 16)
+
+
+async def test_ctrl_n_is_not_offered_for_a_run_over_width_alone(tmp_path: Path) -> None:
+    from tests.synthetic_runs import lottery_run
+
+    run = lottery_run(tmp_path / "runs")
+    app = ScaletuiApp(tmp_path / "runs", open_run=run.dir)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ExplorerScreen) and app.screen.snapshot is not None)
+        assert app.screen.check_action("next_curve", ()) is False
+        assert len(app.screen.snapshot.curves) == 1 and app.screen.snapshot.curves[0][0] == ""
