@@ -501,7 +501,8 @@ def joint_lines(fitted: JointFit) -> list[Text]:
         f"L = E + A·N^-α + B·D^-β over {fitted.cells} (N, D) cells{depth}; Huber on log residuals; "
         f"{fitted.resamples} seed resamples of {fitted.seeds} seeds; log RMSE {fitted.log_rmse:.3f}"
     )
-    return [Text(exponent, style="bold cyan"), Text(floor), Text(how, style="dim")]
+    caveats = [Text(note, style="yellow") for note in fitted.caveats()]
+    return [Text(exponent, style="bold cyan"), Text(floor), Text(how, style="dim"), *caveats]
 
 
 def joint_json(fitted: JointFit) -> dict[str, object]:
@@ -515,4 +516,5 @@ def joint_json(fitted: JointFit) -> dict[str, object]:
         "resamples": fitted.resamples,
         "depth": fitted.depth,
         "log_rmse": fitted.log_rmse,
+        "caveats": fitted.caveats(),
     }

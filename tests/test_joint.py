@@ -74,3 +74,15 @@ def test_the_interval_covers_the_truth_about_95_percent_of_the_time():
             hits[name] += fit.ci[name][0] <= TRUTH[name] <= fit.ci[name][1]
     for name, count in hits.items():
         assert 0.85 <= count / replicas <= 1.0, (name, count)
+
+
+def test_what_the_grid_leaves_unresolved_is_said():
+    """A floor far below every cell and an exponent whose term never dominates are named, not hidden."""
+    n, d, _ = grid()
+    cells = noisy(np.random.default_rng(3))
+    fit = joint_fit(n, d, cells, [np.arange(20)] * len(cells), FitOptions(resamples=100))
+    assert any(note.startswith("E is not pinned down") for note in fit.caveats())  # E = 1e-3, cells ≥ 2e-2
+    assert not any(note.startswith(("α", "β")) for note in fit.caveats())
+    flat = [0.1 * np.exp(0.05 * np.random.default_rng(i).standard_normal(20)) for i in range(len(cells))]  # no law
+    lines = joint_fit(n, d, flat, [np.arange(20)] * len(flat), FitOptions(resamples=50)).caveats()
+    assert any("not resolved" in note for note in lines), lines
