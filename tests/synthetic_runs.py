@@ -15,6 +15,14 @@ STEPS = 100
 CURVE_STEPS = (0, 25, 50, 90, 100)
 
 
+def _started(runs_dir: Path, cfg, run_id: str) -> tuple[RunWriter, np.ndarray]:
+    """A new run of ``cfg`` with its test set, 64 points of y = x² on [-2, 2]: its writer and the inputs."""
+    writer = RunWriter.create(runs_dir, cfg, run_id=run_id)
+    x = np.linspace(-2, 2, 64)
+    writer.write_test_set(x[:, None], x**2)
+    return writer, x
+
+
 def lottery_run(
     runs_dir: Path,
     *,
@@ -34,9 +42,7 @@ def lottery_run(
     one-hidden-layer weights, for the tickets screen (the losses do not come from them)."""
     stuck = {2: 7, 4: 4, 8: 1, 16: 0} if stuck is None else stuck
     cfg = smoke_config(f"seeds.count={seeds}", f"model.widths={list(widths)}", f"training.steps={STEPS}")
-    writer = RunWriter.create(runs_dir, cfg, run_id=run_id)
-    x = np.linspace(-2, 2, 64)
-    writer.write_test_set(x[:, None], x**2)
+    writer, x = _started(runs_dir, cfg, run_id)
     rng = np.random.default_rng(0)
     ids = list(range(seeds))
     for w in widths:
@@ -74,9 +80,7 @@ def grid_run(
     cfg = smoke_config(
         f"seeds.count={seeds}", f"model.widths={list(widths)}", f"data.n_train={list(sizes)}", f"training.steps={STEPS}"
     )
-    writer = RunWriter.create(runs_dir, cfg, run_id=run_id)
-    x = np.linspace(-2, 2, 64)
-    writer.write_test_set(x[:, None], x**2)
+    writer, x = _started(runs_dir, cfg, run_id)
     rng = np.random.default_rng(1)
     ids = list(range(seeds))
     for size in sizes:

@@ -101,21 +101,26 @@ class PlotsApp(App[None]):
     CSS = ".fill { height: 1fr; width: 1fr; }"
 
 
+def count_layouts(widgets: dict) -> dict[str, int]:
+    """How many layouts each widget asks for from now on (its refresh calls with layout=True), by name."""
+    layouts = dict.fromkeys(widgets, 0)
+    for name, widget in widgets.items():
+        original = widget.refresh
+
+        def counting(*args, name=name, original=original, **kwargs):
+            if kwargs.get("layout"):
+                layouts[name] += 1
+            return original(*args, **kwargs)
+
+        widget.refresh = counting
+    return layouts
+
+
 async def test_a_plot_resized_asks_for_no_second_layout() -> None:
     app = PlotsApp()
     async with app.run_test(size=(80, 20)) as pilot:
         await pilot.pause()
-        layouts = {"plot": 0, "plain": 0}
-        for name in layouts:
-            widget = app.query_one(f"#{name}")
-            original = widget.refresh
-
-            def counting(*args, name=name, original=original, **kwargs):
-                if kwargs.get("layout"):
-                    layouts[name] += 1
-                return original(*args, **kwargs)
-
-            widget.refresh = counting  # type: ignore[method-assign]
+        layouts = count_layouts({name: app.query_one(f"#{name}") for name in ("plot", "plain")})
         await pilot.resize_terminal(100, 30)
         await pilot.pause()
         await pilot.pause()
@@ -129,17 +134,9 @@ async def test_a_steady_views_scrollbar_resized_asks_for_no_second_layout() -> N
         for log in app.query(RichLog):
             log.write("\n".join(f"line {i}" for i in range(200)))
         await pilot.pause()
-        layouts = {"plain": 0, "steady": 0}
-        for name in layouts:
-            scrollbar = app.query_one(f"#{name}", RichLog).vertical_scrollbar
-            original = scrollbar.refresh
-
-            def counting(*args, name=name, original=original, **kwargs):
-                if kwargs.get("layout"):
-                    layouts[name] += 1
-                return original(*args, **kwargs)
-
-            scrollbar.refresh = counting  # type: ignore[method-assign]
+        layouts = count_layouts(
+            {name: app.query_one(f"#{name}", RichLog).vertical_scrollbar for name in ("plain", "steady")}
+        )
         await pilot.resize_terminal(80, 20)
         await pilot.pause()
         await pilot.pause()

@@ -120,9 +120,13 @@ async def test_screen_matches_its_snapshot(runs_root: Path, name: str, size: tup
     async with app.run_test(size=size) as pilot:
         await SCREENS[name](pilot, app)
         text = (await settled(pilot, app)).replace(str(runs_root), "<runs>")
-    lines = [line.rstrip() for line in text.splitlines()]
-    text = "\n".join(lines) + "\n"
-    golden = GOLDEN / f"{name}-{size[0]}x{size[1]}.txt"
+    assert_matches_golden(text, f"{name}-{size[0]}x{size[1]}")
+
+
+def assert_matches_golden(text: str, name: str) -> None:
+    """The screen's text, trailing blanks dropped, equals tests/snapshots/NAME.txt (written when asked to)."""
+    text = "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+    golden = GOLDEN / f"{name}.txt"
     if os.environ.get("SCALETUI_UPDATE_SNAPSHOTS") or not golden.exists():
         golden.write_text(text, encoding="utf-8")
         if not os.environ.get("SCALETUI_UPDATE_SNAPSHOTS"):
@@ -156,12 +160,4 @@ async def test_a_width_by_data_size_run_draws_one_curve_per_data_size(
     labels = ["D=64", "D=256", "D=1024"] if not keys else ["width 2", "width 4", "width 8", "width 16"]
     assert all(label in text for label in labels), text
     assert f"{labels[0]} (1/{len(labels)}, ctrl+n)" in text
-    lines = [line.rstrip() for line in text.splitlines()]
-    text = "\n".join(lines) + "\n"
-    name = "grid-by-data" if keys else "grid-by-n"
-    golden = GOLDEN / f"{name}-{size[0]}x{size[1]}.txt"
-    if os.environ.get("SCALETUI_UPDATE_SNAPSHOTS") or not golden.exists():
-        golden.write_text(text, encoding="utf-8")
-        if not os.environ.get("SCALETUI_UPDATE_SNAPSHOTS"):
-            pytest.fail(f"{golden.name} did not exist; written now: read it, and commit it if it is right")
-    assert text == golden.read_text(encoding="utf-8")
+    assert_matches_golden(text, f"{'grid-by-data' if keys else 'grid-by-n'}-{size[0]}x{size[1]}")
