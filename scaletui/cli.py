@@ -303,9 +303,15 @@ def run(
         returncode = _watch(run_dir, proc)
         finished = Run(run_dir)
         status = finished.status()
-        for curve in slices(finished, "width"):  # one table, or one per data size and depth of a grid
-            analysis = analyze_run(curve)
-            title = f"{finished.id}: final test loss per width" + (f" at {curve.label}" if curve.label else "")
+        cfg = finished.config  # along width, unless the sweep holds one width and varies data size or depth
+        axis = "width"
+        if len(cfg.model.widths) == 1 and cfg.is_grid:
+            axis = "data" if len(cfg.data_sizes) > 1 else "depth"
+        options = _fit_options(axis if axis != "width" else "params", "median")
+        for curve in slices(finished, axis):  # one table, or one per data size and depth of a grid
+            analysis = analyze_run(curve, options)
+            per = {"width": "width", "data": "data size", "depth": "depth"}[axis]
+            title = f"{finished.id}: final test loss per {per}" + (f" at {curve.label}" if curve.label else "")
             out.print(width_table(analysis, compact=out.width < 120, title=title))
             out.print(fit_line(analysis))
         took = duration(status.duration)

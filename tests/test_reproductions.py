@@ -22,6 +22,9 @@ REFERENCE_PRESETS = {
     "teacher-d2",
     "teacher-d3",
     "variance-limited",
+    "data-variance-limited",
+    "data-resolution-d2",
+    "data-resolution-d3",
 }
 
 
@@ -44,12 +47,15 @@ def test_every_reference_preset_has_a_documented_command_that_loads():
 
 
 def shortened(path: str) -> list[str]:
-    """The same experiment at a fraction of the cost: three of its widths, three seeds, a tenth of the steps."""
+    """The same experiment at a fraction of the cost: three of its widths (and data sizes), three seeds, a
+    tenth of the steps."""
     cfg = load_config(DOC.parents[1] / path)
     widths = cfg.model.widths[:3]
     steps = max(20, cfg.training.steps // 10)
     overrides = [f"model.widths={list(widths)}", "seeds.count=3", f"training.steps={steps}",
                  f"training.eval_every={max(1, steps // 10)}"]  # fmt: skip
+    if len(cfg.data_sizes) > 1:
+        overrides.append(f"data.n_train={list(cfg.data_sizes[:3])}")
     return [arg for o in overrides for arg in ("--set", o)]
 
 
@@ -59,7 +65,8 @@ def test_a_shortened_reproduction_runs_and_fits(path, tmp_path):
     runs = tmp_path / "runs"
     ran = run_cli("run", str(DOC.parents[1] / path), "--runs-dir", str(runs), *shortened(path), timeout=900)
     assert ran.returncode == 0, ran.stderr
-    fitted = run_cli("fit", "latest", "--runs-dir", str(runs), "--json")
+    along = ["--x", "data"] if len(load_config(DOC.parents[1] / path).data_sizes) > 1 else []
+    fitted = run_cli("fit", "latest", "--runs-dir", str(runs), "--json", *along)
     assert fitted.returncode == 0, fitted.stderr
-    [result] = json.loads(fitted.stdout)
-    assert result["fit"] is not None and result["fit"]["points"] == 3
+    for result in json.loads(fitted.stdout):  # one curve, or one per width of a data-size sweep
+        assert result["fit"] is not None and result["fit"]["points"] == 3
