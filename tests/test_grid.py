@@ -264,3 +264,17 @@ def test_a_grid_on_ray_trains_each_cell_as_the_local_runner_does(grid_run, tmp_p
         np.testing.assert_array_equal(getattr(on_ray, name), getattr(local, name), err_msg=name)
     # float32: a Ray worker's one thread may sum in another order than the local runner's two
     np.testing.assert_allclose(on_ray.test_loss, local.test_loss, rtol=1e-5)
+
+
+def test_a_depth_sweep_trains_each_depth_as_alone_and_fits_along_depth(tmp_path):
+    sweep = ("model.widths=[2, 4]", "training.steps=60", "seeds.count=2")
+    grid = trained(tmp_path / "grid", *sweep, "model.hidden_layers=[1, 2]")
+    alone = trained(tmp_path / "alone", *sweep, "model.hidden_layers=2")
+    models, single = grid.models(), alone.models()
+    deep = models.depth == 2
+    np.testing.assert_array_equal(models.test_loss[deep], single.test_loss)
+    assert models.n_params[deep].tolist() == single.n_params.tolist() == [13, 13, 33, 33]
+    done = run_cli("fit", grid.id, "--runs-dir", str(grid.dir.parent), "--x", "depth", "--json")
+    assert done.returncode == 0, done.stderr
+    fits = json.loads(done.stdout)
+    assert [f["curve"]["width"] for f in fits] == [2, 4] and all(f["x"] == [1, 2] for f in fits)
