@@ -8,7 +8,7 @@ from pathlib import Path
 
 from scaletui.analysis import FitOptions, analyze_run
 from scaletui.lottery import inspect_model
-from scaletui.plots import compare_plot, log_ticks, loss_plot, ticket_plot, variance_plot
+from scaletui.plots import Curve, compare_plot, log_ticks, loss_plot, ticket_plot, variance_plot
 from tests.synthetic_runs import lottery_run
 
 
@@ -59,10 +59,10 @@ def test_the_compare_plot_at_80_by_24_reads_on_its_y_axis(tmp_path: Path) -> Non
     for run in runs:
         analysis = analyze_run(run, FitOptions(resamples=0))
         widths = [s for s in analysis.widths if s.used]
-        series.append((run.id, tuple(s.n_params for s in widths), tuple(s.median for s in widths), analysis.fit))
+        series.append(Curve(run.id, tuple(s.n_params for s in widths), tuple(s.median for s in widths), analysis.fit))
     picture = plain(compare_plot(series, 78, 10, color=False))
     assert len([line for line in picture.splitlines() if "┤" in line]) >= 2
-    assert legend_marker(picture, series[0][0]) != legend_marker(picture, series[1][0])
+    assert legend_marker(picture, series[0].label) != legend_marker(picture, series[1].label)
 
 
 def test_the_tickets_plot_names_its_axes_in_the_title_not_below_it() -> None:
