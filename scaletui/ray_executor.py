@@ -24,7 +24,16 @@ from types import ModuleType
 from typing import Any
 
 from scaletui.config import Config, ConfigError
-from scaletui.engine import Checkpointed, Event, Shard, State, prepare_problem, resolve_device, train_shard
+from scaletui.engine import (
+    Checkpointed,
+    Event,
+    Shard,
+    ShardFailed,
+    State,
+    prepare_problem,
+    resolve_device,
+    train_shard,
+)
 from scaletui.environment import environment_facts
 
 INSTALL_HINT = "pip install 'scaletui[ray]'"
@@ -47,14 +56,6 @@ class ShardPlaced:
 @dataclass
 class ShardRetried:
     """A shard's worker died and the shard was submitted again; ``reason`` says so in words."""
-
-    shard: Shard
-    reason: str
-
-
-@dataclass
-class ShardFailed:
-    """A shard that Ray gave up on (after its retries, or an error in the training code)."""
 
     shard: Shard
     reason: str
