@@ -53,6 +53,12 @@ END_SECONDS = 5.0  # a worker asked to end (SIGTERM) is killed when it has not w
 # Below this much work (multiply-adds, see shard_work) a sweep trains in the runner's process. The fused kernel
 # does about 1.7e9 a second on one thread here, so this is 5–6 s of training for a worker to start (1–2 s).
 WORKER_START_WORK = 10**10
+# Workers only when no worker would be left training alone for long: with the largest shards handed out first,
+# the busiest worker's share may exceed an even split by this factor at most. Past it the last big shard runs on
+# one thread while the other cores idle, and the runner's process, whose threads share every shard, is faster
+# (measured: the general path's widths 4–32 at depth 2, 72% of the work in width 32, took 1.6× as long in two
+# one-thread workers; see the README's performance section).
+BALANCE = 1.1
 
 # glibc's mallopt parameters (malloc.h).
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -107,24 +113,35 @@ def shard_work(cfg: Config, shard: Shard) -> int:
     return params * points * cell.training.steps * len(shard.seeds)
 
 
+def busiest_share(works: list[int], workers: int) -> int:
+    """The work of the busiest worker when each takes the largest shard left whenever it is free, as
+    :func:`run_locally`'s workers do."""
+    loads = [0] * workers
+    for work in sorted(works, reverse=True):
+        loads[loads.index(min(loads))] += work
+    return max(loads)
+
+
 def plan_workers(cfg: Config, device: torch.device, shards: list[Shard], memory_budget: int | None) -> WorkerPlan:
     """How many workers, with how many threads each: ``execution.workers`` when set, else one per available
-    core for a sweep big enough to pay for starting them; never more than there are shards, nor more than
-    the memory budget holds of the largest shard at once. CUDA runs train in the runner's process (one
-    device); so does a single shard, which the fused kernel spreads over the cores by model.
+    core for a sweep big enough to pay for starting them and whose shards share out evenly (:data:`BALANCE`);
+    never more than there are shards, nor more than the memory budget holds of the largest shard at once.
+    CUDA runs train in the runner's process (one device); so does a single shard, which the fused kernel
+    spreads over the cores by model.
     """
     cores = available_cores()
     asked = cfg.execution.workers
     if device.type != "cpu" or len(shards) < 2 or asked == 1:
         return WorkerPlan(1, cores)
-    if asked == 0:
-        if cores < 2 or sum(shard_work(cfg, s) for s in shards) < WORKER_START_WORK:
-            return WorkerPlan(1, cores)
-        asked = cores
-    workers = min(asked, len(shards))
+    workers = min(asked or cores, len(shards))
     if memory_budget is not None:
         largest = max(estimate_shard_bytes(cfg.cell(*s.cell), s.width, len(s.seeds)) for s in shards)
         workers = max(1, min(workers, memory_budget // largest))
+    if asked == 0:
+        works = [shard_work(cfg, s) for s in shards]
+        even = busiest_share(works, workers) <= BALANCE * sum(works) / workers
+        if workers < 2 or sum(works) < WORKER_START_WORK or not even:
+            return WorkerPlan(1, cores)
     return WorkerPlan(workers, max(1, cores // workers))
 
 
