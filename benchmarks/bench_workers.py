@@ -1,10 +1,11 @@
 """One training process with a thread per core against one-thread worker processes, through the real runner.
 
 Each repetition runs a sweep with ``execution.workers = 1`` (every shard in the runner's process, a thread
-per available core) and with one worker per core (``execution.workers = 0`` would choose the same for these
-sweeps, which are large enough), alternated, so a change in the machine's load touches both alike. Two
-sweeps: ``fused``, lottery-silu at widths 2–64 × 8 seeds (one hidden layer: the fused kernel), and
-``general``, the same at two hidden layers and widths 4–32 (the general PyTorch path). With ``--busy``
+per available core, the default) and with one one-thread worker per core, alternated, so a change in the
+machine's load touches both alike. What it measured decided the default (the README's performance section). Two
+sweeps: ``fused``, lottery-silu at widths 2–64 × 8 seeds (one hidden layer: the fused kernel);
+``general``, the same at two hidden layers and widths 4–32 (the general PyTorch path; width 32 is 72% of
+the work); ``general-even``, width 24 at two hidden layers in two shards of 4 seeds (equal work). With ``--busy``
 every run has one busy process beside it (a Python loop at normal priority, as a UI or a compile would
 be; the runner runs at nice 10). Prints the wall time of each runner process (start to exit, interpreter
 and worker start-up included), min and median per case, the load average before and after, and checks
@@ -13,7 +14,9 @@ order with another thread count, so there it prints the largest relative differe
 
 Run from the repository root::
 
-    python benchmarks/bench_workers.py [--repeats 3] [--busy] [--sweeps fused,general] [--steps 6000]
+    python benchmarks/bench_workers.py [--repeats 3] [--busy] [--sweeps fused,general,general-even] [--steps N]
+
+``SCALETUI_RUNNER_NICE=0`` in the environment runs the runner at normal priority, level with the busy process.
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ from scaletui.store import Run
 SWEEPS = {
     "fused": ("model.widths=[2,4,8,16,32,64]", "model.hidden_layers=1"),
     "general": ("model.widths=[4,8,16,32]", "model.hidden_layers=2"),
+    "general-even": ("model.widths=[24]", "model.hidden_layers=2", "execution.seeds_per_shard=4"),
 }
+STEPS = {"fused": 6000, "general": 1000, "general-even": 2000}
 
 
 def run_once(runs_dir: Path, sweep: str, steps: int, workers: int) -> tuple[float, Path]:
@@ -69,7 +74,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--busy", action="store_true", help="one busy process beside every run")
     parser.add_argument("--sweeps", default="fused,general")
-    parser.add_argument("--steps", type=int, default=0, help="steps per model (default: fused 6000, general 1000)")
+    parser.add_argument("--steps", type=int, default=0, help=f"steps per model (default: {STEPS})")
     args = parser.parse_args()
     cores = available_cores()
     cases = [(sweep, workers) for sweep in args.sweeps.split(",") for workers in (1, cores)]
@@ -82,7 +87,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             for repeat in range(args.repeats):
                 for sweep in args.sweeps.split(","):
-                    steps = args.steps or {"fused": 6000, "general": 1000}[sweep]
+                    steps = args.steps or STEPS[sweep]
                     dirs = {}
                     for workers in (1, cores):
                         seconds, dirs[workers] = run_once(Path(tmp) / f"{repeat}", sweep, steps, workers)

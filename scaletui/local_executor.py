@@ -1,10 +1,14 @@
 """The local executor: trains a sweep's shards on this machine, in the runner's process or side by side in
 worker processes, and streams the engine's events back to the runner, the run directory's only writer.
 
-Why worker processes: one training process with a thread per core needs every core at once, and whenever
-another process (the TUI, a compile, a second sweep) takes one, its threads wait for each other (the
-general path's at every operation, the fused kernel's at the end of every call). Independent shards in
-one-thread workers have nothing to wait for: a core taken away slows the worker on it, and no other.
+By default (``execution.workers = 1``) the shards train one after another in the runner's process, a thread
+per available core. That was measured the faster way on this project's 2-core machine, quiet and beside a
+busy process, on the fused kernel and on the general path (the README's performance section): the fused
+kernel hands models to its threads one at a time and the runner's OpenMP threads wait passively, so a core
+taken by another process already costs its share and no more, and a worker costs a second or more to start
+(a fresh interpreter importing torch) while the largest shard, alone in one worker, may leave the other
+cores idle. Workers are there for what was not measured here: many cores, and shards kept apart (a crash
+in one fails that shard, not the run).
 
 Each worker is a fresh interpreter (multiprocessing's "spawn": torch's thread pools do not survive a
 fork) with its own thread count. The runner hands it one shard at a time, the largest first, so that the
@@ -13,9 +17,6 @@ generators depend only on its coordinates, so a worker trains it to the same num
 A worker that dies is reported as its shard failing (:class:`~scaletui.engine.ShardFailed`) and the other
 shards go on; closing the stream (a stop) ends the workers at once: they hold nothing of the run, and what
 they trained since their shard's last checkpoint is what a stop loses in the runner's process too.
-
-Small sweeps train in the runner's process: a worker takes a second or two to start (a fresh interpreter
-importing torch), more than such a sweep's training.
 """
 
 from __future__ import annotations
@@ -50,15 +51,6 @@ from scaletui.engine import (
 
 POLL_SECONDS = 0.25  # how often the runner looks at the stop flag while no worker reports
 END_SECONDS = 5.0  # a worker asked to end (SIGTERM) is killed when it has not within this
-# Below this much work (multiply-adds, see shard_work) a sweep trains in the runner's process. The fused kernel
-# does about 1.7e9 a second on one thread here, so this is 5–6 s of training for a worker to start (1–2 s).
-WORKER_START_WORK = 10**10
-# Workers only when no worker would be left training alone for long: with the largest shards handed out first,
-# the busiest worker's share may exceed an even split by this factor at most. Past it the last big shard runs on
-# one thread while the other cores idle, and the runner's process, whose threads share every shard, is faster
-# (measured: the general path's widths 4–32 at depth 2, 72% of the work in width 32, took 1.6× as long in two
-# one-thread workers; see the README's performance section).
-BALANCE = 1.1
 
 # glibc's mallopt parameters (malloc.h).
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -105,43 +97,25 @@ def configure_process(threads: int | None = None) -> str:
 
 def shard_work(cfg: Config, shard: Shard) -> int:
     """A shard's multiply-adds over its training (parameters × points × steps × models): what orders the
-    shards and sizes a sweep against :data:`WORKER_START_WORK`. Evaluations and the optimiser add to every
-    shard alike."""
+    shards handed to workers. Evaluations and the optimiser add to every shard alike."""
     cell = cfg.cell(*shard.cell)
     points = cell.training.batch_size or cell.data.n_train
     params = parameter_count(cell.target.input_dim, shard.width, shard.depth)
     return params * points * cell.training.steps * len(shard.seeds)
 
 
-def busiest_share(works: list[int], workers: int) -> int:
-    """The work of the busiest worker when each takes the largest shard left whenever it is free, as
-    :func:`run_locally`'s workers do."""
-    loads = [0] * workers
-    for work in sorted(works, reverse=True):
-        loads[loads.index(min(loads))] += work
-    return max(loads)
-
-
 def plan_workers(cfg: Config, device: torch.device, shards: list[Shard], memory_budget: int | None) -> WorkerPlan:
-    """How many workers, with how many threads each: ``execution.workers`` when set, else one per available
-    core for a sweep big enough to pay for starting them and whose shards share out evenly (:data:`BALANCE`);
-    never more than there are shards, nor more than the memory budget holds of the largest shard at once.
-    CUDA runs train in the runner's process (one device); so does a single shard, which the fused kernel
-    spreads over the cores by model.
+    """How many workers, with how many threads each: ``execution.workers``, never more than there are shards
+    nor more than the memory budget holds of the largest shard at once, the available cores shared out among
+    them. CUDA runs train in the runner's process (one device), and so does a single shard.
     """
     cores = available_cores()
-    asked = cfg.execution.workers
-    if device.type != "cpu" or len(shards) < 2 or asked == 1:
+    if device.type != "cpu" or len(shards) < 2 or cfg.execution.workers == 1:
         return WorkerPlan(1, cores)
-    workers = min(asked or cores, len(shards))
+    workers = min(cfg.execution.workers, len(shards))
     if memory_budget is not None:
         largest = max(estimate_shard_bytes(cfg.cell(*s.cell), s.width, len(s.seeds)) for s in shards)
         workers = max(1, min(workers, memory_budget // largest))
-    if asked == 0:
-        works = [shard_work(cfg, s) for s in shards]
-        even = busiest_share(works, workers) <= BALANCE * sum(works) / workers
-        if workers < 2 or sum(works) < WORKER_START_WORK or not even:
-            return WorkerPlan(1, cores)
     return WorkerPlan(workers, max(1, cores // workers))
 
 

@@ -14,15 +14,7 @@ import torch
 
 from scaletui import local_executor
 from scaletui.engine import ShardFailed, ShardFinished, estimate_shard_bytes, plan_shards
-from scaletui.local_executor import (
-    BALANCE,
-    WORKER_START_WORK,
-    WorkerPlan,
-    busiest_share,
-    plan_workers,
-    run_locally,
-    shard_work,
-)
+from scaletui.local_executor import WorkerPlan, plan_workers, run_locally, shard_work
 from scaletui.runner import create_run, execute, start_runner
 from scaletui.store import Run
 from tests.conftest import assert_same_results, checkpointed_unfinished, report_reliability, smoke_config, wait_for
@@ -79,56 +71,34 @@ def cores(monkeypatch, count: int) -> None:
     monkeypatch.setattr(local_executor, "available_cores", lambda: count)
 
 
-# 16 seeds of width 32 in 4 shards of equal work, long enough to be worth starting workers for.
+# 16 seeds of width 32 in 4 shards of equal work, long enough that workers would pay for their start.
 EVEN = ("training.steps=400000", "seeds.count=16", "model.widths=[32]", "execution.seeds_per_shard=4")
 
 
-def test_a_big_even_sweep_gets_a_one_thread_worker_per_core_and_a_small_one_trains_in_the_runner(monkeypatch):
+def test_by_default_even_a_big_sweep_trains_in_the_runners_process_a_thread_per_core(monkeypatch):
     cores(monkeypatch, 4)
-    big = smoke_config(*EVEN)
-    shards = plan_shards(big)
-    assert sum(shard_work(big, s) for s in shards) >= WORKER_START_WORK
-    assert plan_workers(big, CPU, shards, None) == WorkerPlan(4, 1)
-    small = smoke_config()
-    assert sum(shard_work(small, s) for s in plan_shards(small)) < WORKER_START_WORK
-    assert plan_workers(small, CPU, plan_shards(small), None) == WorkerPlan(1, 4)
+    assert plan_workers(smoke_config(*EVEN), CPU, plan_shards(smoke_config(*EVEN)), None) == WorkerPlan(1, 4)
 
 
-def test_workers_only_when_the_shards_share_out_evenly(monkeypatch):
-    cores(monkeypatch, 2)
-    lottery = smoke_config("training.steps=100000", "seeds.count=8", "model.widths=[2, 4, 8, 16, 32, 64]")
-    works = [shard_work(lottery, s) for s in plan_shards(lottery)]
-    assert busiest_share(works, 2) == works[-1] <= BALANCE * sum(works) / 2  # width 64 against all the others
-    assert plan_workers(lottery, CPU, plan_shards(lottery), None) == WorkerPlan(2, 1)
-    deep_overrides = ("training.steps=100000", "seeds.count=8", "model.widths=[4, 8, 16, 32]", "model.hidden_layers=2")
-    deep = smoke_config(*deep_overrides)
-    works = [shard_work(deep, s) for s in plan_shards(deep)]
-    assert busiest_share(works, 2) == works[-1] > 0.7 * sum(works)  # width 32 alone on one thread for most of it
-    assert plan_workers(deep, CPU, plan_shards(deep), None) == WorkerPlan(1, 2)
-    asked = smoke_config(*deep_overrides, TWO_WORKERS)
-    assert plan_workers(asked, CPU, plan_shards(deep), None) == WorkerPlan(2, 1)  # asked for: workers all the same
-
-
-def test_workers_never_outnumber_the_shards_nor_what_memory_holds_at_once(monkeypatch):
+def test_workers_share_out_the_cores_never_outnumber_the_shards_nor_what_memory_holds(monkeypatch):
     cores(monkeypatch, 4)
-    cfg = smoke_config(*EVEN)
+    cfg = smoke_config(*EVEN, TWO_WORKERS)
     shards = plan_shards(cfg)
-    largest = estimate_shard_bytes(cfg.cell(*shards[0].cell), 32, 4)
-    assert plan_workers(cfg, CPU, shards, 2 * largest + 1) == WorkerPlan(2, 2)
-    assert plan_workers(cfg, CPU, shards, largest // 2) == WorkerPlan(1, 4)
-    two = smoke_config(*EVEN[:-1], "execution.seeds_per_shard=8")
-    assert plan_workers(two, CPU, plan_shards(two), None) == WorkerPlan(2, 2)
+    assert plan_workers(cfg, CPU, shards, None) == WorkerPlan(2, 2)
+    assert plan_workers(smoke_config(*EVEN, "execution.workers=4"), CPU, shards, None) == WorkerPlan(4, 1)
+    assert plan_workers(smoke_config(*EVEN, "execution.workers=8"), CPU, shards, None) == WorkerPlan(4, 1)
+    many = smoke_config(*EVEN, "execution.workers=4")
+    largest = estimate_shard_bytes(many.cell(*shards[0].cell), 32, 4)
+    assert plan_workers(many, CPU, shards, 2 * largest + 1) == WorkerPlan(2, 2)
+    assert plan_workers(many, CPU, shards, largest // 2) == WorkerPlan(1, 4)
 
 
-def test_the_config_decides_when_set_and_cuda_or_one_shard_train_in_the_runner(monkeypatch):
+def test_cuda_and_a_single_shard_train_in_the_runner_whatever_the_config_says(monkeypatch):
     cores(monkeypatch, 4)
-    cfg = smoke_config(TWO_WORKERS)
-    assert plan_workers(cfg, CPU, plan_shards(cfg), None) == WorkerPlan(2, 2)
-    big = smoke_config(*EVEN)
-    assert plan_workers(smoke_config(*EVEN, "execution.workers=1"), CPU, plan_shards(big), None) == WorkerPlan(1, 4)
-    assert plan_workers(big, torch.device("cuda"), plan_shards(big), None).workers == 1
-    one = smoke_config(*EVEN[:-1])
-    assert plan_workers(one, CPU, plan_shards(one), None).workers == 1
+    cfg = smoke_config(*EVEN, TWO_WORKERS)
+    assert plan_workers(cfg, torch.device("cuda"), plan_shards(cfg), None).workers == 1
+    one = smoke_config(*EVEN[:-1], TWO_WORKERS)
+    assert len(plan_shards(one)) == 1 and plan_workers(one, CPU, plan_shards(one), None).workers == 1
 
 
 def test_workers_take_the_largest_shards_first():
