@@ -345,6 +345,15 @@ class Resumed:
 Event = Evaluated | Progressed | Checkpointed | Resumed | ShardFinished
 
 
+@dataclass
+class ShardFailed:
+    """What an executor reports when a shard could not finish: its worker died, or its training raised. The
+    engine never yields it; ``reason`` is one line for the event log."""
+
+    shard: Shard
+    reason: str
+
+
 class DataStream:
     """Each model's training batches, drawn from its own generator in config-sized chunks."""
 

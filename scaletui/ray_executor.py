@@ -13,26 +13,32 @@ Ray is an optional dependency, imported only when a sweep asks for it.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import socket
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from scaletui.config import Config, ConfigError
-from scaletui.engine import Checkpointed, Event, Shard, State, prepare_problem, resolve_device, train_shard
+from scaletui.engine import (
+    Checkpointed,
+    Event,
+    Shard,
+    ShardFailed,
+    State,
+    prepare_problem,
+    resolve_device,
+    train_shard,
+)
 from scaletui.environment import environment_facts
 
 INSTALL_HINT = "pip install 'scaletui[ray]'"
 POLL_SECONDS = 0.25  # how often the driver looks at the stop flag while no shard reports
-# Tests only: a directory of fault files. A file ``w<width>-s<first seed>.once`` makes the worker training
-# that shard kill itself halfway through (and is used up), ``.always`` on every attempt; ``.raise`` makes the
-# training raise an error there instead.
-FAULTS_ENV = "SCALETUI_TEST_FAULTS"
+# Called in the worker with every event of a shard before it is sent: what a caller injects there (the tests inject
+# faults: a worker that kills itself or raises at a chosen step) reaches the training as a crash would.
+EventHook = Callable[[Event], None]
 
 
 @dataclass
@@ -47,14 +53,6 @@ class ShardPlaced:
 @dataclass
 class ShardRetried:
     """A shard's worker died and the shard was submitted again; ``reason`` says so in words."""
-
-    shard: Shard
-    reason: str
-
-
-@dataclass
-class ShardFailed:
-    """A shard that Ray gave up on (after its retries, or an error in the training code)."""
 
     shard: Shard
     reason: str
@@ -78,28 +76,16 @@ def shard_device(cfg: Config) -> str:
     return "cuda" if cfg.execution.gpus_per_shard > 0 else "cpu"
 
 
-def _fail_if_told(shard: Shard, step: int, steps: int) -> None:
-    """The test hook of FAULTS_ENV: kill this worker outright, as a crash or a lost node would, or raise."""
-    folder = os.environ.get(FAULTS_ENV)
-    if not folder or step < steps // 2:
-        return
-    base = Path(folder) / f"w{shard.width}-s{shard.seeds[0]}"
-    with contextlib.suppress(FileNotFoundError):
-        base.with_suffix(".once").unlink()
-        os.kill(os.getpid(), signal.SIGKILL)
-    if base.with_suffix(".always").exists():
-        os.kill(os.getpid(), signal.SIGKILL)
-    if base.with_suffix(".raise").exists():
-        raise RuntimeError(f"a fault injected through {FAULTS_ENV}")
-
-
-def train_on_worker(cfg: Config, shard: Shard, resume: State | None) -> Iterator[ShardPlaced | Event]:
+def train_on_worker(
+    cfg: Config, shard: Shard, resume: State | None, on_event: EventHook | None = None
+) -> Iterator[ShardPlaced | Event]:
     """The body of a shard's Ray task: from the start, or from ``resume``, a checkpoint of the shard."""
     device = resolve_device(shard_device(cfg))
     yield ShardPlaced(shard, socket.gethostname(), environment_facts(str(device), cfg.training.dtype))
     problem = prepare_problem(cfg.cell(*shard.cell), device)
     for event in train_shard(problem, shard, resume=resume):
-        _fail_if_told(shard, getattr(event, "step", 0), cfg.training.steps)
+        if on_event is not None:
+            on_event(event)
         yield event
 
 
@@ -175,11 +161,15 @@ def _failure_reason(ray: ModuleType, exc: BaseException, attempts: int) -> str:
 
 
 def run_on_ray(
-    cfg: Config, shards: list[Shard], stop: threading.Event, checkpoints: dict[Shard, State]
+    cfg: Config,
+    shards: list[Shard],
+    stop: threading.Event,
+    checkpoints: dict[Shard, State],
+    on_event: EventHook | None = None,
 ) -> Generator[ShardPlaced | Event | ShardRetried | ShardFailed]:
     """Submit every shard (from its checkpoint, where ``checkpoints`` has one) and yield their events as
     they arrive, until all are done or ``stop`` is set. A shard whose worker died is submitted again from the
-    latest checkpoint it sent.
+    latest checkpoint it sent. ``on_event`` (pickled to the workers) sees each event in the worker first.
 
     Closing the iterator cancels what is still running and leaves the cluster.
     """
@@ -202,7 +192,7 @@ def run_on_ray(
                 num_gpus=execution.gpus_per_shard,
                 max_retries=0,
                 num_returns="streaming",
-            ).remote(cfg, shard, latest.get(shard))
+            ).remote(cfg, shard, latest.get(shard), on_event)
             running[stream] = shard
             tried[shard] = tried.get(shard, 0) + 1
 

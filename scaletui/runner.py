@@ -4,8 +4,9 @@ The CLI and the TUI both start runs through :func:`start_runner`, which launches
 ``python -m scaletui.runner RUN_DIR``; the faces then only read the store. SIGINT, SIGTERM and SIGHUP
 stop a runner gracefully: what it has is saved and the run is marked ``stopped``.
 
-The shards train here one after another, or on a Ray cluster (``execution.executor = "ray"``); either
-way their events come back to this process, the run directory's only writer.
+The shards train on this machine (scaletui/local_executor.py: here, or side by side in worker processes)
+or on a Ray cluster (``execution.executor = "ray"``); either way their events come back to this process,
+the run directory's only writer.
 
 It imports the analysis on purpose, for one rule: each finished width's event-log line counts the models
 still falling by :func:`scaletui.analysis.fell_too_much`, the rule the tables use, so the log and the
@@ -44,10 +45,10 @@ from scaletui.engine import (
     Checkpointed,
     Evaluated,
     Event,
-    Problem,
     Progressed,
     Resumed,
     Shard,
+    ShardFailed,
     ShardFinished,
     State,
     available_memory,
@@ -56,11 +57,10 @@ from scaletui.engine import (
     prepare_problem,
     prepare_problems,
     resolve_device,
-    train_shard,
 )
 from scaletui.environment import environment_facts
+from scaletui.local_executor import configure_process, plan_workers, run_locally
 from scaletui.ray_executor import (
-    ShardFailed,
     ShardPlaced,
     ShardRetried,
     check_reachable,
@@ -281,29 +281,30 @@ def _execute_locked(run_dir: Path, stop: threading.Event, resume: bool) -> str:
             device = str(here)
         writer.mark_running(device)
         heartbeat.start()
-        if not on_ray:  # under Ray, the first worker to take a shard reports the environment it trains in
-            writer.write_environment(environment_facts(device, cfg.training.dtype))
-        problems = {} if on_ray else prepare_problems(cfg, here)  # under Ray each worker draws its cell's
-        test = next(iter(problems.values()), None) or prepare_problem(cfg.cell(*cfg.cells[0]), here)
-        writer.write_test_set(test.x_test.double().cpu().numpy(), test.y_test.double().cpu().numpy())
         done = writer.finished_models() if resume else set()
         budget = None if on_ray else int(MEMORY_SHARE * available_memory(here))
         shards = [s for s in plan_shards(cfg, budget) if not all((*_group(s), seed) in done for seed in s.seeds)]
-        where = f"{connect_ray(cfg.execution.address)} ({device})" if on_ray else device
+        plan = None if on_ray else plan_workers(cfg, here, shards, budget)
+        if plan is not None:  # under Ray, the first worker to take a shard reports the environment it trains in
+            writer.write_environment({**environment_facts(device, cfg.training.dtype), "torch_threads": plan.threads})
+        # Under Ray, and in local workers, each worker draws its cell's problem; here only the test set is needed.
+        problems = prepare_problems(cfg, here) if plan is not None and plan.workers == 1 else {}
+        test = next(iter(problems.values()), None) or prepare_problem(cfg.cell(*cfg.cells[0]), here)
+        writer.write_test_set(test.x_test.double().cpu().numpy(), test.y_test.double().cpu().numpy())
+        where = f"{connect_ray(cfg.execution.address)} ({device})" if plan is None else device
         widths = len({s.width for s in shards})
         cells = len({s.cell for s in shards})
         grid = f" at {cells} data sizes × depths" if cfg.is_grid else ""
-        writer.log_event(
-            "info",
-            f"{'resumed' if resume else 'started'} on {where}: {widths} widths{grid} to train in {len(shards)} shards",
-        )
+        how = "" if plan is None else f" {plan.describe()}"
+        verb = "resumed" if resume else "started"
+        writer.log_event("info", f"{verb} on {where}: {widths} widths{grid} to train in {len(shards)} shards{how}")
         if not on_ray and (notice := engine_notice(cfg, here)) is not None:
             writer.log_event("warning", notice)
         checkpoints = _take_up_checkpoints(writer, cfg, shards) if resume else {}
         events = (
             run_on_ray(cfg, shards, stop, checkpoints)
-            if on_ray
-            else _train_locally(problems, shards, stop, checkpoints)
+            if plan is None
+            else run_locally(cfg, shards, stop, checkpoints, plan, problems)
         )
         failures = _record(
             writer, cfg, events, stop, {shard: int(state["step"]) for shard, state in checkpoints.items()}
@@ -340,19 +341,6 @@ def _execute_locked(run_dir: Path, stop: threading.Event, resume: bool) -> str:
             heartbeat.join()
         with contextlib.suppress(Exception):
             writer.close()
-
-
-def _train_locally(
-    problems: dict[tuple[int, int], Problem],
-    shards: list[Shard],
-    stop: threading.Event,
-    checkpoints: dict[Shard, State],
-) -> Generator[Event]:
-    for shard in shards:
-        if stop.is_set():
-            return
-        # popped: held no longer
-        yield from train_shard(problems[shard.cell], shard, resume=checkpoints.pop(shard, None))
 
 
 def _record(
@@ -455,34 +443,6 @@ def _record_resumption(
         if earlier is not None:
             before_last_tenth[shard] = earlier
     writer.set_progress(_group(shard), shard.seeds[0], len(shard.seeds), event.step, steps)
-
-
-# glibc's mallopt parameters (malloc.h).
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-
-
-def configure_process() -> str:
-    """Set up this process for training: the allocator, and one thread per core it may run on.
-
-    glibc serves the general path's multi-MB step temporaries with mmap and hands them back to the kernel
-    after every step, a page fault per 4 KiB each time (seconds of system time per sweep); raising the mmap
-    and trim thresholds keeps them in the heap for reuse. The fused kernel allocates nothing per step, but a
-    run may take either path. Threads follow the cores this process may use (``os.sched_getaffinity``: a
-    container's or ``taskset``'s share), not the machine's count. Returns what was done, for the log.
-    """
-    import ctypes
-    import platform
-
-    import torch
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    torch.set_num_threads(cores)
-    allocator = "allocator as found"
-    if platform.libc_ver()[0] == "glibc":
-        libc = ctypes.CDLL(None)
-        if libc.mallopt(M_MMAP_THRESHOLD, 32 << 20) and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30):
-            allocator = "glibc mmap threshold 32 MiB, trim threshold 1 GiB"
-    return f"{cores} threads, {allocator}"
 
 
 def main(argv: list[str] | None = None) -> int:

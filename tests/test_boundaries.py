@@ -19,6 +19,7 @@ CORE = [
     "store",
     "runner",
     "ray_executor",
+    "local_executor",
     "presets",
     "analysis",
     "bootstrap",

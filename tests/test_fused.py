@@ -23,7 +23,8 @@ from scaletui.engine import (
     prepare_problem,
     train_shard,
 )
-from scaletui.runner import configure_process, create_run, execute, runner_environment
+from scaletui.local_executor import configure_process
+from scaletui.runner import create_run, execute, runner_environment
 from scaletui.store import Run
 from tests.conftest import smoke_config
 

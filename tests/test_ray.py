@@ -5,9 +5,12 @@ joins the instance as its own driver, exactly as it would join a cluster of GPU 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +19,10 @@ import numpy as np
 import pytest
 
 from scaletui.config import config_to_dict
-from scaletui.ray_executor import FAULTS_ENV
-from scaletui.runner import create_run, execute, start_runner
+from scaletui.runner import create_run, execute, runner_environment, start_runner
 from scaletui.store import Run
-from tests.conftest import assert_same_results, report_reliability, run_cli, smoke_config, wait_for
+from tests.conftest import REPO, assert_same_results, report_reliability, run_cli, smoke_config, wait_for
+from tests.ray_faults import RAISED
 
 ray = pytest.importorskip("ray", reason="the Ray executor's tests need ray: pip install -e '.[ray]'")
 
@@ -27,7 +30,7 @@ ray = pytest.importorskip("ray", reason="the Ray executor's tests need ray: pip 
 @dataclass(frozen=True)
 class Cluster:
     address: str
-    faults: Path  # the workers' FAULTS_ENV directory
+    faults: Path  # the fault files tests/ray_faults.py reads
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +39,6 @@ def cluster(tmp_path_factory) -> Cluster:
     with pytest.MonkeyPatch.context() as env:
         # Set before ray.init: the instance's workers inherit this process's environment.
         env.setenv("RAY_USAGE_STATS_ENABLED", "0")
-        env.setenv(FAULTS_ENV, str(faults))
         handler = signal.getsignal(signal.SIGTERM)
         ray.init(
             address="local", num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20, log_to_driver=False
@@ -50,6 +52,19 @@ def cluster(tmp_path_factory) -> Cluster:
 
 def on_ray(cluster: Cluster, *overrides: str) -> list[str]:
     return ["execution.executor=ray", f"execution.address={cluster.address}", *overrides]
+
+
+def start_faulty_runner(run_dir: Path, cluster: Cluster) -> subprocess.Popen[bytes]:
+    """The runner, as start_runner starts it, with the fault hook of tests/ray_faults.py in its Ray workers."""
+    with open(run_dir / "runner.log", "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.ray_faults", str(run_dir), str(cluster.faults)],
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=runner_environment(os.environ),
+        )
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +173,7 @@ def test_a_worker_killed_mid_shard_is_retried_and_the_run_is_unchanged(cluster, 
     fault = cluster.faults / "w8-s0.once"
     fault.touch()
     run_dir = create_run(runs_dir, smoke_config(*on_ray(cluster)))
-    assert start_runner(run_dir).wait(timeout=180) == 0
+    assert start_faulty_runner(run_dir, cluster).wait(timeout=180) == 0
     assert not fault.exists()  # the worker training width 8 did kill itself, halfway through
     assert_same_run(local_run, run_dir)
     report_reliability(
@@ -176,7 +191,7 @@ def test_a_retried_shard_continues_from_the_latest_checkpoint_its_dead_worker_se
     fault = cluster.faults / "w8-s0.once"
     fault.touch()
     run_dir = create_run(runs_dir, smoke_config(*training, *on_ray(cluster, "execution.checkpoint_seconds=0.01")))
-    assert start_runner(run_dir).wait(timeout=180) == 0
+    assert start_faulty_runner(run_dir, cluster).wait(timeout=180) == 0
     assert not fault.exists()  # the worker did kill itself, at step 1000 or just after
     messages = [message for _, _, _, message in Run(run_dir).events()]
     [retried] = [m for m in messages if "its worker died" in m]
@@ -198,7 +213,7 @@ def test_a_shard_that_keeps_failing_fails_the_run_naming_it_and_keeps_the_rest(c
     fault.touch()
     try:
         run_dir = create_run(runs_dir, smoke_config(*on_ray(cluster, "execution.max_retries=1")))
-        assert start_runner(run_dir).wait(timeout=180) == 1
+        assert start_faulty_runner(run_dir, cluster).wait(timeout=180) == 1
     finally:
         fault.unlink()
     st = Run(run_dir).status()
@@ -223,15 +238,12 @@ def test_an_error_in_a_shards_training_fails_the_run_reported_as_itself(cluster,
     fault.touch()
     try:
         run_dir = create_run(runs_dir, smoke_config(*on_ray(cluster)))
-        assert start_runner(run_dir).wait(timeout=180) == 1
+        assert start_faulty_runner(run_dir, cluster).wait(timeout=180) == 1
     finally:
         fault.unlink()
     st = Run(run_dir).status()
     assert st.status == "failed"
-    assert st.error == (
-        f"width 16, seeds 0–3 failed: RuntimeError: a fault injected through {FAULTS_ENV}; "
-        "the shards that finished are kept"
-    )
+    assert st.error == (f"width 16, seeds 0–3 failed: RuntimeError: {RAISED}; the shards that finished are kept")
     assert sorted(set(Run(run_dir).models().width.tolist())) == [2, 4, 8]
 
 
