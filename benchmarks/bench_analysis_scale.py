@@ -70,6 +70,7 @@ def write_run(runs_dir: Path, models: int, n_test: int, evals: int, seed: int = 
     rng = np.random.default_rng(seed)
     steps = list(range(0, STEPS + 1, eval_every))
     for w in WIDTHS:
+        group = writer.group(w)
         final = 0.1 / w * np.exp(0.5 * rng.standard_normal(per_width))
         stuck = rng.random(per_width) < 0.02
         final[stuck] = 0.3 * np.exp(0.2 * rng.standard_normal(stuck.sum()))
@@ -78,9 +79,9 @@ def write_run(runs_dir: Path, models: int, n_test: int, evals: int, seed: int = 
             part = final[ids]
             for step in steps:
                 curve = part * (1 + 2 * (1 - step / STEPS))
-                writer.add_curve_points(w, ids, step, curve, curve)
+                writer.add_curve_points(group, ids, step, curve, curve)
             outputs = x**2 + np.sqrt(part)[:, None] * rng.standard_normal((len(ids), n_test))
-            writer.add_shard_result(w, ids, 3 * w + 1, part, part, np.full(len(ids), -1), 0.1, outputs, {})
+            writer.add_shard_result(group, ids, 3 * w + 1, part, part, np.full(len(ids), -1), 0.1, outputs, {})
     writer.mark_ended("finished")
     writer.close()
     return writer.dir

@@ -106,17 +106,23 @@ async def measure(
     app = ScaletuiApp(runs_dir, run_dir)
     screen: list[float] = []
     refits: list[float] = []
+    by_key.clear()
     async with app.run_test(size=size) as pilot:
         frames = Frames(app)
         while "α vs" not in str(app.screen.query_one("#alpha").render()):
             await pilot.pause(0.1)  # the first snapshot of the live run
         await frames.after_key(app, SCREEN_KEYS[-2])  # not timed: from here on every key changes the screen
         for i in range(presses):
-            screen.append(await frames.after_key(app, SCREEN_KEYS[i % len(SCREEN_KEYS)]))
+            key = SCREEN_KEYS[i % len(SCREEN_KEYS)]
+            screen.append(await frames.after_key(app, key))
+            by_key.setdefault(key, []).append(screen[-1])
             if i % 10 == 9:
                 refits.append(await axis_to_alpha(frames, app))
             await asyncio.sleep(0.05)  # a person does not type at machine speed
     return screen, refits
+
+
+by_key: dict[str, list[float]] = {}  # each key's samples, for the breakdown printed after the summary
 
 
 def _summary(name: str, seconds: list[float]) -> tuple[str, float]:
@@ -150,6 +156,10 @@ def main() -> int:
     line, p95 = _summary("tab and form keys", screen)
     print(line)
     print(_summary("ctrl+x until the refitted α is on screen", refits)[0])
+    print("  each key's median and three slowest presses (ms):")
+    for key, values in sorted(by_key.items(), key=lambda kv: -max(kv[1])):
+        ms = sorted(v * 1000 for v in values)
+        print(f"    {key:7} {statistics.median(ms):5.1f}  |  {'  '.join(f'{v:.0f}' for v in ms[-3:])}")
     print(f"  sweep still training at the end: {still_training}")
     return 0 if p95 < 100 and still_training else 1
 

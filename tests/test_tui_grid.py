@@ -48,3 +48,37 @@ async def test_ctrl_n_is_not_offered_for_a_run_over_width_alone(tmp_path: Path) 
         await until(pilot, lambda: isinstance(app.screen, ExplorerScreen) and app.screen.snapshot is not None)
         assert app.screen.check_action("next_curve", ()) is False
         assert len(app.screen.snapshot.curves) == 1 and app.screen.snapshot.curves[0][0] == ""
+
+
+async def test_the_explorer_reads_a_run_one_snapshot_at_a_time(tmp_path: Path, monkeypatch) -> None:
+    """A run slower to analyse than the refresh interval (10⁵ models: seconds) is not read by several threads
+    at once: a refresh asked for meanwhile waits for the read in flight, then reads once."""
+    import threading
+    import time
+
+    from scaletui.tui.watch import RunWatcher
+
+    run = grid_run(tmp_path / "runs")
+    original, inside, most, calls = RunWatcher.snapshot, [0], [0], [0]
+    lock = threading.Lock()
+
+    def slow(self, *args, **kwargs):
+        with lock:
+            inside[0] += 1
+            calls[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(1.0)  # longer than the explorer's refresh interval
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            with lock:
+                inside[0] -= 1
+
+    monkeypatch.setattr(RunWatcher, "snapshot", slow)
+    app = ScaletuiApp(tmp_path / "runs", open_run=run.dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ExplorerScreen) and app.screen.snapshot is not None)
+        for _ in range(5):
+            app.screen.refresh_snapshot()
+        await until(pilot, lambda: calls[0] >= 3)
+    assert most[0] == 1

@@ -123,6 +123,8 @@ class ExplorerScreen(Screen):
         self.AUTO_FOCUS = "#field-editor" if run_dir is None else ""
         self.fit_options = FitOptions()  # `scaletui fit`'s defaults until the fit controls (ctrl+g) change them
         self.curve = 0  # which of a grid's curves along the x axis the table and the α line show (ctrl+n)
+        self.reading = False  # a snapshot is being taken off the UI thread
+        self.read_again = False  # and another was asked for meanwhile
         self.tab = "loss"
         self.snapshot: RunSnapshot | None = None
         self.form_saved: dict[str, str] = {}  # the form as a run or preset holds it: esc leaves it without asking
@@ -182,8 +184,17 @@ class ExplorerScreen(Screen):
         self.refresh_snapshot()
 
     def refresh_snapshot(self) -> None:
-        if self.watcher is not None and in_view(self):
-            self.take_snapshot(self.watcher, self.fit_options)
+        """Read the run again, one read at a time: a run of 10⁵ models takes longer to analyse than the refresh
+        interval, and reads started on top of each other would share the cores, and the interpreter, with the
+        UI (measured: keys' p95 59 ms and one of 0.5 s at 80×24 while they piled up). A read asked for while
+        one runs is made once that one ends, with the options of that moment."""
+        if self.watcher is None or not in_view(self):
+            return
+        if self.reading:
+            self.read_again = True
+            return
+        self.reading, self.read_again = True, False
+        self.take_snapshot(self.watcher, self.fit_options)
 
     @work(thread=True, exclusive=True, group="snapshot", exit_on_error=False)
     def take_snapshot(self, watcher: RunWatcher, options: FitOptions) -> None:
@@ -191,6 +202,14 @@ class ExplorerScreen(Screen):
 
     @on(Worker.StateChanged)
     def worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "snapshot" and event.state in (
+            WorkerState.SUCCESS,
+            WorkerState.ERROR,
+            WorkerState.CANCELLED,
+        ):
+            self.reading = False
+            if self.read_again:
+                self.refresh_snapshot()
         if event.state == WorkerState.ERROR and event.worker.group == "snapshot":
             error = event.worker.error
             message = str(error) if isinstance(error, StoreError | ConfigError) else f"{type(error).__name__}: {error}"
