@@ -441,6 +441,15 @@ Unconverged = Annotated[
 ]
 
 
+FIT_FLAGS = ("min_width", "max_width", "offset", "robust", "resamples", "seed", "exclude_unconverged")
+
+
+def _fit_flags(given: dict[str, object]) -> dict[str, object]:
+    """The fit flags a command declares (the Annotated options above), taken from its arguments by name, so
+    that fit, export and plot hand them on in one line rather than nine."""
+    return {name: given[name] for name in FIT_FLAGS if name in given}
+
+
 def _fit_options(
     x: str,
     aggregate: str,
@@ -605,17 +614,7 @@ def fit(
     (--x width or params), along data size at each width and depth (--x data), or along depth (--x depth).
     """
     with friendly_errors():
-        options = _fit_options(
-            x,
-            aggregate,
-            min_width=min_width,
-            max_width=max_width,
-            offset=offset,
-            robust=robust,
-            resamples=resamples,
-            seed=seed,
-            exclude_unconverged=exclude_unconverged,
-        )
+        options = _fit_options(x, aggregate, **_fit_flags(locals()))
         if budget and offset:
             fail("--offset: α(step) is fitted as a plain power law at each step; drop --offset or --budget")
         if joint:
@@ -882,17 +881,7 @@ def export(
     with friendly_errors():
         if what not in FORMATS:
             fail(f"--what: must be one of {', '.join(FORMATS)}; got {what!r}")
-        options = _fit_options(
-            x,
-            aggregate,
-            min_width=min_width,
-            max_width=max_width,
-            offset=offset,
-            robust=robust,
-            resamples=resamples,
-            seed=seed,
-            exclude_unconverged=exclude_unconverged,
-        )
+        options = _fit_options(x, aggregate, **_fit_flags(locals()))
         if what == "budget" and offset:
             fail("--offset: α(step) is fitted as a plain power law at each step; drop --offset")
         runs = [open_run(runs_dir, ref) for ref in run_refs]
@@ -931,15 +920,7 @@ def plot_command(
         if out_path.exists() and not force:
             fail(f"{out_path} exists; pass --force to replace it")
         found = open_run(runs_dir, run_ref)
-        options = _fit_options(
-            x,
-            aggregate,
-            min_width=min_width,
-            max_width=max_width,
-            offset=offset,
-            robust=robust,
-            exclude_unconverged=exclude_unconverged,
-        )
+        options = _fit_options(x, aggregate, **_fit_flags(locals()))
         try:
             save_figure(analyze_run(found, options), found.models(), f"{found.config.name} · {found.id}", out_path)
         except (FiguresUnavailable, ValueError) as exc:
