@@ -82,3 +82,26 @@ async def test_the_explorer_reads_a_run_one_snapshot_at_a_time(tmp_path: Path, m
             app.screen.refresh_snapshot()
         await until(pilot, lambda: calls[0] >= 3)
     assert most[0] == 1
+
+
+async def test_events_that_arrive_while_the_log_is_hidden_are_written_when_it_is_shown(tmp_path: Path) -> None:
+    """The event log writes lines only while shown (a write lays the screen out); none is lost meanwhile."""
+    from rich.text import Text
+
+    from scaletui.tui.panels import EventLog
+    from tests.synthetic_runs import lottery_run
+
+    run = lottery_run(tmp_path / "runs")
+    app = ScaletuiApp(tmp_path / "runs", open_run=run.dir)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ExplorerScreen) and app.screen.snapshot is not None)
+        log = app.screen.query_one(EventLog)
+        await pilot.press("f5")
+        await pilot.press("f1")
+        before = len(log.lines)
+        for i in range(3):
+            log.add(Text(f"arrived while hidden {i}"))
+        assert len(log.lines) == before  # not written while another panel is shown
+        await pilot.press("f5")
+        await until(pilot, lambda: len(log.lines) == before + 3)
+        assert "arrived while hidden 2" in log.lines[-1].text
