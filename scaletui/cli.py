@@ -50,7 +50,7 @@ from scaletui.export import FORMATS, export_csv, export_to_file
 from scaletui.grid import axis_of, slices
 from scaletui.joint import JOINT_RESAMPLES, analyze_joint
 from scaletui.lottery import DEFAULT_TOLERANCE, inspect_run, run_ensemble_comparison
-from scaletui.present import ONE_LAYER_ONLY, STATUS_STYLE, dead_runner, duration, group_label, started
+from scaletui.present import AXIS_NAMES, ONE_LAYER_ONLY, STATUS_STYLE, dead_runner, duration, group_label, started
 from scaletui.presets import list_presets, resolve_preset
 from scaletui.report import (
     basins_line,
@@ -310,7 +310,7 @@ def run(
         options = _fit_options(axis if axis != "width" else "params", "median")
         for curve in slices(finished, axis):  # one table, or one per data size and depth of a grid
             analysis = analyze_run(curve, options)
-            per = {"width": "width", "data": "data size", "depth": "depth"}[axis]
+            per = AXIS_NAMES[axis]
             title = f"{finished.id}: final test loss per {per}" + (f" at {curve.label}" if curve.label else "")
             out.print(width_table(analysis, compact=out.width < 120, title=title))
             out.print(fit_line(analysis))

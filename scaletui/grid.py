@@ -25,8 +25,6 @@ from scaletui.config import Config, Group, parameter_count
 
 Axis = Literal["width", "data", "depth"]
 AXES: tuple[str, ...] = get_args(Axis)
-AXIS_NAMES = {"width": "width", "data": "data size", "depth": "depth"}
-AXIS_SYMBOLS = {"width": "width", "data": "D", "depth": "depth"}
 
 
 def _take(table: Any, mask: np.ndarray) -> Any:

@@ -78,10 +78,10 @@ def group_label(width: int, n_train: int, depth: int, sizes: int = 1, depths: in
     return " · ".join(parts)
 
 
+AXIS_NAMES = {"width": "width", "data": "data size", "depth": "depth"}  # a sweep's axes, in words
+AXIS_SYMBOLS = {"width": "width", "data": "D", "depth": "depth"}  # and as a column or an axis label names them
+
+
 def x_symbol(axis: str, x_axis: str) -> str:
     """What a curve's x is called: ``N`` or ``width`` along width, ``D`` along data size, ``depth`` along depth."""
-    if axis == "data":
-        return "D"
-    if axis == "depth":
-        return "depth"
-    return "N" if x_axis == "params" else "width"
+    return "N" if axis == "width" and x_axis == "params" else AXIS_SYMBOLS[axis]

@@ -24,7 +24,7 @@ from scaletui.analysis import (
 from scaletui.config import shard_label
 from scaletui.joint import JointFit
 from scaletui.lottery import EnsembleComparison, TicketReport
-from scaletui.present import ci, count, fmt, gib, x_symbol
+from scaletui.present import AXIS_SYMBOLS, ci, count, fmt, gib, x_symbol
 from scaletui.seeds import BEST_OF, QUANTILES, TAIL_RULE, UNIT_LABELS, SeedsAnalysis, TailIndex
 from scaletui.system import SystemSample
 
@@ -88,7 +88,7 @@ def width_table(analysis: RunAnalysis, compact: bool, title: str | None = None) 
     """Per width: the aggregate and spread of final test loss, V, basins, bias², flags, tail shape."""
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
     columns = width_columns(analysis, compact)
-    first = {"width": "width", "data": "D", "depth": "depth"}[analysis.options.axis]  # what the rows run along
+    first = AXIS_SYMBOLS[analysis.options.axis]  # what the rows run along
     for name in columns:
         table.add_column(first if name == "width" else name, justify="right", no_wrap=True)
     warn = {"div": "red", "falling": "yellow", "outside": "yellow"}

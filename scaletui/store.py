@@ -152,12 +152,6 @@ def _has_grid_columns(conn: sqlite3.Connection, table: str) -> bool:
     return not columns or "n_train" in columns
 
 
-def _single_cell(run_dir: Path) -> tuple[int, int]:
-    """The one (data size, depth) of a run written before schema 4, from its saved config."""
-    cfg = Run(run_dir).config
-    return cfg.data_sizes[0], cfg.depths[0]
-
-
 def resume_refusal(run: Run) -> str | None:
     """Why a run cannot be continued by this scaletui, in one line, or None: an older run with label noise
     would train its unfinished models on other labels (the noise stream changed in schema 4)."""
@@ -174,9 +168,10 @@ def migrate_to_grid_keys(conn: sqlite3.Connection, run_dir: Path) -> None:
     give its checkpoint files their schema-4 names; then record schema 4 in meta.json. Safe to repeat: a
     kill part-way leaves either the old tables (files renamed so far are found under either name) or the new.
     """
-    if (refusal := resume_refusal(Run(run_dir))) is not None:
+    run = Run(run_dir)
+    if (refusal := resume_refusal(run)) is not None:
         raise StoreError(refusal)
-    n, d = _single_cell(run_dir)
+    n, d = run.config.data_sizes[0], run.config.depths[0]  # a schema-3 run has one of each
     conn.execute("BEGIN IMMEDIATE")
     try:
         for table, columns in KEYED_TABLES.items():
