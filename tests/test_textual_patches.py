@@ -142,3 +142,61 @@ async def test_a_steady_views_scrollbar_resized_asks_for_no_second_layout() -> N
         await pilot.pause()
         assert layouts["plain"] > 0  # the control: a resized scrollbar asks for a layout of its own
         assert layouts["steady"] == 0  # the patch: it is resized in its view's layout
+
+
+async def test_a_steady_views_scrollbar_is_drawn_in_the_frame_of_its_layout() -> None:
+    """Lines added to a log change its scrollbar's thumb; the layout that follows draws it in its own frame,
+    where Textual asks the scrollbar for a repaint of its own, a second frame."""
+    app = LogsApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        logs = {name: app.query_one(f"#{name}", RichLog) for name in ("plain", "steady")}
+        for log in logs.values():
+            log.write("\n".join(f"line {i}" for i in range(50)))
+        await pilot.pause()
+        await pilot.pause()
+        screen = app.screen
+        drawn: list[list] = []  # the regions each frame drew
+        asks_again: list[dict[str, bool]] = []  # whether a scrollbar wants a frame of its own after a layout
+        compositor, render_update, refresh_layout = (
+            screen._compositor,
+            screen._compositor.render_update,
+            screen._refresh_layout,
+        )
+
+        def recording_render(*args, **kwargs):
+            drawn.append(list(compositor._dirty_regions))
+            return render_update(*args, **kwargs)
+
+        def recording_layout(*args, **kwargs) -> None:
+            refresh_layout(*args, **kwargs)
+            asks_again.append({name: log.vertical_scrollbar._repaint_required for name, log in logs.items()})
+
+        compositor.render_update = recording_render  # type: ignore[method-assign]
+        screen._refresh_layout = recording_layout  # type: ignore[method-assign]
+        thumbs = {name: log.vertical_scrollbar.window_virtual_size for name, log in logs.items()}
+        for log in logs.values():
+            log.write("\n".join(f"more {i}" for i in range(150)), scroll_end=False)
+        await pilot.pause()
+        await pilot.pause()
+        assert all(log.vertical_scrollbar.window_virtual_size > thumbs[name] for name, log in logs.items())
+        assert asks_again and asks_again[0]["plain"]  # the control: Textual's scrollbar wants another frame
+        assert not any(asked["steady"] for asked in asks_again)  # the patch: not this one ...
+        bar = logs["steady"].vertical_scrollbar.region
+        cells = [(x, y) for x in range(bar.x, bar.right) for y in range(bar.y, bar.bottom)]
+        # ... and drawn in the layout's own frame (the log is redrawn whole there, its scrollbar with it)
+        assert drawn and all(any(r.contains(x, y) for r in drawn[0]) for x, y in cells)
+
+
+async def test_a_steady_log_told_its_width_writes_before_it_is_first_shown() -> None:
+    app = LogsApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        await pilot.pause()
+        logs: dict[str, RichLog] = {"plain": RichLog(wrap=True), "steady": SteadyRichLog(wrap=True)}
+        for log in logs.values():  # new logs, never shown: their size is not known yet
+            log.display = False
+            await app.screen.mount(log)
+        logs["steady"].write_before_shown()
+        for log in logs.values():
+            log.write("a line written at a width it was told", width=20)
+        assert logs["plain"].lines == []  # the control: Textual keeps it until the log's first Resize
+        assert len(logs["steady"].lines) == 2  # the patch: written now, wrapped at 20 columns

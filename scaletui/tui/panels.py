@@ -205,6 +205,7 @@ class EventLog(SteadyRichLog):
             return
         self.wrapped_for = width
         self.unwritten = 0
+        self.write_before_shown()  # the width is known: written in the layout that shows the log, not after
         self.clear()
         for text in self.texts:
             self.write(text, width=width, scroll_end=False)

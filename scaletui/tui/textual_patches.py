@@ -1,15 +1,22 @@
 """Every override of Textual's internals, in one place. Written against Textual 8.2.8 (the range in
 pyproject.toml is what the suite passes on); each has a pilot test that fails when the library changes
 under it, beside a control showing what Textual does without the patch (tests/test_textual_patches.py,
-tests/test_tui_newuser.py::test_a_row_drawn_before_its_columns_are_measured_is_drawn_again):
+tests/test_tui_newuser.py::test_a_row_drawn_before_its_columns_are_measured_is_drawn_again), and
+tests/test_tui_plot.py counts the layouts and frames of each of the explorer's tab keys, which every patch
+of a view's size and scrollbars below is there to keep at one:
 
 - :class:`SteadyScrollbars` (``ScrollView._size_updated``): Textual's ``ScrollView`` compares the virtual size
   the compositor hands it at each layout with its own, which differ whenever the content is longer than its
   window, and so repaints its scrollbars after every layout of the screen, whatever changed. That repaint is
   a frame of its own: a tab switch or showing the form took two frames instead of one. Its scrollbars are
   each a :class:`SteadyScrollBar` (``Widget.vertical_scrollbar``/``horizontal_scrollbar``, which create them,
-  written out again with the class changed): a view resized, by the form shown or hidden, resizes them in
-  the same layout.
+  written out again with the class changed, and shown from the start when Textual creates them to show
+  them), so a view resized, by the form shown or hidden, resizes them in the same layout. What that layout
+  changes about the view (its scroll position clamped to the new height) and its scrollbars (place, length,
+  thumb) is drawn in the layout's own frame, where Textual asks for repaints that come a frame later (the
+  event log shown at a new width took two frames, 40–50 ms at 160×48).
+- :meth:`SteadyRichLog.write_before_shown` (``RichLog._size_known``): lines written at a given width before the
+  log was ever shown, in the layout that first shows it, not in a second one after its first Resize.
 - :class:`MeasuredDataTable` (``DataTable._update_dimensions`` and its ``_update_count`` cache key).
 - :class:`ResizedWithoutLayout` (``Widget._size_updated``'s ``layout`` flag): a widget drawn to fit its size
   needs no second layout of the screen when that size changes.
@@ -69,10 +76,16 @@ class SteadyScrollbars:
         return self._horizontal_scrollbar
 
     def _start_scrollbar(self, vertical: bool, thickness: int) -> ScrollBar:
-        """What Textual 8.2.8's properties do, with a steady scrollbar."""
+        """What Textual 8.2.8's properties do, with a steady scrollbar that starts shown.
+
+        Textual creates a scrollbar hidden and shows it when it decides the view needs one, in a layout,
+        which asks for a second layout (setting ``display`` lays the screen out again even to the value it
+        had). This one's display rule is set without that request: hidden, as Textual starts it, if it
+        does not show now; shown if it does, and then setting it again in the layout changes nothing."""
         name = "vertical" if vertical else "horizontal"
         scrollbar = SteadyScrollBar(vertical=vertical, name=name, thickness=thickness)
-        scrollbar.display = False
+        shown = self.show_vertical_scrollbar if vertical else self.show_horizontal_scrollbar  # type: ignore[attr-defined]
+        scrollbar.styles.set_rule("display", "block" if shown else "none")
         self.app._start_widget(self, scrollbar)  # type: ignore[attr-defined]
         return scrollbar
 
@@ -80,7 +93,19 @@ class SteadyScrollbars:
         if self.virtual_size == self._scrollbars_set_for:
             virtual_size = self.virtual_size
         self._scrollbars_set_for = self.virtual_size
-        return super()._size_updated(size, virtual_size, container_size, layout)  # type: ignore[misc]
+        resized = super()._size_updated(size, virtual_size, container_size, layout)  # type: ignore[misc]
+        self._draw_in_this_frame()
+        return resized
+
+    def _draw_in_this_frame(self) -> None:
+        """Hand the repaints asked for while the layout sized this view (its scroll position clamped to the
+        new size, its scrollbars' place and thumb) to the frame the screen draws right after the layout:
+        Textual calls ``_size_updated`` only from ``Screen._refresh_layout``, once the compositor has placed
+        every widget. Left to themselves they are repaint messages, drawn in a frame after that one."""
+        for widget in (self, self._vertical_scrollbar, self._horizontal_scrollbar):
+            if widget is not None and widget._repaint_required:  # type: ignore[attr-defined]
+                widget.screen._compositor.update_widgets({widget})  # type: ignore[attr-defined]
+                widget._repaint_required = False  # type: ignore[attr-defined]
 
 
 class MeasuredDataTable(DataTable):
@@ -105,6 +130,15 @@ class SteadyDataTable(SteadyScrollbars, MeasuredDataTable):
 
 class SteadyRichLog(SteadyScrollbars, RichLog):
     """A RichLog without a scrollbar frame after every layout."""
+
+    def write_before_shown(self) -> None:
+        """Let writes that give their width take effect now, before the log's first size is known.
+
+        RichLog (``_size_known``) keeps every write until its first Resize and writes them then: after the
+        layout that showed it, whose frame is then followed by a second layout and frame. A log that writes
+        at a width it was told (the event log, fitted to the place it is about to be shown in) needs no wait.
+        """
+        self._size_known = True
 
 
 # --- the footer ---------------------------------------------------------------------------------------
