@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.text import Text
 from textual.screen import Screen
 
+from scaletui.tui.form import ConfigForm
 from scaletui.tui.panels import EventLog
 from scaletui.tui.plot import Plot
 from tests.conftest import until
@@ -90,3 +91,49 @@ async def test_each_tab_key_is_one_layout_and_one_frame_with_the_form_shown_or_h
             await pilot.pause(0.05)  # a frame asked for by what the first one drew comes within 1/60 s
             assert (layouts, frames) in ((0, 1), (1, 1)), key  # a plot tab after a plot tab is a repaint alone
         assert log.vertical_scrollbar.display  # the log's scrollbar was there to be placed
+
+
+async def test_moving_through_the_form_is_one_layout_and_one_frame_a_field(tmp_path: Path) -> None:
+    """↓ and ↑ through every field of a loaded run's form: each move puts the field's text in the editor (one
+    layout at most, for the editor's new length) and draws once, whether the text is longer than the editor
+    or not."""
+    run = lottery_run(tmp_path / "runs")
+    app = ExplorerApp(tmp_path / "runs", run.dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: "α vs N = " in alpha_text(app))
+        screen = app.screen
+        screen.watcher = None
+        await until(pilot, lambda: not any(worker.is_running for worker in app.workers))
+        form = screen.query_one(ConfigForm)
+        if not form.parent.display:
+            await pilot.press("ctrl+f")
+        form.editor.focus()
+        await until(pilot, lambda: not pending(screen))
+        await pilot.pause()
+        layouts = frames = 0
+        refresh_layout, display = screen._refresh_layout, app._display
+
+        def counted_layout(*args, **kwargs) -> None:
+            nonlocal layouts
+            layouts += 1
+            refresh_layout(*args, **kwargs)
+
+        def counted_frame(shown: Screen, update: object) -> None:
+            nonlocal frames
+            frames += update is not None
+            display(shown, update)
+
+        screen._refresh_layout = counted_layout  # type: ignore[method-assign]
+        app._display = counted_frame  # type: ignore[method-assign]
+        paths = list(form.declared)
+        longer = 0  # fields whose text is longer than the editor: the case that took a second layout
+        for key, order in (("down", paths[1:]), ("up", paths[-2::-1])):
+            for path in order:
+                layouts = frames = 0
+                await pilot.press(key)
+                await until(pilot, lambda: not pending(screen))
+                await pilot.pause(0.05)  # a frame asked for by what the first one drew comes within 1/60 s
+                assert form.current == path
+                assert layouts <= 1 and frames == 1, (key, path, layouts, frames)
+                longer += len(form.texts[path]) >= form.editor.content_region.width
+        assert longer > 0
