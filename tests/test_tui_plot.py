@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
+from textual.pilot import Pilot
 from textual.screen import Screen
 
 from scaletui.tui.form import ConfigForm
@@ -27,6 +28,34 @@ def pending(screen: Screen) -> bool:
     if not screen._message_queue.empty():
         return True
     return any(w._layout_required or w._repaint_required for w in screen.walk_children())
+
+
+class Counts:
+    """Counts the layouts of the app's screen and the frames the app draws, for one key at a time."""
+
+    def __init__(self, app: ExplorerApp) -> None:
+        self.app, self.screen = app, app.screen
+        self.layouts = self.frames = 0
+        refresh_layout, display = self.screen._refresh_layout, app._display
+
+        def counted_layout(*args, **kwargs) -> None:
+            self.layouts += 1
+            refresh_layout(*args, **kwargs)
+
+        def counted_frame(shown: Screen, update: object) -> None:
+            self.frames += update is not None  # a refresh that found nothing to draw is no frame
+            display(shown, update)
+
+        self.screen._refresh_layout = counted_layout  # type: ignore[method-assign]
+        app._display = counted_frame  # type: ignore[method-assign]
+
+    async def after(self, pilot: Pilot, key: str) -> tuple[int, int]:
+        """The layouts and frames from pressing ``key`` until nothing is left to draw."""
+        self.layouts = self.frames = 0
+        await pilot.press(key)
+        await until(pilot, lambda: not pending(self.screen))
+        await pilot.pause(0.05)  # a frame asked for by what the first one drew comes within 1/60 s
+        return self.layouts, self.frames
 
 
 async def test_tabs_and_the_form_shown_and_hidden_draw_each_picture_once(tmp_path: Path) -> None:
@@ -63,21 +92,7 @@ async def test_each_tab_key_is_one_layout_and_one_frame_with_the_form_shown_or_h
             log.add(Text(f"event {i}: a line long enough to wrap differently with the form shown or hidden"))
         await until(pilot, lambda: not pending(screen))  # the last snapshot's own layout is not a key's
         await pilot.pause()
-        layouts = frames = 0
-        refresh_layout, display = screen._refresh_layout, app._display
-
-        def counted_layout(*args, **kwargs) -> None:
-            nonlocal layouts
-            layouts += 1
-            refresh_layout(*args, **kwargs)
-
-        def counted_frame(shown: Screen, update: object) -> None:
-            nonlocal frames
-            frames += update is not None  # a refresh that found nothing to draw is no frame
-            display(shown, update)
-
-        screen._refresh_layout = counted_layout  # type: ignore[method-assign]
-        app._display = counted_frame  # type: ignore[method-assign]
+        count = Counts(app)
         pane = screen.query_one("#form-pane")
         keys = ["f4", "f1", "form", "f4", "f2", "form", "f5", "form", "f1", "f5", "form", "f4", "f5"] * 2
         for key in [*keys, "f3", "f7", "f8", "f4", "f5", "f1"]:
@@ -85,11 +100,7 @@ async def test_each_tab_key_is_one_layout_and_one_frame_with_the_form_shown_or_h
                 pane.display = not pane.display
                 await until(pilot, lambda: not pending(screen))
                 continue
-            layouts = frames = 0
-            await pilot.press(key)
-            await until(pilot, lambda: not pending(screen))
-            await pilot.pause(0.05)  # a frame asked for by what the first one drew comes within 1/60 s
-            assert (layouts, frames) in ((0, 1), (1, 1)), key  # a plot tab after a plot tab is a repaint alone
+            assert await count.after(pilot, key) in ((0, 1), (1, 1)), key  # a plot tab after a plot tab: a repaint
         assert log.vertical_scrollbar.display  # the log's scrollbar was there to be placed
 
 
@@ -110,29 +121,12 @@ async def test_moving_through_the_form_is_one_layout_and_one_frame_a_field(tmp_p
         form.editor.focus()
         await until(pilot, lambda: not pending(screen))
         await pilot.pause()
-        layouts = frames = 0
-        refresh_layout, display = screen._refresh_layout, app._display
-
-        def counted_layout(*args, **kwargs) -> None:
-            nonlocal layouts
-            layouts += 1
-            refresh_layout(*args, **kwargs)
-
-        def counted_frame(shown: Screen, update: object) -> None:
-            nonlocal frames
-            frames += update is not None
-            display(shown, update)
-
-        screen._refresh_layout = counted_layout  # type: ignore[method-assign]
-        app._display = counted_frame  # type: ignore[method-assign]
+        count = Counts(app)
         paths = list(form.declared)
         longer = 0  # fields whose text is longer than the editor: the case that took a second layout
         for key, order in (("down", paths[1:]), ("up", paths[-2::-1])):
             for path in order:
-                layouts = frames = 0
-                await pilot.press(key)
-                await until(pilot, lambda: not pending(screen))
-                await pilot.pause(0.05)  # a frame asked for by what the first one drew comes within 1/60 s
+                layouts, frames = await count.after(pilot, key)
                 assert form.current == path
                 assert layouts <= 1 and frames == 1, (key, path, layouts, frames)
                 longer += len(form.texts[path]) >= form.editor.content_region.width
