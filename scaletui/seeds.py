@@ -250,7 +250,8 @@ def seed_trends(
 ) -> tuple[PowerLawFit | None, Trend | None]:
     """The median fit and the IQR (in ``spread_units``) against x, both read off one set of seed resamples:
     the analysis's own draws (same stream, same order), so the median's α and CI are the ones ``fit`` and
-    ``show`` print for the run."""
+    ``show`` print for the run. Every group with a seed is in the median fit, as in ``fit`` (a width left
+    with one seed still has a median); the IQR trend takes the groups with two or more."""
     x = np.asarray(x, dtype=float)
     point_median = np.array([np.median(g) for g in groups])
     point_iqr = np.array([_iqr(in_units(g, spread_units)) for g in groups])
@@ -261,7 +262,8 @@ def seed_trends(
     median_fit = None
     if x.size >= 2:
         median_fit = fit_aggregates(x, point_median, boot_median, x_axis=options.x_axis)
-    return median_fit, _trend(x, point_iqr, boot_iqr)
+    spread = np.array([g.size >= 2 for g in groups], dtype=bool)
+    return median_fit, _trend(x[spread], point_iqr[spread], boot_iqr[:, spread])
 
 
 def _iqr(values: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -356,11 +358,12 @@ def analyze_seeds(run, options: FitOptions = FitOptions(), units: str = "log") -
             )
         )
     spread_units = "log" if units == "rank" else units
-    chosen = [w for w in widths if options.in_range(w.width) and w.seeds >= 2]
+    chosen = [w for w in widths if options.in_range(w.width) and w.seeds >= 1]
     x = np.array([w.width if options.x_axis == "width" else w.n_params for w in chosen], dtype=float)
     median_fit, spread_trend = (
         seed_trends(x, [groups[w.width] for w in chosen], spread_units, options) if chosen else (None, None)
     )
+    chosen = [w for w in chosen if w.seeds >= 2]  # the spread and the tails need two seeds or more
     return SeedsAnalysis(
         units,
         spread_units,

@@ -34,13 +34,16 @@ def lottery_run(
     run_id: str = "lottery",
     finished: bool = True,
     weights: bool = False,
+    diverged: dict[int, int] | None = None,
 ) -> Run:
     """Good models follow L = 0.1·w^(−alpha) (or ``law(w)``) and are still falling at the end (their loss
     fell 20% over the last 10% of steps); ``stuck[w]`` models per width sit flat in a bad basin at L ≈ 0.3,
     the situation where a convergence filter keeps the failures and drops the good ones. With
     ``finished=False`` the run is left running, its runner this process. ``weights=True`` stores random
-    one-hidden-layer weights, for the tickets screen (the losses do not come from them)."""
+    one-hidden-layer weights, for the tickets screen (the losses do not come from them). ``diverged[w]`` of
+    the last seeds per width diverged at step 50 (their losses NaN)."""
     stuck = {2: 7, 4: 4, 8: 1, 16: 0} if stuck is None else stuck
+    diverged = diverged or {}
     cfg = smoke_config(f"seeds.count={seeds}", f"model.widths={list(widths)}", f"training.steps={STEPS}")
     writer, x = _started(runs_dir, cfg, run_id)
     rng = np.random.default_rng(0)
@@ -56,7 +59,11 @@ def lottery_run(
         outputs = x**2 + np.sqrt(final)[:, None] * rng.standard_normal((seeds, x.size))
         shapes = {"W0": (seeds, 1, w), "b0": (seeds, 1, w), "W1": (seeds, w, 1), "b1": (seeds, 1, 1)}
         stored = {name: rng.standard_normal(shape) for name, shape in shapes.items()} if weights else {}
-        writer.add_shard_result(writer.group(w), ids, 3 * w + 1, final, final, np.full(seeds, -1), 0.1, outputs, stored)
+        lost = np.arange(seeds) >= seeds - diverged.get(w, 0)
+        final[lost] = np.nan
+        outputs[lost] = np.nan
+        steps = np.where(lost, 50, -1)
+        writer.add_shard_result(writer.group(w), ids, 3 * w + 1, final, final, steps, 0.1, outputs, stored)
     if finished:
         writer.mark_ended("finished")
     else:

@@ -33,6 +33,7 @@ from scaletui.seeds import (
 )
 from scaletui.store import Run
 from tests.conftest import smoke_config
+from tests.synthetic_runs import lottery_run
 
 
 def pareto(rng: np.random.Generator, index: float, n: int) -> np.ndarray:
@@ -246,3 +247,15 @@ def test_identical_seeds_give_no_trend_and_say_why() -> None:
     assert verdict_lines(widths, spread, "log", "width") == [
         "some width's seeds all reached the same loss (an IQR of 0): no spread trend in these units"
     ]
+
+
+def test_a_width_left_with_one_seed_is_in_the_median_fit_as_in_fit(tmp_path: Path) -> None:
+    """A width whose other seeds diverged has a median (its one loss) but no spread: `fit` fits it, and the
+    seeds view's median α is that same α over the same widths, its spread trend over the widths with 2+."""
+    run = lottery_run(tmp_path / "runs", seeds=4, stuck={}, diverged={8: 3})
+    seeds, fit = analyze_seeds(run), analyze_run(run).fit
+    assert fit.points == 4 and [w.seeds for w in seeds.widths] == [4, 4, 1, 4]
+    assert (seeds.median_fit.alpha, seeds.median_fit.ci_low, seeds.median_fit.ci_high) == (
+        fit.alpha, fit.ci_low, fit.ci_high
+    )  # fmt: skip
+    assert seeds.spread_trend is not None  # over widths 2, 4 and 16
