@@ -21,10 +21,10 @@ from scaletui.export import export_csv
 from scaletui.present import count
 from scaletui.presets import list_presets
 from scaletui.report import alpha_numbers
-from scaletui.store import RunWriter
+from scaletui.store import Run, RunWriter
 from scaletui.tui.app import QuitDialog, ScaletuiApp
 from scaletui.tui.compare import CompareScreen
-from scaletui.tui.dialogs import ChoiceDialog, ConfirmDialog, FitDialog, HelpScreen
+from scaletui.tui.dialogs import ChoiceDialog, ConfirmDialog, FitDialog, HelpScreen, PromptDialog
 from scaletui.tui.explorer import ExplorerScreen, RunLaunched
 from scaletui.tui.form import ConfigForm
 from scaletui.tui.runs import RunsScreen
@@ -300,6 +300,7 @@ async def test_the_quit_dialog_names_a_resumed_run_once_and_is_gone_before_the_a
         await until(pilot, lambda: isinstance(app.screen, QuitDialog))
         painted = screen_text(app)
         assert "1 run started here is still running" in painted and painted.count(run.id) == 1
+        assert f"{Run(run.dir).config.name} ({run.id})" in painted and "Stop it (s)" in painted
         await pilot.press("l")
         await until(pilot, lambda: not app.is_running, timeout=10)
     assert screens_at_exit and not isinstance(screens_at_exit[0], QuitDialog)
@@ -530,3 +531,41 @@ async def test_a_row_drawn_before_its_columns_are_measured_is_drawn_again() -> N
         await pilot.pause()
         assert table._update_count > added  # measured: every cached row and cell drawn again
         assert "a-long-run-id" in table.render_line(1).text and "a-long-name" in table.render_line(1).text
+
+
+async def test_saving_a_preset_after_loading_one_says_saved_and_loading_over_edits_asks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCALETUI_PRESETS_DIR", str(tmp_path / "presets"))
+    app = ExplorerApp(tmp_path / "runs")
+    notes: list[tuple[str, str]] = []
+    notify = app.notify
+    app.notify = lambda message, **kw: (
+        notes.append((message, kw.get("severity", "information"))),
+        notify(message, **kw),
+    )[1]  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.screen.query_one(ConfigForm)
+        select = app.screen.query_one("#preset", Select)
+        select.value = str(preset_path("sin"))
+        await until(pilot, lambda: form.texts["name"] == "sin")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, PromptDialog))
+        app.screen.query_one("#text", Input).value = "mine"
+        await pilot.press("enter")
+        await until(pilot, lambda: (tmp_path / "presets" / "mine.toml").is_file())
+        await until(pilot, lambda: any("saved preset mine" in note for note, _ in notes))
+        await pilot.pause()
+        assert not [note for note, severity in notes if severity == "error"]  # was "Select.NULL: file: …"
+
+        await set_input(pilot, "training.lr", "0.005")  # an edit no preset holds
+        select.value = str(preset_path("teacher-d2"))
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("enter")  # Cancel has focus: the edit stays
+        await until(pilot, lambda: isinstance(app.screen, ExplorerScreen))
+        assert form.texts["training.lr"] == "0.005" and form.texts["name"] == "sin"
+        assert select.value is Select.NULL  # back to its prompt: the same preset can be chosen again
+        select.value = str(preset_path("teacher-d2"))
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await until(pilot, lambda: form.texts["name"] == "teacher-d2")

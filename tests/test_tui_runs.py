@@ -175,7 +175,7 @@ async def test_export_writes_the_csv_and_asks_before_replacing(runs: list[Path])
 
         # An existing file is replaced only after a yes.
         target.write_text("keep me\n")
-        for answer, content in (("escape", "keep me\n"), ("enter", expected_csv(runs[0], "per-width"))):
+        for answer, content in (("escape", "keep me\n"), ("y", expected_csv(runs[0], "per-width"))):
             app.notes.clear()
             await pilot.press("e")
             await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
@@ -183,7 +183,7 @@ async def test_export_writes_the_csv_and_asks_before_replacing(runs: list[Path])
             await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
             await pilot.press(answer)
             await until(pilot, lambda: isinstance(app.screen, RunsScreen))
-            if answer == "enter":
+            if answer == "y":
                 await until(pilot, lambda: app.notes)
             await pilot.pause()
             assert target.read_text() == content
@@ -201,7 +201,12 @@ async def test_delete_asks_first_and_refuses_a_live_run(runs: list[Path]) -> Non
 
         await pilot.press("d")
         await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        await pilot.press("enter")
+        await pilot.press("enter")  # Cancel has focus: an enter out of habit deletes nothing
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        assert runs[0].is_dir()
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
         await until(pilot, lambda: runs[0].name not in table(app))
         assert not runs[0].exists()
 
@@ -224,7 +229,7 @@ async def test_delete_acts_on_the_marked_runs_and_names_them(runs: list[Path]) -
         await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         question = str(app.screen.query_one("#heading", Static).content)
         assert "2 runs" in question and "alpha-run" in question and "beta-run" in question
-        await pilot.press("enter")
+        await pilot.press("y")
         await until(pilot, lambda: not table(app))
         assert not runs[0].exists() and not runs[1].exists()
 
@@ -288,7 +293,7 @@ async def test_a_damaged_run_is_listed_and_the_screen_keeps_working(runs: list[P
         await highlight(pilot, app, runs[0])
         await pilot.press("d")
         await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        await pilot.press("enter")
+        await pilot.press("y")
         await until(pilot, lambda: runs[0].name not in table(app))
         assert not runs[0].exists()
 

@@ -42,15 +42,17 @@ class QuitDialog(ModalScreen[str]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="box"):
-            still = "is" if len(self.live) == 1 else "are"
+            one = len(self.live) == 1
+            still, them = ("is", "it") if one else ("are", "them")
             yield Static(
                 f"{count(len(self.live), 'run')} started here {still} still running:\n  "
                 + "\n  ".join(self.live)
-                + "\n\nLeave them running and they go on after you quit; `scaletui` finds them again."
+                + f"\n\nLeave {them} running and {'it goes' if one else 'they go'} on after you quit; "
+                "`scaletui` finds " + ("it" if one else "them") + " again."
             )
             with Horizontal():
                 yield Button("Leave running (l)", id="leave", variant="primary")
-                yield Button("Stop them (s)", id="stop", variant="error")
+                yield Button(f"Stop {them} (s)", id="stop", variant="error")
                 yield Button("Cancel (esc)", id="cancel")
 
     def on_key(self, event) -> None:
@@ -60,6 +62,15 @@ class QuitDialog(ModalScreen[str]):
     @on(Button.Pressed)
     def chosen(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id or "cancel")
+
+
+def run_label(run_dir: Path) -> str:
+    """A run as the user knows it, its name with its id (as the runs screen's dialogs name it)."""
+    try:
+        name = Run(run_dir).config.name
+    except StoreError:
+        return run_dir.name
+    return f"{name} ({run_dir.name})" if name else run_dir.name
 
 
 class ScaletuiApp(App[None]):
@@ -161,4 +172,4 @@ class ScaletuiApp(App[None]):
                 # the shell the app returns to.
                 self.call_after_refresh(self.exit)
 
-        self.push_screen(QuitDialog([p.name for p in live]), decide)
+        self.push_screen(QuitDialog([run_label(p) for p in live]), decide)

@@ -69,6 +69,7 @@ class Dialog(ModalScreen[ResultType]):
         self.heading = heading
         self.cancelled = cancelled
         self.confirm_label = confirm_label
+        self.cancel_label = "Cancel (esc)"
 
     def compose(self) -> ComposeResult:
         with Vertical(id="box"):
@@ -76,7 +77,7 @@ class Dialog(ModalScreen[ResultType]):
             yield from self.fields()
             with Horizontal(id="buttons"):
                 yield Button(self.confirm_label, variant="primary", id="ok")
-                yield Button("Cancel", id="cancel")
+                yield Button(self.cancel_label, id="cancel")
 
     def fields(self) -> Iterable[Widget]:
         """The widgets between the heading and the buttons; none by default."""
@@ -105,12 +106,16 @@ class Dialog(ModalScreen[ResultType]):
 
 
 class ConfirmDialog(Dialog[bool]):
-    """Ask a yes/no question before something that cannot be undone; enter or y confirms."""
+    """Ask a yes/no question before something that cannot be undone: `y` (or tab to the button and enter)
+    confirms; Cancel has focus, so an enter pressed out of habit undoes nothing."""
 
     BINDINGS = [Binding("y", "confirm", "Yes", show=False), Binding("n", "cancel", "No", show=False)]
 
     def __init__(self, question: str, confirm_label: str = "OK") -> None:
-        super().__init__(question, cancelled=False, confirm_label=confirm_label)
+        super().__init__(question, cancelled=False, confirm_label=f"{confirm_label} (y)")
+
+    def first_focus(self) -> Widget:
+        return self.query_one("#cancel", Button)
 
     def answer(self) -> bool:
         return True

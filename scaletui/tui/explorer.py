@@ -565,11 +565,33 @@ class ExplorerScreen(Screen):
 
     @on(Select.Changed, "#preset")
     def preset_chosen(self, event: Select.Changed) -> None:
-        if event.value is Select.BLANK:
+        """Load the chosen preset into the form, asking first if that would drop edits no run or preset holds
+        (declined, the selector goes back to its prompt and the form keeps its edits)."""
+        from scaletui.tui.dialogs import ConfirmDialog
+
+        if not isinstance(event.value, str):  # back to the prompt (Select.NULL): new options, or cleared here
             return
+        path = Path(event.value)
+        form = self.query_one(ConfigForm)
+        form.commit()
+        if form.texts == self.form_saved:
+            self.load_preset(path)
+            return
+
+        def load(replace: bool | None) -> None:
+            if replace:
+                self.load_preset(path)
+            else:
+                self.query_one("#preset", Select).clear()
+                form.editor.focus()
+
+        question = f"Loading preset {path.stem} replaces the form's edits, which no run or preset holds. Load it?"
+        self.app.push_screen(ConfirmDialog(question, "Load"), load)
+
+    def load_preset(self, path: Path) -> None:
         form = self.query_one(ConfigForm)
         try:
-            form.load(load_config(Path(str(event.value))))
+            form.load(load_config(path))
         except ConfigError as exc:
             self.notify(str(exc), severity="error")
             return
