@@ -502,6 +502,25 @@ async def test_the_fit_controls_drive_the_alpha_line_and_the_export(tmp_path: Pa
     assert target.read_text() == written.getvalue()
 
 
+async def test_in_the_fit_controls_space_ticks_and_enter_applies_from_a_checkbox(tmp_path: Path) -> None:
+    run = lottery_run(tmp_path / "runs")
+    app = ExplorerApp(tmp_path / "runs", run.dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        alpha = app.screen.query_one("#alpha", Static)
+        await until(pilot, lambda: "α vs N = " in str(alpha.content))
+        await pilot.press("ctrl+g")
+        await until(pilot, lambda: isinstance(app.screen, FitDialog))
+        robust = app.screen.query_one("#robust", Checkbox)
+        robust.focus()
+        await pilot.pause()
+        assert not robust.value and "X" not in str(robust.render())  # unticked reads so without colour
+        await pilot.press("space")
+        assert robust.value and "X" in str(robust.render())
+        await pilot.press("enter")  # applies, as the dialog says; it does not untick the box
+        await until(pilot, lambda: not isinstance(app.screen, FitDialog))
+        await until(pilot, lambda: "robust" in str(alpha.content))
+
+
 async def test_a_row_drawn_before_its_columns_are_measured_is_drawn_again() -> None:
     """The patch in scaletui/tui/textual_patches.py. The stale row shows only when a frame falls between adding a
     row and measuring it (the snapshot tests caught it under load), so this pins the mechanism instead: rows

@@ -185,12 +185,31 @@ class ChoiceDialog(Dialog[tuple[str, str] | None]):
 X_NAMES = {"params": "N (parameters)", "data": "data size D", "depth": "depth"}
 
 
+class OptionBox(Checkbox, inherit_bindings=False):
+    """A checkbox in a dialog where enter applies: space toggles it (Textual's toggles on enter too, so an
+    enter meant to apply turned the box under the cursor over instead). Unticked, its box is empty: on
+    and off differ without colour, in a snapshot or a monochrome terminal."""
+
+    BINDINGS = [Binding("space", "toggle_button", "Toggle", show=False)]
+
+    def on_mount(self) -> None:
+        self.watch(self, "value", self.show_value)
+
+    def show_value(self, value: bool) -> None:
+        self.BUTTON_INNER = "X" if value else " "
+        self.refresh()
+
+
 class FitDialog(Dialog[FitOptions | None]):
     """The fit controls: the options `scaletui fit` takes, for the explorer's α line, plots and export."""
 
+    BINDINGS = [Binding("enter", "confirm", "Apply", show=False)]  # from a checkbox: the fields take their own
+
     def __init__(self, options: FitOptions, x_choices: tuple[str, ...] = ("params", "width")) -> None:
         super().__init__(
-            "Fit options (as `scaletui fit` takes them); enter applies", cancelled=None, confirm_label="Apply"
+            "Fit options (as `scaletui fit`): space ticks, enter applies",
+            cancelled=None,
+            confirm_label="Apply",
         )
         self.options = options
         self.x_choices = x_choices  # what `--x` may say for this run: data and depth where it sweeps them
@@ -208,9 +227,9 @@ class FitDialog(Dialog[FitOptions | None]):
         yield Select(choices, value=current, allow_blank=False, id="x", compact=True)
         aggregates = [(f"aggregate: {a}", a) for a in AGGREGATES]
         yield Select(aggregates, value=o.aggregate, allow_blank=False, id="aggregate", compact=True)
-        yield Checkbox("offset: L = L∞ + k·x^-α", o.offset, id="offset", compact=True)
-        yield Checkbox("robust: Huber loss on log residuals", o.robust, id="robust", compact=True)
-        yield Checkbox("exclude models still falling at the end", o.exclude_unconverged, id="exclude", compact=True)
+        yield OptionBox("offset: L = L∞ + k·x^-α", o.offset, id="offset", compact=True)
+        yield OptionBox("robust: Huber loss on log residuals", o.robust, id="robust", compact=True)
+        yield OptionBox("exclude models still falling at the end", o.exclude_unconverged, id="exclude", compact=True)
 
     def answer(self) -> FitOptions | None:
         low, high = (self.query_one(f"#{name}", Input).value.strip() for name in ("min", "max"))
