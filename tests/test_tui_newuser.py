@@ -142,6 +142,39 @@ async def test_help_opens_from_the_form_and_lists_every_key_of_the_screen(tmp_pa
         await until(pilot, lambda: isinstance(app.screen, ExplorerScreen))
 
 
+async def test_the_open_preset_list_shows_esc_help_and_quit_and_question_mark_opens_help(tmp_path: Path) -> None:
+    app = ScaletuiApp(tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, ExplorerScreen))
+        await pilot.press("ctrl+o")
+        select = app.screen.query_one("#preset", Select)
+        await until(pilot, lambda: select.expanded)
+        await pilot.pause()
+        footer = screen_text(app).splitlines()[-1]
+        assert "esc " in footer and "? Help" in footer and "^q Quit" in footer, footer
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+
+
+async def test_tab_after_showing_the_form_goes_into_its_editor(tmp_path: Path) -> None:
+    """At 80 columns an opened run hides the form; ctrl+f shows it without moving focus, and the first tab
+    goes to the field editor, not to the preset selector above it (whose ↓ would open the list)."""
+    app = ScaletuiApp(tmp_path / "runs", open_run=lottery_run(tmp_path / "runs").dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ExplorerScreen))
+        pane = app.screen.query_one("#form-pane")
+        await until(pilot, lambda: not pane.display)
+        await pilot.press("ctrl+f")
+        await until(pilot, lambda: pane.display)
+        assert app.focused is None
+        await pilot.press("tab")
+        assert app.focused is app.screen.query_one(ConfigForm).editor
+        await pilot.press("shift+tab")  # from the first field, out to the selector, as before
+        assert app.focused is app.screen.query_one("#preset", Select)
+
+
 async def test_help_on_the_tickets_screen_lists_its_keys(tmp_path: Path) -> None:
     app = ExplorerApp(tmp_path / "runs", lottery_run(tmp_path / "runs").dir)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -19,8 +19,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import QueryType
 from textual.message import Message
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Button, Header, Select, Static
 from textual.worker import Worker, WorkerState
 
@@ -136,7 +138,10 @@ class ExplorerScreen(Screen):
             with Vertical(id="form-pane"):
                 with Horizontal(id="preset-bar"):
                     presets = [(p.name, str(p.path)) for p in list_presets()]
-                    yield Select(presets, prompt="load preset… (ctrl+o)", id="preset", compact=True)
+                    # No type-to-search: the open list would take `?` as a letter, where it opens the help.
+                    yield Select(
+                        presets, prompt="load preset… (ctrl+o)", id="preset", compact=True, type_to_search=False
+                    )
                 yield ConfigForm(id="form")
                 with Horizontal(id="buttons"):
                     yield Button("Run ▶", id="run", variant="success")
@@ -506,6 +511,17 @@ class ExplorerScreen(Screen):
         if not shown and self.focused is not None and pane in self.focused.ancestors:
             self.set_focus(None)  # first: the editor's blur restyles it in the frame that hides it
         pane.display = shown  # directly, not a CSS class: a class change re-matches every field's styles
+
+    def focus_next(self, selector: str | type[QueryType] = "*") -> Widget | None:
+        """Tab with nothing focused (the form just shown with ctrl+f) goes into the form's editor, where one
+        types; Textual would focus the preset selector above it, whose ↓ opens the list and takes the keys
+        meant for a field. shift+tab from the first field still reaches the selector."""
+        pane = self.query_one("#form-pane")
+        if self.focused is None and pane.display and selector == "*":
+            editor = self.query_one(ConfigForm).editor
+            self.set_focus(editor)
+            return editor
+        return super().focus_next(selector)
 
     def action_tab(self, tab: str) -> None:
         """Show a tab's panel; a plot drawn before at its size is repainted, not drawn again."""

@@ -153,7 +153,7 @@ class SteadyRichLog(SteadyScrollbars, RichLog):
 # It also skips rebuilding when the keys it would show are what it shows: Textual's Footer rebuilds (a dozen
 # widgets, then a layout of the screen) whenever focus moves, as it does between the fields of the form.
 
-ESSENTIAL_ACTIONS = ("back", "cancel", "close", "help", "quit")
+ESSENTIAL_ACTIONS = ("back", "cancel", "close", "dismiss", "help", "quit")  # dismiss: an open list's esc
 COMPACT_BELOW = 120  # columns: narrower, the keys are drawn without their padding
 
 
