@@ -966,8 +966,12 @@ def _fit_widths(
         fit = fit_aggregates(xs, point, boot, offset=options.offset, robust=options.robust, x_axis=options.x_axis)
     except ValueError as exc:
         left_out = sum(s.dropped for s in chosen)
-        why = f" ({left_out} still-falling models dropped by the exclusion)" if left_out else ""
-        return None, f"{exc}{why}", local
+        why = [f"{left_out} still-falling models dropped by the exclusion"] if left_out else []
+        if len(chosen) < len(stats_list):  # the range chosen, not the run, may be what leaves too few
+            low, high = options.min_width, options.max_width
+            why.append(f"{len(chosen)} of the run's {len(stats_list)} widths in {low or '…'}–{high or '…'}")
+        qualified = f"{exc} ({'; '.join(why)})" if why else str(exc)
+        return None, qualified, local
     return fit, None, local
 
 

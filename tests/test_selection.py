@@ -81,3 +81,12 @@ def test_fit_local_finds_a_known_break_and_every_alpha_line_says_so(tmp_path):
     assert "2–4–8 │ window" in text and "broken power law: α" in text and "preferred" in text
     shown = run_cli("show", run.id, "--runs-dir", str(runs_dir), "--x", "width", "--no-plots").stdout
     assert fitted["local_verdict"] in shown and "32–64 │   pair" in shown
+
+
+def test_no_fit_in_a_width_range_says_the_range_left_too_few(tmp_path) -> None:
+    run = lottery_run(tmp_path / "runs")
+    analysis = analyze_run(run, FitOptions(min_width=64))
+    assert analysis.fit is None
+    assert analysis.fit_error.endswith("have 0 (0 of the run's 4 widths in 64–…)")
+    one = analyze_run(run, FitOptions(min_width=16))  # one width left: the range, not the run, is short
+    assert one.fit_error.endswith("have 1 (1 of the run's 4 widths in 16–…)")
