@@ -68,8 +68,8 @@ class SeedsScreen(Screen[None]):
     ]
 
     DEFAULT_CSS = """
-    SeedsScreen #strips { height: 18; }
-    SeedsScreen #numbers { height: 1fr; padding: 0 1; }
+    SeedsScreen #strips { height: 1fr; min-height: 11; }
+    SeedsScreen #numbers { height: auto; max-height: 45%; padding: 0 1; }
     """
 
     def __init__(self, run_dir: Path, cell: Fixed | None = None) -> None:

@@ -97,8 +97,8 @@ class TicketsScreen(Screen[None]):
 
     DEFAULT_CSS = """
     TicketsScreen #summary { height: auto; padding: 0 1; }
-    TicketsScreen #scatter { height: 16; }
-    TicketsScreen #tables { height: 1fr; padding: 0 1; }
+    TicketsScreen #scatter { height: 1fr; min-height: 9; }
+    TicketsScreen #tables { height: auto; max-height: 40%; padding: 0 1; }
     """
 
     def __init__(self, run_dir: Path, cell: Fixed | None = None) -> None:
