@@ -175,6 +175,28 @@ async def test_tab_after_showing_the_form_goes_into_its_editor(tmp_path: Path) -
         assert app.focused is app.screen.query_one("#preset", Select)
 
 
+@pytest.mark.parametrize(
+    ("status", "shown", "hidden"),
+    [("running", "^t Stop", "^e Resume"), ("stopped", "^e Resume", "^t Stop"), ("finished", "", "^t Stop")],
+)
+async def test_stop_and_resume_show_in_the_footer_only_where_they_act(
+    tmp_path: Path, status: str, shown: str, hidden: str
+) -> None:
+    run = lottery_run(tmp_path / "runs", finished=status == "finished")
+    if status == "stopped":
+        writer = RunWriter(run.dir)
+        writer.mark_ended("stopped")
+        writer.close()
+    app = ScaletuiApp(tmp_path / "runs", open_run=run.dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ExplorerScreen) and app.screen.snapshot is not None)
+        await until(pilot, lambda: app.screen.snapshot.status.status == status)
+        await pilot.pause()
+        footer = screen_text(app).splitlines()[-1]
+        assert shown in footer and hidden not in footer, footer
+        assert "^e Resume" not in footer or status == "stopped"
+
+
 async def test_help_on_the_tickets_screen_lists_its_keys(tmp_path: Path) -> None:
     app = ExplorerApp(tmp_path / "runs", lottery_run(tmp_path / "runs").dir)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -389,18 +411,20 @@ async def test_stop_and_resume_say_what_resume_redoes(tmp_path: Path, monkeypatc
     # The synthetic run's "runner" is this process: the stop and the new runner are stood in for.
     monkeypatch.setattr(scaletui.runner, "request_stop", lambda run: True)
     monkeypatch.setattr(scaletui.runner, "start_runner", lambda run_dir, **kw: None)
-    run = lottery_run(tmp_path / "runs")
-    writer = RunWriter(run.dir)
-    writer.mark_ended("stopped")
-    writer.close()
+    run = lottery_run(tmp_path / "runs", finished=False)
     app = ExplorerApp(tmp_path / "runs", run.dir)
     notes: list[str] = []
     notify = app.notify
     app.notify = lambda message, **kw: (notes.append(message), notify(message, **kw))[1]  # type: ignore[method-assign]
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("ctrl+t")
+        await until(pilot, lambda: app.screen.snapshot is not None and app.screen.snapshot.status.is_live)
+        await pilot.press("ctrl+t")  # a live run's key
         await until(pilot, lambda: len(notes) == 1)
-        await pilot.press("ctrl+e")
+        writer = RunWriter(run.dir)
+        writer.mark_ended("stopped")
+        writer.close()
+        await until(pilot, lambda: app.screen.snapshot.status.status == "stopped")
+        await pilot.press("ctrl+e")  # a stopped run's key
         await until(pilot, lambda: len(notes) == 2)
     for note in notes:
         assert "saves what it has" not in note

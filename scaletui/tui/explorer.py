@@ -53,6 +53,7 @@ from scaletui.tui.visible import in_view
 from scaletui.tui.watch import RunSnapshot, RunWatcher
 
 REFRESH_SECONDS = 0.4
+RESUMABLE = ("stopped", "failed", "dead")  # what `run --resume` finishes
 SYSTEM_SECONDS = 1.0  # the system pane, while shown
 NARROW = 110  # below this many columns the form and the live panels do not both fit: the panels get the room
 RESUME_REDOES = "unfinished widths continue from their last checkpoint (step 0 for a width without one)"
@@ -82,12 +83,12 @@ class ExplorerScreen(Screen):
     BINDINGS = [
         # Most needed first: on a narrow terminal the footer drops keys from the end (all stay in ? and ^p).
         Binding("ctrl+r", "start", "Run", priority=True),
-        Binding("ctrl+t", "stop", "Stop", priority=True),
+        Binding("ctrl+t", "stop", "Stop", priority=True),  # stop for a live run, resume for a stopped one: one
+        Binding("ctrl+e", "resume", "Resume", priority=True),  # slot in the footer, never both
         Binding("ctrl+o", "presets", "Presets", priority=True),
         Binding("ctrl+g", "fit_options", "Fit", priority=True),
         Binding("ctrl+f", "toggle_form", "Form", priority=True),
         Binding("e", "export", "Export"),  # not while the form's editor has focus: there it types an e
-        Binding("ctrl+e", "resume", "Resume", priority=True),
         Binding("ctrl+x", "toggle_x", "x axis", priority=True),
         Binding("ctrl+n", "next_curve", "Next curve", priority=True),  # shown for a grid's curves only
         Binding("ctrl+s", "save_preset", "Save preset", priority=True),
@@ -226,10 +227,10 @@ class ExplorerScreen(Screen):
         snap = message.snapshot
         if self.watcher is None or snap.run_dir != self.watcher.run_dir:
             return  # a late answer about a run we no longer follow
-        grid_before = self.snapshot is not None and len(self.snapshot.curves) > 1
+        before = self.snapshot
         self.snapshot = snap
-        if grid_before != (len(snap.curves) > 1):
-            self.refresh_bindings()  # ctrl+n shows for a grid's curves only
+        if before is None or self.keys_of(before) != self.keys_of(snap):
+            self.refresh_bindings()  # ctrl+n for a grid's curves, ctrl+t for a live run, ctrl+e for a stopped one
         # Touch only what changed: every update costs a repaint, and these arrive several times a second.
         sub_title = f"{snap.run_id} · {snap.status.status}"
         if self.sub_title != sub_title:
@@ -406,7 +407,7 @@ class ExplorerScreen(Screen):
         except StoreError as exc:
             self.notify(str(exc), severity="error")
             return
-        if status not in ("stopped", "failed", "dead"):
+        if status not in RESUMABLE:
             self.notify(f"this run is {status}; only stopped, failed or dead runs resume", severity="warning")
             return
         start_runner(run_dir, detach=True, resume=True)
@@ -466,10 +467,20 @@ class ExplorerScreen(Screen):
         n_train, depth = cells[snap.selected] if self.fit_options.axis == "width" else cells[0]
         return Fixed(n_train=n_train, depth=depth)
 
+    @staticmethod
+    def keys_of(snap: RunSnapshot) -> tuple[bool, bool, bool]:
+        """What decides which run keys are shown: another curve to pick, a runner to stop, a run to resume."""
+        status = snap.status
+        return len(snap.curves) > 1, status.is_live, status.status in RESUMABLE
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "next_curve":  # shown, and taken, only where there is another curve
-            return self.snapshot is not None and len(self.snapshot.curves) > 1
-        return True
+        """ctrl+n, ctrl+t, ctrl+e and the keys about the followed run (e, F6, F10) are shown, and taken, only
+        where they can act: a key that can only say "not now" would take the footer's room from one that can
+        (at 80 columns ctrl+e never showed)."""
+        if action in ("export", "tickets", "seeds"):  # of the followed run: none yet in a new experiment
+            return self.watcher is not None
+        keys = self.keys_of(self.snapshot) if self.snapshot is not None else (False, False, False)
+        return dict(zip(("next_curve", "stop", "resume"), keys, strict=True)).get(action, True)
 
     def action_export(self) -> None:
         """Export the followed run with the fit options shown, to a CSV file of a chosen format."""
