@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from scaletui.store import rename_run
 from scaletui.tui.app import ScaletuiApp
@@ -60,3 +60,27 @@ async def test_the_help_lists_each_key_once(runs_dir: Path) -> None:
             assert len([line for line in keys if line.split("  ")[-1].strip() == description]) <= 2, description
         assert len([line for line in keys if line.strip().startswith("^q")]) == 1
         assert len([line for line in keys if line.strip().startswith("?")]) == 1
+
+
+async def test_typing_a_filter_the_footer_shows_keep_clear_and_help_and_question_mark_opens_it(
+    runs_dir: Path,
+) -> None:
+    app = ScaletuiApp(runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await runs_shown(pilot, app)
+        await pilot.press("slash", "b", "e")
+        await until(pilot, lambda: len(screen.rows) == 1)
+        await until(pilot, lambda: all(key in footer(app) for key in ("⏎ Keep filter", "esc Clear filter", "? Help")))
+        assert "/ Filter" not in footer(app)  # `/` is typed here
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen)
+        field = screen.query_one("#filter", Input)
+        assert field.value == "be" and app.focused is field  # not "be?"
+        await pilot.press("escape")  # clears
+        await until(pilot, lambda: len(screen.rows) == 3 and not field.display)
+        await pilot.press("slash", *"gam", "enter")  # keeps, back in the table
+        await until(pilot, lambda: len(screen.rows) == 1 and app.focused is not field)
+        await pilot.press("escape")  # a kept filter is cleared from the table too
+        await until(pilot, lambda: len(screen.rows) == 3 and not field.display)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
@@ -127,6 +127,23 @@ class RunLister:
         return self.alphas[key]
 
 
+class FilterInput(Input):
+    """The filter's text field: enter keeps the filter, esc clears it, and `?` opens the help rather than being
+    typed, as in the form's editor (:class:`scaletui.tui.form.FieldEditor`); the footer shows all three."""
+
+    BINDINGS = [
+        Binding("enter", "submit", "Keep filter"),
+        Binding("escape", "screen.clear_filter", "Clear filter"),
+    ]
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        return character != "?" and super().check_consume_key(key, character)
+
+    def _on_key(self, event: events.Key) -> None:
+        if event.character == "?":  # Input's own handler, called after this one, would type it
+            event.prevent_default()
+
+
 class RunsListed(Message, bubble=False):
     """The worker read the runs directory; ``problem`` says why it could not, if it could not."""
 
@@ -151,6 +168,7 @@ class RunsScreen(Screen[None]):
         Binding("slash", "filter", "Filter"),
         Binding("s", "sort", "Sort"),
         Binding("S", "sort_reverse", "Reverse sort", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -206,7 +224,7 @@ class RunsScreen(Screen[None]):
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         yield table
-        yield Input(
+        yield FilterInput(
             placeholder="filter: type to keep the runs whose row holds it; enter keeps, esc clears", id="filter"
         )
         yield Static(id="detail")
@@ -262,8 +280,10 @@ class RunsScreen(Screen[None]):
             self.sub_title = sub_title
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # While the filter is typed in, enter keeps the filter rather than opening a run.
-        return not (action == "open" and isinstance(self.focused, Input))
+        # While the filter is typed in, enter keeps the filter rather than opening a run, and `/` is typed.
+        if action in ("open", "filter") and isinstance(self.focused, Input):
+            return False
+        return action != "clear_filter" or self.query_one("#filter", Input).has_class("-shown")
 
     def _matches(self, row: RunRow) -> bool:
         wanted = self.filter_text.strip().lower()
@@ -318,13 +338,12 @@ class RunsScreen(Screen[None]):
             field.remove_class("-shown")
         self.query_one("#runs", DataTable).focus()
 
-    def key_escape(self) -> None:
-        """Esc in the filter clears it and gives the keys back to the table."""
+    def action_clear_filter(self) -> None:
+        """Esc, in the filter or in the table under a kept one, clears it and gives the keys back to the table."""
         field = self.query_one("#filter", Input)
-        if field.has_class("-shown"):
-            field.value = ""
-            field.remove_class("-shown")
-            self.query_one("#runs", DataTable).focus()
+        field.value = ""
+        field.remove_class("-shown")
+        self.query_one("#runs", DataTable).focus()
 
     def _cells(self, row: RunRow) -> tuple[str | Text, ...]:
         return (
