@@ -14,7 +14,7 @@ from textual.widgets import Input, Static
 
 from scaletui.store import rename_run
 from scaletui.tui.app import ScaletuiApp
-from scaletui.tui.dialogs import HelpScreen
+from scaletui.tui.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen
 from scaletui.tui.runs import RunsScreen
 from tests.conftest import until
 from tests.synthetic_runs import lottery_run
@@ -84,3 +84,37 @@ async def test_typing_a_filter_the_footer_shows_keep_clear_and_help_and_question
         await until(pilot, lambda: len(screen.rows) == 1 and app.focused is not field)
         await pilot.press("escape")  # a kept filter is cleared from the table too
         await until(pilot, lambda: len(screen.rows) == 3 and not field.display)
+
+
+def marks(app: ScaletuiApp) -> dict[str, str]:
+    """The painted mark of each run by name: the table's rows as the screen shows them."""
+    lines = screen_text(app).splitlines()
+    table = lines[2 : next(i for i, line in enumerate(lines) if line.startswith("─"))]  # above the detail
+    rows = [line for line in table if any(name in line for name in NAMES)]
+    return {next(name for name in NAMES if name in line): line[:4].strip() for line in rows}
+
+
+async def test_marks_outlive_the_filter_and_delete_says_which_are_hidden(runs_dir: Path) -> None:
+    app = ScaletuiApp(runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await runs_shown(pilot, app)
+        await pilot.press("space", "space", "space")
+        await until(pilot, lambda: marks(app) == dict.fromkeys(NAMES, "✓"))
+        await pilot.press("slash", "b", "e", "enter")
+        await until(pilot, lambda: list(marks(app)) == ["beta"])
+        assert "3 marked (2 hidden by the filter)" in str(screen.sub_title)
+        await pilot.press("d")  # d acts on every marked run, and says which the filter hides
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        question = str(app.screen.query_one("#heading", Static).content)
+        assert "3 runs" in question and all(name in question for name in NAMES), question
+        assert "2 of them are marked but hidden by the filter" in question
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen)
+        await pilot.press("slash", "escape")
+        await until(pilot, lambda: marks(app) == dict.fromkeys(NAMES, "✓"))
+        assert "hidden" not in str(screen.sub_title) and "3 marked" in str(screen.sub_title)
+        await pilot.press("slash", *"gam", "enter")
+        await until(pilot, lambda: list(marks(app)) == ["gamma-with-longer-name"])
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        assert "3 runs (2 hidden by the filter)" in str(app.screen.query_one("#heading", Static).content)

@@ -208,8 +208,9 @@ class RunsScreen(Screen[None]):
         super().__init__()
         self.runs_dir = runs_dir
         self.lister = RunLister(runs_dir)
-        self.rows: dict[str, RunRow] = {}
-        self.marked: set[str] = set()
+        self.rows: dict[str, RunRow] = {}  # the runs shown: those the filter keeps
+        self.all_rows: dict[str, RunRow] = {}  # every run read, those the filter hides too
+        self.marked: set[str] = set()  # marks outlive the filter: c, e and d act on hidden marked runs too
         self.problem: str | None = None
         self.refresher: Worker[None] | None = None
         self.listed: list[RunRow] = []  # every run read, before filtering and sorting
@@ -261,23 +262,39 @@ class RunsScreen(Screen[None]):
         self._show_rows()
 
     def _show_rows(self) -> None:
-        """The runs read, filtered and sorted as asked, into the table (marks on runs filtered out are dropped)."""
+        """The runs read, filtered and sorted as asked, into the table (marks on runs gone from disk are dropped;
+        on runs the filter hides, they stay)."""
         self.listed_order = {row.id: i for i, row in enumerate(self.listed)}
+        self.all_rows = {row.id: row for row in self.listed}
         rows = [row for row in self.listed if self._matches(row)]
         rows.sort(key=self._sort_value, reverse=self.sort_reverse)
         self.rows = {row.id: row for row in rows}
-        self.marked.intersection_update(self.rows)
+        self.marked.intersection_update(self.all_rows)
         self._patch_table(rows)
         self._show_detail()
+        self._show_title()
+
+    def _show_title(self) -> None:
         label = dict(COLUMNS)[self.sort_key]
         shown = (
-            f" · {len(rows)} of {len(self.listed)} matching {self.filter_text.strip()!r}"
+            f" · {len(self.rows)} of {len(self.listed)} matching {self.filter_text.strip()!r}"
             if self.filter_text.strip()
             else ""
         )
         sub_title = f"{self.runs_dir} · sorted by {label} {'▼' if self.sort_reverse else '▲'} (s, S){shown}"
+        if self.marked:
+            sub_title += f" · {self.marks_line()}"
         if self.sub_title != sub_title:
             self.sub_title = sub_title
+
+    def hidden_marks(self) -> set[str]:
+        """The marked runs the filter hides."""
+        return self.marked - self.rows.keys()
+
+    def marks_line(self) -> str:
+        """ "3 marked (1 hidden by the filter)": how many runs c, e and d act on, and how many are out of view."""
+        hidden = len(self.hidden_marks())
+        return f"{len(self.marked)} marked" + (f" ({hidden} hidden by the filter)" if hidden else "")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # While the filter is typed in, enter keeps the filter rather than opening a run, and `/` is typed.
@@ -421,7 +438,7 @@ class RunsScreen(Screen[None]):
 
     def _readable(self, ids: set[str]) -> list[RunRow]:
         """The runs with these ids in list order, leaving damaged ones out (and saying so)."""
-        chosen = [row for row in self.rows.values() if row.id in ids]
+        chosen = [row for row in self.all_rows.values() if row.id in ids]  # in list order, hidden ones too
         damaged = [row.id for row in chosen if row.damaged]
         if damaged:
             self.notify(f"leaving out damaged runs: {', '.join(damaged)}", severity="warning", markup=False)
@@ -443,6 +460,7 @@ class RunsScreen(Screen[None]):
         self.marked ^= {run_id}
         table = self.query_one("#runs", DataTable)
         table.update_cell(run_id, "mark", MARK if run_id in self.marked else "")
+        self._show_title()
         table.action_cursor_down()
 
     def action_compare(self) -> None:
@@ -451,6 +469,8 @@ class RunsScreen(Screen[None]):
         ids = set(self.marked) if len(self.marked) >= 2 or run_id is None else self.marked | {run_id}
         rows = self._readable(ids)
         if rows:
+            if ids & self.hidden_marks():
+                self.notify(f"comparing {self.marks_line()}", markup=False)
             self.app.push_screen(CompareScreen([row.path for row in rows]))
 
     def action_export(self) -> None:
@@ -461,6 +481,8 @@ class RunsScreen(Screen[None]):
             return
         stem = rows[0].id if len(rows) == 1 else f"{len(rows)}-runs"
         label = f"run {rows[0].name or rows[0].id}" if len(rows) == 1 else count(len(rows), "run")
+        hidden = len(self.hidden_marks() & {row.id for row in rows})
+        label += f" ({hidden} hidden by the filter)" if hidden else ""
         ask_and_export(self, [row.path for row in rows], label, stem, FitOptions())
 
     def action_rename(self) -> None:
@@ -487,9 +509,10 @@ class RunsScreen(Screen[None]):
         """
         run_id = self._highlighted_id()
         ids = set(self.marked) or ({run_id} if run_id else set())
-        rows = [row for row in self.rows.values() if row.id in ids]
+        rows = [row for row in self.all_rows.values() if row.id in ids]
         if not rows:
             return
+        hidden = len(self.hidden_marks() & ids)
         live = [row for row in rows if row.status in ("running", "not responding")]  # the store refuses the rest
         if live:
             names = ", ".join(label(row) for row in live)
@@ -514,6 +537,8 @@ class RunsScreen(Screen[None]):
         else:
             names = ", ".join(label(row) for row in rows)
             question = f"Delete {count(len(rows), 'run')}: {names}? This removes their directories."
+        if hidden:
+            question += f" {hidden} of them {'is' if hidden == 1 else 'are'} marked but hidden by the filter."
         self.app.push_screen(ConfirmDialog(question, "Delete"), delete)
 
     @on(Worker.StateChanged)
