@@ -102,7 +102,7 @@ async def test_marks_outlive_the_filter_and_delete_says_which_are_hidden(runs_di
         await until(pilot, lambda: marks(app) == dict.fromkeys(NAMES, "✓"))
         await pilot.press("slash", "b", "e", "enter")
         await until(pilot, lambda: list(marks(app)) == ["beta"])
-        assert "3 marked (2 hidden by the filter)" in str(screen.sub_title)
+        assert "3 marked (2 hidden)" in str(screen.sub_title)
         await pilot.press("d")  # d acts on every marked run, and says which the filter hides
         await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         question = str(app.screen.query_one("#heading", Static).content)
@@ -118,3 +118,17 @@ async def test_marks_outlive_the_filter_and_delete_says_which_are_hidden(runs_di
         await pilot.press("e")
         await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
         assert "3 runs (2 hidden by the filter)" in str(app.screen.query_one("#heading", Static).content)
+
+
+async def test_the_title_keeps_the_counts_and_the_filter_whole_at_80_columns(runs_dir: Path) -> None:
+    app = ScaletuiApp(runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await runs_shown(pilot, app)
+        await until(pilot, lambda: "3 runs · sorted by started ▲" in title(app))
+        await pilot.press("space", "space", "space", "slash", *"beta")
+        await until(pilot, lambda: "1 of 3 match 'beta' · 3 marked (2 hidden)" in title(app))
+        await pilot.press("backspace", "backspace", "backspace", "backspace", *"xyz")
+        await until(pilot, lambda: not screen.rows and "0 of 3 match 'xyz' · 3 marked (3 hidden)" in title(app))
+        # There are runs: the filter hides them all, and the line under the table says so, not "No runs yet".
+        await until(pilot, lambda: "No run matches 'xyz' (esc clears the filter)." in screen_text(app))
+        assert "No runs in" not in screen_text(app)

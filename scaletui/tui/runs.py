@@ -176,6 +176,9 @@ class RunsScreen(Screen[None]):
     RunsScreen #runs {
         height: 1fr;
     }
+    RunsScreen HeaderClockSpace {
+        display: none;  /* no clock here: the title takes the room */
+    }
     RunsScreen #filter {
         display: none;
         border: none;
@@ -275,15 +278,16 @@ class RunsScreen(Screen[None]):
         self._show_title()
 
     def _show_title(self) -> None:
-        label = dict(COLUMNS)[self.sort_key]
-        shown = (
-            f" · {len(self.rows)} of {len(self.listed)} matching {self.filter_text.strip()!r}"
-            if self.filter_text.strip()
-            else ""
-        )
-        sub_title = f"{self.runs_dir} · sorted by {label} {'▼' if self.sort_reverse else '▲'} (s, S){shown}"
+        """What is shown of how many runs, the marks, the order, the directory: the part that matters first, so
+        that at 80 columns the header cuts the directory, never the counts or the filter."""
+        wanted = self.filter_text.strip()
+        parts = [
+            f"{len(self.rows)} of {len(self.listed)} match {wanted!r}" if wanted else count(len(self.listed), "run")
+        ]
         if self.marked:
-            sub_title += f" · {self.marks_line()}"
+            parts.append(self.marks_line(short=True))
+        parts += [f"sorted by {dict(COLUMNS)[self.sort_key]} {'▼' if self.sort_reverse else '▲'}", str(self.runs_dir)]
+        sub_title = " · ".join(parts)
         if self.sub_title != sub_title:
             self.sub_title = sub_title
 
@@ -291,10 +295,12 @@ class RunsScreen(Screen[None]):
         """The marked runs the filter hides."""
         return self.marked - self.rows.keys()
 
-    def marks_line(self) -> str:
-        """ "3 marked (1 hidden by the filter)": how many runs c, e and d act on, and how many are out of view."""
+    def marks_line(self, short: bool = False) -> str:
+        """How many runs c, e and d act on, and how many are out of view: "3 marked (1 hidden by the filter)";
+        short, for the title, beside the filter: "3 marked (1 hidden)"."""
         hidden = len(self.hidden_marks())
-        return f"{len(self.marked)} marked" + (f" ({hidden} hidden by the filter)" if hidden else "")
+        where = "" if short else " by the filter"
+        return f"{len(self.marked)} marked" + (f" ({hidden} hidden{where})" if hidden else "")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # While the filter is typed in, enter keeps the filter rather than opening a run, and `/` is typed.
@@ -420,6 +426,9 @@ class RunsScreen(Screen[None]):
         detail = self.query_one("#detail", Static)
         if self.problem:
             detail.update(Text(self.problem, style="bold red"))
+        elif row is None and self.listed:
+            wanted = self.filter_text.strip()
+            detail.update(Text(f"No run matches {wanted!r} (esc clears the filter)."))
         elif row is None:
             detail.update(Text(f"No runs in {self.runs_dir} yet: press n to set up an experiment."))
         elif row.damaged:
