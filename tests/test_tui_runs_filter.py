@@ -132,3 +132,37 @@ async def test_the_title_keeps_the_counts_and_the_filter_whole_at_80_columns(run
         # There are runs: the filter hides them all, and the line under the table says so, not "No runs yet".
         await until(pilot, lambda: "No run matches 'xyz' (esc clears the filter)." in screen_text(app))
         assert "No runs in" not in screen_text(app)
+
+
+def painted_table(app: ScaletuiApp) -> list[str]:
+    """The painted lines of the runs table, its header first, down to the line above the run's detail."""
+    lines = screen_text(app).splitlines()
+    return lines[1 : next(i for i, line in enumerate(lines) if line.startswith("─"))]
+
+
+async def test_at_80_columns_the_table_shows_whole_columns_name_first_and_s_sorts_by_those_shown(
+    runs_dir: Path,
+) -> None:
+    app = ScaletuiApp(runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await runs_shown(pilot, app)
+        table = screen.query_one("#runs")
+        await until(pilot, lambda: [str(c.key.value) for c in table.ordered_columns][:2] == ["mark", "name"])
+        shown = [str(c.key.value) for c in table.ordered_columns]
+        assert "id" not in shown  # it is in the line under the table
+        # No sideways scrolling, so no scrollbar under the rows: its thumb's end was a stray '▊' at 80×24.
+        assert not table.show_horizontal_scrollbar
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        assert not any(glyph in line for line in painted_table(app) for glyph in "▏▎▍▌▋▊▉")
+        header = painted_table(app)[0]
+        assert re.search(r"\s+".join(re.escape(str(c.label)) for c in table.ordered_columns[1:]), header)
+        sorted_by = []
+        for _ in range(len(shown)):
+            await pilot.press("s")
+            await until(pilot, lambda: f"{dict(screen.heads)[screen.sort_key]}" in painted_table(app)[0])
+            sorted_by.append(screen.sort_key)
+            assert f"sorted by {screen.heads[shown.index(screen.sort_key)][1]}" in title(app)
+        assert set(sorted_by) == set(shown) - {"mark"}  # every column shown, none that is not
+        assert "name ▲" in painted_table(app)[0] or screen.sort_key != "name"
+        await pilot.resize_terminal(160, 48)
+        await until(pilot, lambda: "id" in [str(c.key.value) for c in table.ordered_columns])

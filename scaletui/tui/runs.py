@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -34,8 +35,8 @@ from scaletui.tui.visible import in_view
 REFRESH_SECONDS = 1.0
 MARK = "✓"
 NAME_WIDTH = 24
-# (key, header), most telling first: at 80 columns the table scrolls sideways to reach the rest, and the
-# long id (also shown in the line under the table) comes last.
+# (key, header), most telling first: the table shows, from the left, the columns that fit its width whole and
+# never scrolls sideways (at 80 columns the long id, shown in the line under the table, is left out first).
 COLUMNS = (
     ("mark", " "),
     ("name", "name"),
@@ -221,13 +222,11 @@ class RunsScreen(Screen[None]):
         self.sort_key = "started"  # a column key; the oldest first, as `scaletui ls` lists them
         self.sort_reverse = False
         self.filter_text = ""
+        self.heads: tuple[tuple[str, str], ...] = ()  # (key, header) of the columns shown, the sorted one's arrowed
 
     def compose(self) -> ComposeResult:
         yield Header()
-        table: DataTable[str | Text] = MeasuredDataTable(cursor_type="row", id="runs")
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
-        yield table
+        yield MeasuredDataTable(cursor_type="row", id="runs")  # its columns: the ones that fit (_fitted_heads)
         yield FilterInput(
             placeholder="filter: type to keep the runs whose row holds it; enter keeps, esc clears", id="filter"
         )
@@ -323,10 +322,15 @@ class RunsScreen(Screen[None]):
         except ValueError:
             return (1, text.lower(), row.id)  # no number: after the numbers, alphabetically
 
+    def on_resize(self) -> None:
+        self._show_rows()  # another width fits other columns
+
     def action_sort(self) -> None:
-        """Sort by the next column (left to right), ascending."""
+        """Sort by the next column shown (left to right), ascending: never by one the width leaves out."""
         keys = [key for key, _ in COLUMNS if key != "mark"]
-        self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
+        shown = {key for key, _ in self.heads}
+        after = keys[keys.index(self.sort_key) + 1 :] + keys[: keys.index(self.sort_key) + 1]
+        self.sort_key = next((key for key in after if key in shown), after[0])
         self.sort_reverse = False
         self._show_rows()
 
@@ -389,6 +393,14 @@ class RunsScreen(Screen[None]):
         old_index = table.cursor_row
         cursor_id = self._highlighted_id()
         wanted = [row.id for row in rows]
+        heads = self._fitted_heads(rows)
+        if heads != self.heads:  # another width, or another column sorted by: the columns anew, then every row
+            self.heads = heads
+            table.clear(columns=True)
+            for key, head in heads:
+                table.add_column(head, key=key)
+        shown = [key for key, _ in heads]
+        index = [key for key, _ in COLUMNS]
         for gone in set(self._table_order()) - self.rows.keys():
             table.remove_row(gone)
         kept = [run_id for run_id in self._table_order() if run_id in self.rows]
@@ -398,15 +410,34 @@ class RunsScreen(Screen[None]):
         for row in rows:
             cells = self._cells(row)
             if row.id not in kept:
-                table.add_row(*cells, key=row.id)
+                table.add_row(*(cells[index.index(column)] for column in shown), key=row.id)
                 continue
-            for (column, _), value in zip(COLUMNS, cells, strict=True):
+            for column in shown:
+                value = cells[index.index(column)]
                 if table.get_cell(row.id, column) != value:
                     table.update_cell(row.id, column, value, update_width=True)
         if wanted:
             target = wanted.index(cursor_id) if cursor_id in self.rows else min(max(old_index, 0), len(wanted) - 1)
             if target != table.cursor_row:
                 table.move_cursor(row=target)
+
+    def _fitted_heads(self, rows: list[RunRow]) -> tuple[tuple[str, str], ...]:
+        """The columns, from the left, that fit the table's width whole (the mark and the name always), each
+        with its header, the sorted one's with ▲ or ▼: the header shows what `s` did."""
+        table = self.query_one("#runs", DataTable)
+        room = table.size.width or self.app.size.width  # before the first layout, the screen's width
+        if table.size.height and len(rows) >= table.size.height:  # a row per line below the header
+            room -= table.styles.scrollbar_size_vertical
+        cells = [self._cells(row) for row in rows]
+        heads: list[tuple[str, str]] = []
+        for i, (key, label) in enumerate(COLUMNS):
+            head = f"{label} {'▼' if self.sort_reverse else '▲'}" if key == self.sort_key else label
+            width = max([cell_len(head), *(cell_len(str(row[i])) for row in cells)]) + 2 * table.cell_padding
+            if len(heads) >= 2 and width > room:
+                break
+            heads.append((key, head))
+            room -= width
+        return tuple(heads)
 
     def _table_order(self) -> list[str]:
         return [str(row.key.value) for row in self.query_one("#runs", DataTable).ordered_rows]
