@@ -338,12 +338,7 @@ def list_command(runs_dir: RunsDir = DEFAULT_RUNS_DIR) -> None:
     if not runs:
         err.print(f"no runs in {runs_dir}", markup=False)
         return
-    # Least useful columns go first when the terminal is narrow; the name goes there too, as the id holds it.
-    columns = ["id", "status", "name", "target", "widths", "seeds", "started", "act", "duration"]
-    if out.width < 100:
-        columns = [c for c in columns if c not in ("act", "duration", "target", "seeds", "name")]
-    elif out.width < 120:
-        columns = [c for c in columns if c not in ("act", "duration")]
+    columns = ["id", "name", "status", "target", "widths", "seeds", "started", "act", "duration"]
     damaged: list[str] = []
     rows: list[dict[str, Text | str]] = []
     for item in runs:
@@ -365,6 +360,7 @@ def list_command(runs_dir: RunsDir = DEFAULT_RUNS_DIR) -> None:
                 "duration": duration(st.duration),
             }
         )
+    columns, rows = _fit_listing(columns, rows, out.width)
     # The short columns are never cut (a table of no_wrap columns is shrunk evenly, which cut the start
     # time); the free-text ones share what is left, folding onto a second line rather than losing their end.
     widths = {c: max(len(c), *(cell_len(str(row.get(c, ""))) for row in rows)) for c in columns}  # wide glyphs: 2
@@ -381,6 +377,49 @@ def list_command(runs_dir: RunsDir = DEFAULT_RUNS_DIR) -> None:
     out.print(table)
     for line in damaged:
         out.print(Text.assemble(("damaged", "magenta"), f" {line}"), highlight=False, soft_wrap=True)
+
+
+# `ls` on a narrow terminal: the columns kept, most useful first; the rest go from the end of this list.
+LS_KEPT_FIRST = ("id", "name", "status", "started", "widths", "seeds", "target", "duration", "act")
+LS_NAME_ROOM = 24  # a longer name folds onto a second line rather than costing the columns after it
+
+
+def short_ids(ids: list[str]) -> dict[str, str]:
+    """Each id cut after its first ``-``-separated parts (two at least: the date and time) that begin no other
+    id: a unique prefix, which every command takes as RUN."""
+    short = {}
+    for run_id in ids:
+        parts = run_id.split("-")
+        for n in range(min(2, len(parts)), len(parts) + 1):
+            prefix = "-".join(parts[:n])
+            if not any(other != run_id and other.startswith(prefix) for other in ids):
+                break
+        short[run_id] = prefix
+    return short
+
+
+def _fit_listing(
+    columns: list[str], rows: list[dict[str, Text | str]], width: int
+) -> tuple[list[str], list[dict[str, Text | str]]]:
+    """The columns of `ls` that fit ``width`` (id, name, status and start always), in ``columns``' order, and the
+    rows, their ids shortened to a unique prefix when the whole ids leave no room for the name."""
+
+    def cells(column: str) -> int:
+        cell = max(len(column), *(cell_len(str(row.get(column, ""))) for row in rows))
+        return min(cell, LS_NAME_ROOM) if column == "name" else cell
+
+    def used(kept: list[str]) -> int:
+        return sum(cells(c) for c in kept) + 2 * (len(kept) - 1)
+
+    kept = list(LS_KEPT_FIRST[:4])
+    if used(kept) > width:
+        short = short_ids([str(row["id"]) for row in rows])
+        rows = [{**row, "id": Text(short[str(row["id"])])} for row in rows]
+    for column in LS_KEPT_FIRST[4:]:
+        if used([*kept, column]) > width:
+            break
+        kept.append(column)
+    return [c for c in columns if c in kept], rows
 
 
 @app.command("rm")

@@ -99,3 +99,24 @@ def test_plot_out_refuses_an_unknown_format(tmp_path: Path) -> None:
     out = tmp_path / "fig.jpg"
     result = CliRunner().invoke(app, ["plot", run.id, "--runs-dir", str(tmp_path / "runs"), "--out", str(out)])
     assert result.exit_code == 2 and not out.exists()
+
+
+def test_ls_at_80_columns_shows_a_short_id_and_the_name_first_and_drops_the_least_useful_columns(
+    tmp_path: Path,
+) -> None:
+    runs_dir = tmp_path / "runs"
+    long_name = "gamma-with-a-longer-name"
+    ids = ["20261203-100907-alpha-8210", "20261203-100911-beta-c8ec", f"20261203-100916-{long_name}-4713"]
+    for run_id in ids:
+        finished_run(runs_dir, run_id.split("-", 2)[2].rsplit("-", 1)[0], run_id)
+    result = CliRunner().invoke(app, ["ls", "--runs-dir", str(runs_dir)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert lines[0].split()[:3] == ["id", "name", "status"] and "started" in lines[0] and "act" not in lines[0]
+    for run_id, line in zip(ids, lines[1:], strict=True):
+        short, name = line.split()[:2]
+        assert name == run_id.split("-", 2)[2].rsplit("-", 1)[0]  # whole, on one line
+        assert run_id.startswith(short) and resolve_run(runs_dir, short) == runs_dir / run_id  # a RUN to type
+    wide = CliRunner().invoke(app, ["ls", "--runs-dir", str(runs_dir)], env={"COLUMNS": "200"})
+    assert all(run_id in wide.output for run_id in ids) and "duration" in wide.output.splitlines()[0]

@@ -282,7 +282,8 @@ def screen_keys(screen: Screen[object]) -> list[tuple[str, str, object, str]]:
     tickets screen's.
     """
     focused = screen.focused
-    widgets = [node for node in focused.ancestors_with_self if node is not screen] if focused else []
+    # A focused widget's ancestors end with the screen and the app, which the chain names once each.
+    widgets = [node for node in focused.ancestors_with_self if node not in (screen, screen.app)] if focused else []
     chain: list[object] = [screen, *(w for w in widgets if type(w).__module__.startswith("scaletui.")), screen.app]
     grouped: dict[tuple[str, str], tuple[list[str], object]] = {}
     for namespace in chain:
@@ -291,7 +292,9 @@ def screen_keys(screen: Screen[object]) -> list[tuple[str, str, object, str]]:
                 namespace is not screen.app or type(namespace).__module__.startswith("scaletui.")
             ):
                 keys, _ = grouped.setdefault((binding.action, binding.description), ([], namespace))
-                keys.append(screen.app.get_key_display(binding))
+                key = screen.app.get_key_display(binding)
+                if key not in keys:  # one action bound to one key in two places (a widget and its screen)
+                    keys.append(key)
     return [
         (" / ".join(keys), description, namespace, action)
         for (action, description), (keys, namespace) in grouped.items()

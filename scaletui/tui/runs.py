@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
@@ -34,8 +35,8 @@ from scaletui.tui.visible import in_view
 REFRESH_SECONDS = 1.0
 MARK = "✓"
 NAME_WIDTH = 24
-# (key, header), most telling first: at 80 columns the table scrolls sideways to reach the rest, and the
-# long id (also shown in the line under the table) comes last.
+# (key, header), most telling first: the table shows, from the left, the columns that fit its width whole and
+# never scrolls sideways (at 80 columns the long id, shown in the line under the table, is left out first).
 COLUMNS = (
     ("mark", " "),
     ("name", "name"),
@@ -127,6 +128,23 @@ class RunLister:
         return self.alphas[key]
 
 
+class FilterInput(Input):
+    """The filter's text field: enter keeps the filter, esc clears it, and `?` opens the help rather than being
+    typed, as in the form's editor (:class:`scaletui.tui.form.FieldEditor`); the footer shows all three."""
+
+    BINDINGS = [
+        Binding("enter", "submit", "Keep filter"),
+        Binding("escape", "screen.clear_filter", "Clear filter"),
+    ]
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        return character != "?" and super().check_consume_key(key, character)
+
+    def _on_key(self, event: events.Key) -> None:
+        if event.character == "?":  # Input's own handler, called after this one, would type it
+            event.prevent_default()
+
+
 class RunsListed(Message, bubble=False):
     """The worker read the runs directory; ``problem`` says why it could not, if it could not."""
 
@@ -151,12 +169,16 @@ class RunsScreen(Screen[None]):
         Binding("slash", "filter", "Filter"),
         Binding("s", "sort", "Sort"),
         Binding("S", "sort_reverse", "Reverse sort", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("q", "app.quit", "Quit"),
     ]
 
     DEFAULT_CSS = """
     RunsScreen #runs {
         height: 1fr;
+    }
+    RunsScreen HeaderClockSpace {
+        display: none;  /* no clock here: the title takes the room */
     }
     RunsScreen #filter {
         display: none;
@@ -190,8 +212,9 @@ class RunsScreen(Screen[None]):
         super().__init__()
         self.runs_dir = runs_dir
         self.lister = RunLister(runs_dir)
-        self.rows: dict[str, RunRow] = {}
-        self.marked: set[str] = set()
+        self.rows: dict[str, RunRow] = {}  # the runs shown: those the filter keeps
+        self.all_rows: dict[str, RunRow] = {}  # every run read, those the filter hides too
+        self.marked: set[str] = set()  # marks outlive the filter: c, e and d act on hidden marked runs too
         self.problem: str | None = None
         self.refresher: Worker[None] | None = None
         self.listed: list[RunRow] = []  # every run read, before filtering and sorting
@@ -199,14 +222,12 @@ class RunsScreen(Screen[None]):
         self.sort_key = "started"  # a column key; the oldest first, as `scaletui ls` lists them
         self.sort_reverse = False
         self.filter_text = ""
+        self.heads: tuple[tuple[str, str], ...] = ()  # (key, header) of the columns shown, the sorted one's arrowed
 
     def compose(self) -> ComposeResult:
         yield Header()
-        table: DataTable[str | Text] = MeasuredDataTable(cursor_type="row", id="runs")
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
-        yield table
-        yield Input(
+        yield MeasuredDataTable(cursor_type="row", id="runs")  # its columns: the ones that fit (_fitted_heads)
+        yield FilterInput(
             placeholder="filter: type to keep the runs whose row holds it; enter keeps, esc clears", id="filter"
         )
         yield Static(id="detail")
@@ -243,27 +264,48 @@ class RunsScreen(Screen[None]):
         self._show_rows()
 
     def _show_rows(self) -> None:
-        """The runs read, filtered and sorted as asked, into the table (marks on runs filtered out are dropped)."""
+        """The runs read, filtered and sorted as asked, into the table (marks on runs gone from disk are dropped;
+        on runs the filter hides, they stay)."""
         self.listed_order = {row.id: i for i, row in enumerate(self.listed)}
+        self.all_rows = {row.id: row for row in self.listed}
         rows = [row for row in self.listed if self._matches(row)]
         rows.sort(key=self._sort_value, reverse=self.sort_reverse)
         self.rows = {row.id: row for row in rows}
-        self.marked.intersection_update(self.rows)
+        self.marked.intersection_update(self.all_rows)
         self._patch_table(rows)
         self._show_detail()
-        label = dict(COLUMNS)[self.sort_key]
-        shown = (
-            f" · {len(rows)} of {len(self.listed)} matching {self.filter_text.strip()!r}"
-            if self.filter_text.strip()
-            else ""
-        )
-        sub_title = f"{self.runs_dir} · sorted by {label} {'▼' if self.sort_reverse else '▲'} (s, S){shown}"
+        self._show_title()
+
+    def _show_title(self) -> None:
+        """What is shown of how many runs, the marks, the order, the directory: the part that matters first, so
+        that at 80 columns the header cuts the directory, never the counts or the filter."""
+        wanted = self.filter_text.strip()
+        parts = [
+            f"{len(self.rows)} of {len(self.listed)} match {wanted!r}" if wanted else count(len(self.listed), "run")
+        ]
+        if self.marked:
+            parts.append(self.marks_line(short=True))
+        parts += [f"sorted by {dict(COLUMNS)[self.sort_key]} {'▼' if self.sort_reverse else '▲'}", str(self.runs_dir)]
+        sub_title = " · ".join(parts)
         if self.sub_title != sub_title:
             self.sub_title = sub_title
 
+    def hidden_marks(self) -> set[str]:
+        """The marked runs the filter hides."""
+        return self.marked - self.rows.keys()
+
+    def marks_line(self, short: bool = False) -> str:
+        """How many runs c, e and d act on, and how many are out of view: "3 marked (1 hidden by the filter)";
+        short, for the title, beside the filter: "3 marked (1 hidden)"."""
+        hidden = len(self.hidden_marks())
+        where = "" if short else " by the filter"
+        return f"{len(self.marked)} marked" + (f" ({hidden} hidden{where})" if hidden else "")
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # While the filter is typed in, enter keeps the filter rather than opening a run.
-        return not (action == "open" and isinstance(self.focused, Input))
+        # While the filter is typed in, enter keeps the filter rather than opening a run, and `/` is typed.
+        if action in ("open", "filter") and isinstance(self.focused, Input):
+            return False
+        return action != "clear_filter" or self.query_one("#filter", Input).has_class("-shown")
 
     def _matches(self, row: RunRow) -> bool:
         wanted = self.filter_text.strip().lower()
@@ -280,10 +322,15 @@ class RunsScreen(Screen[None]):
         except ValueError:
             return (1, text.lower(), row.id)  # no number: after the numbers, alphabetically
 
+    def on_resize(self) -> None:
+        self._show_rows()  # another width fits other columns
+
     def action_sort(self) -> None:
-        """Sort by the next column (left to right), ascending."""
+        """Sort by the next column shown (left to right), ascending: never by one the width leaves out."""
         keys = [key for key, _ in COLUMNS if key != "mark"]
-        self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
+        shown = {key for key, _ in self.heads}
+        after = keys[keys.index(self.sort_key) + 1 :] + keys[: keys.index(self.sort_key) + 1]
+        self.sort_key = next((key for key in after if key in shown), after[0])
         self.sort_reverse = False
         self._show_rows()
 
@@ -318,13 +365,12 @@ class RunsScreen(Screen[None]):
             field.remove_class("-shown")
         self.query_one("#runs", DataTable).focus()
 
-    def key_escape(self) -> None:
-        """Esc in the filter clears it and gives the keys back to the table."""
+    def action_clear_filter(self) -> None:
+        """Esc, in the filter or in the table under a kept one, clears it and gives the keys back to the table."""
         field = self.query_one("#filter", Input)
-        if field.has_class("-shown"):
-            field.value = ""
-            field.remove_class("-shown")
-            self.query_one("#runs", DataTable).focus()
+        field.value = ""
+        field.remove_class("-shown")
+        self.query_one("#runs", DataTable).focus()
 
     def _cells(self, row: RunRow) -> tuple[str | Text, ...]:
         return (
@@ -347,6 +393,14 @@ class RunsScreen(Screen[None]):
         old_index = table.cursor_row
         cursor_id = self._highlighted_id()
         wanted = [row.id for row in rows]
+        heads = self._fitted_heads(rows)
+        if heads != self.heads:  # another width, or another column sorted by: the columns anew, then every row
+            self.heads = heads
+            table.clear(columns=True)
+            for key, head in heads:
+                table.add_column(head, key=key)
+        shown = [key for key, _ in heads]
+        index = [key for key, _ in COLUMNS]
         for gone in set(self._table_order()) - self.rows.keys():
             table.remove_row(gone)
         kept = [run_id for run_id in self._table_order() if run_id in self.rows]
@@ -356,15 +410,34 @@ class RunsScreen(Screen[None]):
         for row in rows:
             cells = self._cells(row)
             if row.id not in kept:
-                table.add_row(*cells, key=row.id)
+                table.add_row(*(cells[index.index(column)] for column in shown), key=row.id)
                 continue
-            for (column, _), value in zip(COLUMNS, cells, strict=True):
+            for column in shown:
+                value = cells[index.index(column)]
                 if table.get_cell(row.id, column) != value:
                     table.update_cell(row.id, column, value, update_width=True)
         if wanted:
             target = wanted.index(cursor_id) if cursor_id in self.rows else min(max(old_index, 0), len(wanted) - 1)
             if target != table.cursor_row:
                 table.move_cursor(row=target)
+
+    def _fitted_heads(self, rows: list[RunRow]) -> tuple[tuple[str, str], ...]:
+        """The columns, from the left, that fit the table's width whole (the mark and the name always), each
+        with its header, the sorted one's with ▲ or ▼: the header shows what `s` did."""
+        table = self.query_one("#runs", DataTable)
+        room = table.size.width or self.app.size.width  # before the first layout, the screen's width
+        if table.size.height and len(rows) >= table.size.height:  # a row per line below the header
+            room -= table.styles.scrollbar_size_vertical
+        cells = [self._cells(row) for row in rows]
+        heads: list[tuple[str, str]] = []
+        for i, (key, label) in enumerate(COLUMNS):
+            head = f"{label} {'▼' if self.sort_reverse else '▲'}" if key == self.sort_key else label
+            width = max([cell_len(head), *(cell_len(str(row[i])) for row in cells)]) + 2 * table.cell_padding
+            if len(heads) >= 2 and width > room:
+                break
+            heads.append((key, head))
+            room -= width
+        return tuple(heads)
 
     def _table_order(self) -> list[str]:
         return [str(row.key.value) for row in self.query_one("#runs", DataTable).ordered_rows]
@@ -384,6 +457,9 @@ class RunsScreen(Screen[None]):
         detail = self.query_one("#detail", Static)
         if self.problem:
             detail.update(Text(self.problem, style="bold red"))
+        elif row is None and self.listed:
+            wanted = self.filter_text.strip()
+            detail.update(Text(f"No run matches {wanted!r} (esc clears the filter)."))
         elif row is None:
             detail.update(Text(f"No runs in {self.runs_dir} yet: press n to set up an experiment."))
         elif row.damaged:
@@ -402,7 +478,7 @@ class RunsScreen(Screen[None]):
 
     def _readable(self, ids: set[str]) -> list[RunRow]:
         """The runs with these ids in list order, leaving damaged ones out (and saying so)."""
-        chosen = [row for row in self.rows.values() if row.id in ids]
+        chosen = [row for row in self.all_rows.values() if row.id in ids]  # in list order, hidden ones too
         damaged = [row.id for row in chosen if row.damaged]
         if damaged:
             self.notify(f"leaving out damaged runs: {', '.join(damaged)}", severity="warning", markup=False)
@@ -424,6 +500,7 @@ class RunsScreen(Screen[None]):
         self.marked ^= {run_id}
         table = self.query_one("#runs", DataTable)
         table.update_cell(run_id, "mark", MARK if run_id in self.marked else "")
+        self._show_title()
         table.action_cursor_down()
 
     def action_compare(self) -> None:
@@ -432,6 +509,8 @@ class RunsScreen(Screen[None]):
         ids = set(self.marked) if len(self.marked) >= 2 or run_id is None else self.marked | {run_id}
         rows = self._readable(ids)
         if rows:
+            if ids & self.hidden_marks():
+                self.notify(f"comparing {self.marks_line()}", markup=False)
             self.app.push_screen(CompareScreen([row.path for row in rows]))
 
     def action_export(self) -> None:
@@ -442,6 +521,8 @@ class RunsScreen(Screen[None]):
             return
         stem = rows[0].id if len(rows) == 1 else f"{len(rows)}-runs"
         label = f"run {rows[0].name or rows[0].id}" if len(rows) == 1 else count(len(rows), "run")
+        hidden = len(self.hidden_marks() & {row.id for row in rows})
+        label += f" ({hidden} hidden by the filter)" if hidden else ""
         ask_and_export(self, [row.path for row in rows], label, stem, FitOptions())
 
     def action_rename(self) -> None:
@@ -468,9 +549,10 @@ class RunsScreen(Screen[None]):
         """
         run_id = self._highlighted_id()
         ids = set(self.marked) or ({run_id} if run_id else set())
-        rows = [row for row in self.rows.values() if row.id in ids]
+        rows = [row for row in self.all_rows.values() if row.id in ids]
         if not rows:
             return
+        hidden = len(self.hidden_marks() & ids)
         live = [row for row in rows if row.status in ("running", "not responding")]  # the store refuses the rest
         if live:
             names = ", ".join(label(row) for row in live)
@@ -495,6 +577,8 @@ class RunsScreen(Screen[None]):
         else:
             names = ", ".join(label(row) for row in rows)
             question = f"Delete {count(len(rows), 'run')}: {names}? This removes their directories."
+        if hidden:
+            question += f" {hidden} of them {'is' if hidden == 1 else 'are'} marked but hidden by the filter."
         self.app.push_screen(ConfirmDialog(question, "Delete"), delete)
 
     @on(Worker.StateChanged)
