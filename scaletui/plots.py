@@ -50,6 +50,24 @@ def log_ticks(low: float, high: float, large_numbers: bool = False) -> tuple[lis
     return ticks, labels
 
 
+def linear_ticks(low: float, high: float, most: int = 6, large_numbers: bool = True) -> tuple[list[float], list[str]]:
+    """Round tick positions (1, 2 or 5 × 10^k apart) on a linear axis over [low, high], at most ``most`` of
+    them, labelled as the log axes' large numbers are (20k, 1.5M), or as short decimals: plotext's own are
+    the raw values ('765000 1510000', unlike the budget panel's step axis beside it) or '-0.0'."""
+
+    def label(t: float) -> str:
+        return _si(float(f"{t:.3g}")) if large_numbers else f"{round(t, 9) + 0.0:g}"  # + 0.0: no "-0"
+
+    if high <= low:
+        return [low], [label(low)]
+    raw = (high - low) / max(most - 1, 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    first = math.ceil(low / step) * step
+    ticks = [first + i * step for i in range(int((high - first) // step) + 1)]
+    return ticks, [label(t) for t in ticks]
+
+
 def _span(values: list[float]) -> tuple[float, float]:
     """The range an axis shows: the data's, or a decade around a single value (one width, one point)."""
     low, high = min(values), max(values)
@@ -167,14 +185,18 @@ def variance_plot(analysis: RunAnalysis, width: int, height: int, color: bool = 
 def curves_plot(budgets: list[WidthBudget], width: int, height: int, color: bool = True) -> str:
     """Each width's aggregate test loss against step (log loss, linear steps): the curves as they train."""
     _start(width, height, color, "median test loss vs step, per width")
+    all_x: list[float] = []
     all_y: list[float] = []
     for b in budgets:
         ys = np.log10(b.aggregate).tolist()
         plt.plot(b.steps.tolist(), ys, marker="braille", label=f"w={b.width}")
+        all_x += b.steps.tolist()
         all_y += ys
     if all_y:
         yt, yl = log_ticks(min(all_y), max(all_y))
         plt.yticks(yt, yl)
+        xt, xl = linear_ticks(min(all_x), max(all_x))
+        plt.xticks(xt, xl)
     plt.xlabel("step")
     return plt.build()
 
@@ -203,6 +225,10 @@ def alpha_step_plot(budget: BudgetAnalysis, width: int, height: int, color: bool
         plt.plot(xs, budget.alpha.tolist(), marker="braille", color="cyan", label="α")
         xt, xl = log_ticks(min(xs), max(xs), large_numbers=True)
         plt.xticks(xt, xl)
+        shown = [v for v in (*budget.ci_low, *budget.ci_high, *budget.alpha) if math.isfinite(v)]
+        if shown:
+            yt, yl = linear_ticks(min(shown), max(shown), large_numbers=False)
+            plt.yticks(yt, yl)
     plt.xlabel("step")
     return plt.build()
 

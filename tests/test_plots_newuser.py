@@ -6,9 +6,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from scaletui.analysis import FitOptions, analyze_run
+import numpy as np
+
+from scaletui.analysis import FitOptions, WidthBudget, analyze_run
 from scaletui.lottery import inspect_model
-from scaletui.plots import Curve, compare_plot, log_ticks, loss_plot, ticket_plot, variance_plot
+from scaletui.plots import (
+    Curve,
+    compare_plot,
+    curves_plot,
+    linear_ticks,
+    log_ticks,
+    loss_plot,
+    ticket_plot,
+    variance_plot,
+)
 from tests.synthetic_runs import lottery_run
 
 
@@ -75,3 +86,19 @@ def test_the_tickets_plot_names_its_axes_in_the_title_not_below_it() -> None:
     picture = plain(ticket_plot(report, 78, 16, color=False))
     lines = [line for line in picture.splitlines() if line.strip()]
     assert "bias b" in lines[0] and lines[-1].split() == ["w"]  # the x label's line holds no "b" at its start
+
+
+def test_linear_ticks_are_round_and_labelled_like_the_log_axes() -> None:
+    ticks, labels = linear_ticks(20_000, 3_000_000)
+    assert labels == ["1M", "2M", "3M"] and ticks == [1e6, 2e6, 3e6]  # as the budget panel's step axis reads
+    ticks, labels = linear_ticks(0.26, 2.64, large_numbers=False)
+    assert labels == ["0.5", "1", "1.5", "2", "2.5"]
+    assert "-0" not in linear_ticks(-0.04, 1.2, large_numbers=False)[1]
+
+
+def test_the_curves_plot_labels_its_steps_compactly() -> None:
+    steps = np.array([20_000, 765_000, 1_510_000, 2_255_000, 3_000_000])
+    curve = np.geomspace(1, 1e-3, steps.size)
+    budgets = [WidthBudget(4, 13, steps, curve[None, :], curve, None, float("nan"))]
+    picture = curves_plot(budgets, 80, 20, color=False)
+    assert "1M" in picture and "765000" not in picture
