@@ -2,7 +2,11 @@
 
 The CLI and the TUI both start runs through :func:`start_runner`, which launches
 ``python -m scaletui.runner RUN_DIR``; the faces then only read the store. SIGINT, SIGTERM and SIGHUP
-stop a runner gracefully: what it has is saved and the run is marked ``stopped``.
+stop a runner gracefully: every shard in training saves its state at its current step (a checkpoint, the
+event log's ``stopped: width 4 saved at step 2,692,250``), so a resume continues from exactly there, and the
+run is marked ``stopped``. That holds for shards in the runner's process and in local workers; on Ray the
+stop cancels the tasks and their shards keep their last timed checkpoints. A kill -9 loses what each shard
+trained since its last timed checkpoint (``execution.checkpoint_seconds``).
 
 The shards train on this machine (scaletui/local_executor.py: here, or side by side in worker processes)
 or on a Ray cluster (``execution.executor = "ray"``); either way their events come back to this process,
@@ -85,6 +89,10 @@ from scaletui.targets import build_target
 LOCKED_EXIT_CODE = 3  # another runner holds the run: this one wrote nothing
 FLUSH_SECONDS = 1.0
 PROGRESS_SECONDS = 0.5
+# After a stop, how long the shards' events are still recorded: the stopping checkpoints arrive within a
+# trainer call (local workers: within local_executor.SAVE_SECONDS); an executor that goes on past this is
+# closed, whatever it was doing.
+STOPPING_SECONDS = 60.0
 MEMORY_SHARE = 0.8  # of what the device has free when the run starts
 
 
@@ -355,6 +363,10 @@ def _record(
     Every write is keyed by (width, data size, depth, seed[, step]), so an event seen twice changes nothing; a
     shard retried from a checkpoint rewrites the rows past it with the same numbers. ``resumed_from`` holds the
     step each shard continues from.
+
+    A stop does not end the recording: the executor ends its stream once its shards have yielded their
+    stopping checkpoints, which are written like timed ones (and said in the event log), for at most
+    STOPPING_SECONDS after the stop.
     """
     steps = cfg.training.steps
     fingerprint = training_fingerprint(cfg)
@@ -363,6 +375,7 @@ def _record(
     before_last_tenth: dict[Shard, np.ndarray] = {}  # each shard's training loss before the rule's window
     failures: list[ShardFailed] = []
     placed = False
+    stopping_until: float | None = None
     try:
         for event in events:
             now = time.monotonic()
@@ -393,6 +406,9 @@ def _record(
             if isinstance(event, Checkpointed):
                 writer.write_checkpoint(group, list(shard.seeds), event.state, fingerprint)
                 last_flush = now
+                if event.stopping:
+                    writer.set_progress(group, shard.seeds[0], len(shard.seeds), event.step, steps)
+                    writer.log_event("info", f"stopped: {_shard_label(shard, cfg)} saved at step {event.step:,}")
             if isinstance(event, Evaluated | Progressed) and now - last_progress[shard] >= PROGRESS_SECONDS:
                 writer.set_progress(group, shard.seeds[0], len(shard.seeds), event.step, steps)
                 last_progress[shard] = now
@@ -415,7 +431,9 @@ def _record(
                 writer.set_progress(group, shard.seeds[0], len(shard.seeds), steps, steps)
                 writer.log_event(*_shard_summary(event, before_last_tenth.pop(shard, None), cfg))
             if stop.is_set():
-                break
+                stopping_until = stopping_until or now + STOPPING_SECONDS
+                if now > stopping_until:
+                    break
     finally:
         events.close()
     return failures
