@@ -64,6 +64,7 @@ from scaletui.engine import (
 )
 from scaletui.environment import environment_facts
 from scaletui.local_executor import configure_process, plan_workers, run_locally
+from scaletui.present import resume_points_text
 from scaletui.ray_executor import (
     ShardPlaced,
     ShardRetried,
@@ -304,19 +305,22 @@ def _execute_locked(run_dir: Path, stop: threading.Event, resume: bool) -> str:
         cells = len({s.cell for s in shards})
         grid = f" at {cells} data sizes × depths" if cfg.is_grid else ""
         how = "" if plan is None else f" {plan.describe()}"
-        verb = "resumed" if resume else "started"
-        writer.log_event("info", f"{verb} on {where}: {widths} widths{grid} to train in {len(shards)} shards{how}")
+        checkpoints = _take_up_checkpoints(writer, cfg, shards) if resume else {}
+        line = f"on {where}: {widths} widths{grid} to train in {len(shards)} shards{how}"
+        if resume:
+            points = [(_shard_label(s, cfg), int(checkpoints[s]["step"]) if s in checkpoints else 0) for s in shards]
+            writer.log_event("info", f"resumed {line}; {resume_points_text(points)}")
+        else:
+            writer.log_event("info", f"started {line}")
         if not on_ray and (notice := engine_notice(cfg, here)) is not None:
             writer.log_event("warning", notice)
-        checkpoints = _take_up_checkpoints(writer, cfg, shards) if resume else {}
         events = (
             run_on_ray(cfg, shards, stop, checkpoints)
             if plan is None
             else run_locally(cfg, shards, stop, checkpoints, plan, problems)
         )
-        failures = _record(
-            writer, cfg, events, stop, {shard: int(state["step"]) for shard, state in checkpoints.items()}
-        )
+        resumed_from = {shard: int(state["step"]) for shard, state in checkpoints.items()}
+        failures = _record(writer, cfg, events, stop, resumed_from if resume else None)
         if failures:
             first = f"{_describe_shard(failures[0].shard, cfg)} failed: {failures[0].reason}"
             more = f"{len(failures)} shards failed, the first: " if len(failures) > 1 else ""
@@ -356,13 +360,14 @@ def _record(
     cfg: Config,
     events: Generator[Event | ShardPlaced | ShardFailed | ShardRetried],
     stop: threading.Event,
-    resumed_from: dict[Shard, int],
+    resumed_from: dict[Shard, int] | None,
 ) -> list[ShardFailed]:
     """Write the shards' events to the store as they come, from one shard at a time or many at once.
 
     Every write is keyed by (width, data size, depth, seed[, step]), so an event seen twice changes nothing; a
-    shard retried from a checkpoint rewrites the rows past it with the same numbers. ``resumed_from`` holds the
-    step each shard continues from.
+    shard retried from a checkpoint rewrites the rows past it with the same numbers. On a resume,
+    ``resumed_from`` holds the step each checkpointed shard continues from (its :class:`Resumed` event says
+    so); a shard without one says ``width 8: from step 0`` when it begins, so the log names every shard's start.
 
     A stop does not end the recording: the executor ends its stream once its shards have yielded their
     stopping checkpoints, which are written like timed ones (and said in the event log), for at most
@@ -389,7 +394,10 @@ def _record(
                 continue
             group = _group(shard)
             if shard not in last_progress:
-                writer.set_progress(group, shard.seeds[0], len(shard.seeds), resumed_from.get(shard, 0), steps)
+                from_step = (resumed_from or {}).get(shard, 0)
+                writer.set_progress(group, shard.seeds[0], len(shard.seeds), from_step, steps)
+                if resumed_from is not None and shard not in resumed_from:
+                    writer.log_event("info", f"{_shard_label(shard, cfg)}: from step 0")
                 last_progress[shard] = now
             if isinstance(event, ShardPlaced):
                 if not placed:  # the first worker to take a shard describes the environment the run trains in

@@ -72,6 +72,7 @@ from scaletui.config import (
     parse_toml,
     seeds_label,
 )
+from scaletui.present import group_label
 
 SCHEMA_VERSION = 4
 # Config fields added in a schema version, with the value every run of an older version was trained with.
@@ -824,6 +825,31 @@ class Run:
             ).fetchall()
         keys = ("width", "n_train", "depth", "first_seed", "models", "step", "written")
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def resume_points(self) -> list[tuple[str, int]]:
+        """What a resume of the run would take up now: each unfinished width's (and, split by seeds, each
+        shard's) label and the step it continues from, its checkpoint's or 0 where it has none (see
+        :func:`scaletui.present.resume_points_text`). Read before the resume starts: the runner replaces them."""
+        cfg = self.config
+        finished = set(self._query("SELECT width, n_train, depth, seed FROM models"))
+        saved = self.checkpoints()
+        sizes, depths, count = len(cfg.data_sizes), len(cfg.depths), cfg.seeds.count
+
+        def label(group: Group, seeds: list[int]) -> str:
+            name = group_label(*group, sizes, depths)
+            return name if len(seeds) == count else f"{name}, {seeds_label(seeds)}"
+
+        points = []
+        for group in self.groups():
+            left = [s for s in range(count) if (*group, s) not in finished]
+            for c in saved:
+                if (c["width"], c["n_train"], c["depth"]) == tuple(group):
+                    seeds = list(range(c["first_seed"], c["first_seed"] + c["models"]))
+                    points.append((label(group, seeds), int(c["step"])))
+                    left = [s for s in left if s not in seeds]
+            if left:
+                points.append((label(group, left), 0))
+        return points
 
     def events(self, after_id: int = 0) -> list[tuple[int, float, str, str]]:
         return self._query("SELECT id, time, level, message FROM events WHERE id > ? ORDER BY id", (after_id,))

@@ -31,6 +31,7 @@ from scaletui.engine import (
     prepare_problem,
     train_shard,
 )
+from scaletui.present import resume_points_text
 from scaletui.runner import create_run, execute, request_stop, start_runner
 from scaletui.store import SCHEMA_VERSION, Run, RunWriter, StoreError, checkpoint_name
 from tests.conftest import assert_same_results, kill_after_a_checkpoint, smoke_config, wait_for
@@ -201,9 +202,16 @@ def test_a_stop_asked_for_saves_each_shard_in_training_at_its_step_and_the_resum
     assert (saved["width"], saved["first_seed"]) == (512, 0)
     assert 50 < saved["step"] == at_stop["step"] < cfg.training.steps
     assert f"stopped: width 512, seed 0 saved at step {saved['step']:,}" in event_messages(run_dir)
+    # What the explorer's resume toast says: which shard goes on from where, which starts over.
+    points = f"width 512, seed 0 from step {saved['step']:,}; width 512, seed 1 from step 0"
+    assert resume_points_text(run.resume_points()) == points
 
     assert execute(run_dir, threading.Event(), resume=True) == "finished"
-    assert f"width 512, seed 0: from step {saved['step']:,}" in event_messages(run_dir)
+    messages = event_messages(run_dir)
+    [resumed] = [m for m in messages if m.startswith("resumed on cpu")]
+    assert resumed.endswith(f"; {points}")
+    assert f"width 512, seed 0: from step {saved['step']:,}" in messages
+    assert "width 512, seed 1: from step 0" in messages
     assert_same_results(reference, run_dir)
 
 

@@ -28,7 +28,7 @@ from scaletui.analysis import DEFAULT_RESAMPLES, FitOptions
 from scaletui.config import Config, ConfigError, load_config
 from scaletui.grid import Fixed, axis_of
 from scaletui.plots import Curve, curves_plot, curves_vs_n_plot, loss_plot, variance_plot
-from scaletui.present import duration, group_label, x_symbol
+from scaletui.present import duration, group_label, resume_points_text, x_symbol
 from scaletui.presets import list_presets, save_user_preset
 from scaletui.report import (
     POINTS,
@@ -397,7 +397,9 @@ class ExplorerScreen(Screen):
             return
         run_dir = self.watcher.run_dir
         try:
-            status = Run(run_dir).status().status
+            run = Run(run_dir)
+            status = run.status().status
+            points = resume_points_text(run.resume_points())  # read before the runner takes them up
         except StoreError as exc:
             self.notify(str(exc), severity="error")
             return
@@ -406,7 +408,7 @@ class ExplorerScreen(Screen):
             return
         start_runner(run_dir, detach=True, resume=True)
         self.app.post_message(RunLaunched(run_dir))
-        self.notify(f"resuming {run_dir.name}: {RESUME_REDOES}")
+        self.notify(f"resuming {run_dir.name}: {points}")
         self.follow(run_dir)
 
     @staticmethod
