@@ -396,6 +396,7 @@ def _record(
             if shard not in last_progress:
                 from_step = (resumed_from or {}).get(shard, 0)
                 writer.set_progress(group, shard.seeds[0], len(shard.seeds), from_step, steps)
+                writer.take_up_shard(group, shard.seeds[0], len(shard.seeds), from_step)
                 if resumed_from is not None and shard not in resumed_from:
                     writer.log_event("info", f"{_shard_label(shard, cfg)}: from step 0")
                 last_progress[shard] = now

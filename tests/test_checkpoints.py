@@ -212,6 +212,9 @@ def test_a_stop_asked_for_saves_each_shard_in_training_at_its_step_and_the_resum
     assert resumed.endswith(f"; {points}")
     assert f"width 512, seed 0: from step {saved['step']:,}" in messages
     assert "width 512, seed 1: from step 0" in messages
+    # The resumed session took the shard up where the stop left it: the ETA counts only the steps past it.
+    taken = {r["first_seed"]: r["from_step"] for r in Run(run_dir).progress() if r["width"] == 512}
+    assert taken == {0: saved["step"], 1: 0}
     assert_same_results(reference, run_dir)
 
 

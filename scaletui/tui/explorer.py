@@ -288,9 +288,9 @@ class ExplorerScreen(Screen):
     def progress_text(self, snap: RunSnapshot) -> Text:
         st = snap.status
         elapsed = st.duration or 0.0
-        eta = ""
-        if st.status == "running" and 0 < snap.fraction < 1:
-            eta = f" · ETA {duration(elapsed * (1 - snap.fraction) / snap.fraction)}"
+        eta = ""  # the store's estimate (the CLI's bars show the same); "–" until this session has a rate
+        if st.status == "running":
+            eta = f" · ETA {'–' if snap.eta is None else duration(snap.eta)}"
         cfg = snap.config
         current = [g for g, s in snap.steps_done.items() if 0 < s < cfg.training.steps]
         where = group_label(*current[0], len(cfg.data_sizes), len(cfg.depths)) if current else ""
