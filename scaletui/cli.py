@@ -20,7 +20,7 @@ from rich.cells import cell_len
 from rich.columns import Columns
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -147,7 +147,12 @@ def friendly_errors() -> Iterator[None]:
 
 
 class SweepProgress:
-    """Rich progress bars fed from the store: overall and per width (step, median loss, ETA)."""
+    """Rich progress bars fed from the store: overall (with the store's ETA, the explorer's) and per width
+    (step, median loss).
+
+    The ETA is :meth:`Run.remaining_seconds`, not rich's own: rich extrapolates each bar's recent speed,
+    which prices the wide widths still to come at the narrow ones' rate and counts a resume's head start as
+    speed."""
 
     def __init__(self, cfg: Config) -> None:
         self.steps = cfg.training.steps
@@ -156,15 +161,15 @@ class SweepProgress:
             BarColumn(bar_width=None),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
-            TimeRemainingColumn(),
+            TextColumn("{task.fields[eta]}"),
             console=err,
             expand=True,
         )
-        self.overall = self.progress.add_task("[bold]all widths", total=1.0, info="")
+        self.overall = self.progress.add_task("[bold]all widths", total=1.0, info="", eta="ETA –")
         sizes, depths = len(cfg.data_sizes), len(cfg.depths)
         self.tasks: dict[Group, TaskID] = {
             Group(w, n, d): self.progress.add_task(
-                group_label(w, n, d, sizes, depths), total=self.steps, info="waiting"
+                group_label(w, n, d, sizes, depths), total=self.steps, info="waiting", eta=""
             )
             for n, d in cfg.cells
             for w in cfg.model.widths
@@ -180,7 +185,10 @@ class SweepProgress:
                 median = f"{np.median(finite):.2e}" if finite.size else "NaN"
                 info = f"step {steps[group]:>{len(str(self.steps))}}/{self.steps}  median {median}"
             self.progress.update(task, completed=steps[group], info=info)
-        self.progress.update(self.overall, completed=fraction)
+        status = run.status()
+        left = run.remaining_seconds(status)
+        eta = "" if status.status != "running" else f"ETA {'–' if left is None else duration(left)}"
+        self.progress.update(self.overall, completed=fraction, eta=eta)
 
 
 def _watch(run_dir: Path, proc: subprocess.Popen[bytes]) -> int:
@@ -333,7 +341,11 @@ def run(
 
 @app.command("ls")
 def list_command(runs_dir: RunsDir = DEFAULT_RUNS_DIR) -> None:
-    """List the runs in the runs directory, oldest first, with their status (dead = runner gone)."""
+    """List the runs in the runs directory, oldest first, with their status (dead = runner gone).
+
+    started: when the run first started (a resume keeps it); duration: the time it trained, summed over its
+    runner sessions (the time it waited stopped is not counted).
+    """
     runs = list_runs(runs_dir)
     if not runs:
         err.print(f"no runs in {runs_dir}", markup=False)

@@ -14,7 +14,9 @@ one (the sets are nested) and does not depend on which other sizes the sweep hol
 
 Training is a generator of events: the caller (the runner) decides what to store and when to stop.
 Every ``execution.checkpoint_seconds`` it also yields the shard's whole training state at a step boundary
-(:class:`Checkpointed`); handed back as ``resume``, that state continues the shard bit for bit.
+(:class:`Checkpointed`); handed back as ``resume``, that state continues the shard bit for bit. When the
+caller asks it to stop (``stop``), it yields that state at the next boundary and ends there, so a stop that
+is asked for loses no step.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -330,6 +333,14 @@ class Checkpointed:
     shard: Shard
     step: int
     state: State
+    stopping: bool = False  # taken because a stop was asked for: the shard's training ends with it
+
+
+class StopFlag(Protocol):
+    """What :func:`train_shard` looks at after each call of the trainer: a :class:`threading.Event` in the
+    runner's process, a :func:`multiprocessing.Event` in a worker."""
+
+    def is_set(self) -> bool: ...
 
 
 @dataclass
@@ -684,6 +695,7 @@ def train_shard(
     initial: list[torch.Tensor] | None = None,
     progress_every: int = 50,
     resume: State | None = None,
+    stop: StopFlag | None = None,
 ) -> Iterator[Event]:
     """Train one shard to the end, yielding evaluations, progress ticks, checkpoints and, last, the final results.
 
@@ -691,6 +703,12 @@ def train_shard(
     state of an earlier :class:`Checkpointed` of this shard, continues training from its step exactly as if it
     had never stopped; a state that does not fit is refused (said in the :class:`Resumed` event) and the shard
     starts over. The caller may stop early by closing the generator; nothing is left half-done on its side.
+
+    ``stop``, once set, ends the training at the next step boundary with a :class:`Checkpointed` marked
+    ``stopping`` (no :class:`ShardFinished`): the same state a timed checkpoint there would hold, so a resume
+    from it is bit for bit a run never stopped. It is looked at after each call of the trainer: one step on
+    the general path, at most FUSED_CALL_SECONDS (as far as the seconds per step so far tell) on the fused
+    kernel, which is how long a stop waits.
     """
     cfg = problem.config
     steps = cfg.training.steps
@@ -736,7 +754,7 @@ def train_shard(
             started -= float(restored(resume, "seconds", torch.tensor(0.0, dtype=torch.float64)))
         except CheckpointError as exc:
             yield Resumed(shard, 0, refused=str(exc))
-            yield from train_shard(problem, shard, initial, progress_every)
+            yield from train_shard(problem, shard, initial, progress_every, stop=stop)
             return
         yield Resumed(shard, first)
     last = evaluated(0) if first == 0 else None
@@ -772,6 +790,9 @@ def train_shard(
         # One clock read per call (tens of nanoseconds against a step's tens of microseconds or more): a
         # Levenberg–Marquardt step can take a second, so waiting for the next progress tick could miss a
         # checkpoint by most of a minute.
+        if stop is not None and done < steps and stop.is_set():
+            yield Checkpointed(shard, done, snapshot(done), stopping=True)
+            return
         if time.monotonic() >= due and done < steps:
             yield Checkpointed(shard, done, snapshot(done))
             due = time.monotonic() + every

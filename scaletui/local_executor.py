@@ -15,8 +15,14 @@ fork) with its own thread count. The runner hands it one shard at a time, the la
 last shard to finish is a small one; the worker sends every event over its pipe as it happens. A model's
 generators depend only on its coordinates, so a worker trains it to the same numbers the runner would.
 A worker that dies is reported as its shard failing (:class:`~scaletui.engine.ShardFailed`) and the other
-shards go on; closing the stream (a stop) ends the workers at once: they hold nothing of the run, and what
-they trained since their shard's last checkpoint is what a stop loses in the runner's process too.
+shards go on.
+
+A stop (the runner's ``stop`` set) saves every shard in training at its current step, on both ways: in the
+runner's process :func:`~scaletui.engine.train_shard` sees the same flag; workers share a
+:func:`multiprocessing.Event` that the runner sets, each yields its shard's state at the next step boundary
+(a :class:`~scaletui.engine.Checkpointed` marked ``stopping``) and the stream ends once all have, or after
+SAVE_SECONDS, when the workers that have not are ended as they are (their shards keep their last timed
+checkpoints). Closing the stream ends the workers at once: they hold nothing of the run.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import os
 import platform
 import signal
 import threading
+import time
 from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -38,12 +45,14 @@ import torch
 
 from scaletui.config import Config, parameter_count
 from scaletui.engine import (
+    Checkpointed,
     Event,
     Problem,
     Shard,
     ShardFailed,
     ShardFinished,
     State,
+    StopFlag,
     estimate_shard_bytes,
     prepare_problem,
     train_shard,
@@ -51,6 +60,9 @@ from scaletui.engine import (
 
 POLL_SECONDS = 0.25  # how often the runner looks at the stop flag while no worker reports
 END_SECONDS = 5.0  # a worker asked to end (SIGTERM) is killed when it has not within this
+# After a stop, how long the runner waits for its workers' checkpoints: each sends one within a trainer call
+# (a step, or at most FUSED_CALL_SECONDS of the fused kernel's) and the pickling of its state.
+SAVE_SECONDS = 30.0
 
 # glibc's mallopt parameters (malloc.h).
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -128,14 +140,15 @@ def run_locally(
     problems: dict[tuple[int, int], Problem],
 ) -> Generator[Event | ShardFailed]:
     """Train every shard (from its checkpoint, where ``checkpoints`` has one) as the plan says, yielding the
-    events as they come until all are done or ``stop`` is set. ``problems`` holds each cell's problem for
-    training in this process (workers draw their own)."""
+    events as they come until all are done or ``stop`` is set; a shard in training when it is set yields its
+    state at its current step (a :class:`Checkpointed` marked ``stopping``) before the stream ends.
+    ``problems`` holds each cell's problem for training in this process (workers draw their own)."""
     if plan.workers == 1:
         for shard in shards:
             if stop.is_set():
                 return
             # popped: held no longer
-            yield from train_shard(problems[shard.cell], shard, resume=checkpoints.pop(shard, None))
+            yield from train_shard(problems[shard.cell], shard, resume=checkpoints.pop(shard, None), stop=stop)
     else:
         yield from _train_in_workers(cfg, shards, stop, checkpoints, plan)
 
@@ -158,11 +171,12 @@ def _send(conn: Connection, message: object) -> None:
         raise _RunnerGone from None
 
 
-def _work(conn: Connection, threads: int) -> None:
+def _work(conn: Connection, threads: int, stop: StopFlag) -> None:
     """A worker's life: take a shard, train it, send its events; until the runner closes the pipe or is gone.
 
     Interrupts are ignored: a Ctrl+C in a terminal reaches the whole process group, and it is the runner
-    that decides, on its own stop request, to end its workers.
+    that decides, on its own stop request, to set ``stop`` (the shard in training then sends its state at
+    its current step and ends) and to end its workers.
     """
     for sig in (signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
@@ -177,7 +191,7 @@ def _work(conn: Connection, threads: int) -> None:
             try:
                 if shard.cell not in problems:
                     problems[shard.cell] = prepare_problem(cfg.cell(*shard.cell), torch.device("cpu"))
-                for event in train_shard(problems[shard.cell], shard, resume=resume):
+                for event in train_shard(problems[shard.cell], shard, resume=resume, stop=stop):
                     _send(conn, event)
             except _RunnerGone:
                 raise
@@ -191,9 +205,9 @@ def _work(conn: Connection, threads: int) -> None:
 class _Worker:
     """One worker process, the runner's end of its pipe, and the shard it trains (None while idle)."""
 
-    def __init__(self, context: multiprocessing.context.SpawnContext, threads: int) -> None:
+    def __init__(self, context: multiprocessing.context.SpawnContext, threads: int, stop: StopFlag) -> None:
         self.conn, theirs = context.Pipe()
-        self.process: SpawnProcess = context.Process(target=_work, args=(theirs, threads), daemon=True)
+        self.process: SpawnProcess = context.Process(target=_work, args=(theirs, threads, stop), daemon=True)
         self.process.start()
         theirs.close()  # only the worker holds its end: when it dies, this end reads end-of-file
         self.shard: Shard | None = None
@@ -229,23 +243,31 @@ class _Worker:
 def _train_in_workers(
     cfg: Config, shards: list[Shard], stop: threading.Event, checkpoints: dict[Shard, State], plan: WorkerPlan
 ) -> Generator[Event | ShardFailed]:
+    """Hand the shards out to the workers and pass their events on. Once ``stop`` is set no shard is handed
+    out; the workers are told (their shared ``saving`` flag) and their messages read until each has sent its
+    stopping checkpoint (or its shard's end), for at most SAVE_SECONDS."""
     context = multiprocessing.get_context("spawn")
     todo = deque(sorted(shards, key=lambda s: shard_work(cfg, s), reverse=True))
+    saving = context.Event()
+    save_by: float | None = None  # once stopping: when the workers that have not saved are given up on
     workers: list[_Worker] = []
     try:
-        workers = [_Worker(context, plan.threads) for _ in range(min(plan.workers, len(todo)))]
-        while not stop.is_set():
+        workers = [_Worker(context, plan.threads, saving) for _ in range(min(plan.workers, len(todo)))]
+        while True:
+            if stop.is_set() and save_by is None:
+                saving.set()
+                save_by = time.monotonic() + SAVE_SECONDS
             for worker in workers:
-                if worker.shard is None and todo:
+                if save_by is None and worker.shard is None and todo:
                     shard = todo.popleft()
                     worker.give(cfg, shard, checkpoints.pop(shard, None))  # popped: held no longer
             busy = [w for w in workers if w.shard is not None]
-            if not busy:
+            if not busy or (save_by is not None and time.monotonic() > save_by):
                 return
             ready = set(wait([w.conn for w in busy], timeout=POLL_SECONDS))
             # One message from every worker that has one, so that a chatty shard cannot starve the others.
             for worker in busy:
-                if worker.conn not in ready or stop.is_set():
+                if worker.conn not in ready:
                     continue
                 shard = worker.shard
                 assert shard is not None
@@ -253,19 +275,19 @@ def _train_in_workers(
                     message = worker.conn.recv()
                 except (EOFError, OSError):
                     reason = worker.death()
-                    if stop.is_set():  # a worker that dies while the run stops is part of the stop
-                        return
                     workers.remove(worker)
                     worker.end()
+                    if save_by is not None:  # a worker that dies while the run stops is part of the stop
+                        continue
                     if todo:
-                        workers.append(_Worker(context, plan.threads))
+                        workers.append(_Worker(context, plan.threads, saving))
                     yield ShardFailed(shard, reason)
                     continue
                 if isinstance(message, _Raised):
                     worker.shard = None
                     yield ShardFailed(shard, message.reason)
                     continue
-                if isinstance(message, ShardFinished):
+                if isinstance(message, ShardFinished) or (isinstance(message, Checkpointed) and message.stopping):
                     worker.shard = None
                 yield message
     finally:

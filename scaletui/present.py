@@ -78,6 +78,13 @@ def group_label(width: int, n_train: int, depth: int, sizes: int = 1, depths: in
     return " · ".join(parts)
 
 
+def resume_points_text(points: list[tuple[str, int]]) -> str:
+    """Where a resume takes each unfinished shard up, ``width 4 from step 2,692,250; width 8 from step 0``: the
+    runner's "resumed" event and the explorer's resume toast, so a user sees which widths go on and which
+    start over."""
+    return "; ".join(f"{label} from step {step:,}" for label, step in points) or "nothing left to train"
+
+
 AXIS_NAMES = {"width": "width", "data": "data size", "depth": "depth"}  # a sweep's axes, in words
 AXIS_SYMBOLS = {"width": "width", "data": "D", "depth": "depth"}  # and as a column or an axis label names them
 

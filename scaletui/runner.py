@@ -2,7 +2,11 @@
 
 The CLI and the TUI both start runs through :func:`start_runner`, which launches
 ``python -m scaletui.runner RUN_DIR``; the faces then only read the store. SIGINT, SIGTERM and SIGHUP
-stop a runner gracefully: what it has is saved and the run is marked ``stopped``.
+stop a runner gracefully: every shard in training saves its state at its current step (a checkpoint, the
+event log's ``stopped: width 4 saved at step 2,692,250``), so a resume continues from exactly there, and the
+run is marked ``stopped``. That holds for shards in the runner's process and in local workers; on Ray the
+stop cancels the tasks and their shards keep their last timed checkpoints. A kill -9 loses what each shard
+trained since its last timed checkpoint (``execution.checkpoint_seconds``).
 
 The shards train on this machine (scaletui/local_executor.py: here, or side by side in worker processes)
 or on a Ray cluster (``execution.executor = "ray"``); either way their events come back to this process,
@@ -60,6 +64,7 @@ from scaletui.engine import (
 )
 from scaletui.environment import environment_facts
 from scaletui.local_executor import configure_process, plan_workers, run_locally
+from scaletui.present import resume_points_text
 from scaletui.ray_executor import (
     ShardPlaced,
     ShardRetried,
@@ -85,6 +90,10 @@ from scaletui.targets import build_target
 LOCKED_EXIT_CODE = 3  # another runner holds the run: this one wrote nothing
 FLUSH_SECONDS = 1.0
 PROGRESS_SECONDS = 0.5
+# After a stop, how long the shards' events are still recorded: the stopping checkpoints arrive within a
+# trainer call (local workers: within local_executor.SAVE_SECONDS); an executor that goes on past this is
+# closed, whatever it was doing.
+STOPPING_SECONDS = 60.0
 MEMORY_SHARE = 0.8  # of what the device has free when the run starts
 
 
@@ -296,19 +305,22 @@ def _execute_locked(run_dir: Path, stop: threading.Event, resume: bool) -> str:
         cells = len({s.cell for s in shards})
         grid = f" at {cells} data sizes × depths" if cfg.is_grid else ""
         how = "" if plan is None else f" {plan.describe()}"
-        verb = "resumed" if resume else "started"
-        writer.log_event("info", f"{verb} on {where}: {widths} widths{grid} to train in {len(shards)} shards{how}")
+        checkpoints = _take_up_checkpoints(writer, cfg, shards) if resume else {}
+        line = f"on {where}: {widths} widths{grid} to train in {len(shards)} shards{how}"
+        if resume:
+            points = [(_shard_label(s, cfg), int(checkpoints[s]["step"]) if s in checkpoints else 0) for s in shards]
+            writer.log_event("info", f"resumed {line}; {resume_points_text(points)}")
+        else:
+            writer.log_event("info", f"started {line}")
         if not on_ray and (notice := engine_notice(cfg, here)) is not None:
             writer.log_event("warning", notice)
-        checkpoints = _take_up_checkpoints(writer, cfg, shards) if resume else {}
         events = (
             run_on_ray(cfg, shards, stop, checkpoints)
             if plan is None
             else run_locally(cfg, shards, stop, checkpoints, plan, problems)
         )
-        failures = _record(
-            writer, cfg, events, stop, {shard: int(state["step"]) for shard, state in checkpoints.items()}
-        )
+        resumed_from = {shard: int(state["step"]) for shard, state in checkpoints.items()}
+        failures = _record(writer, cfg, events, stop, resumed_from if resume else None)
         if failures:
             first = f"{_describe_shard(failures[0].shard, cfg)} failed: {failures[0].reason}"
             more = f"{len(failures)} shards failed, the first: " if len(failures) > 1 else ""
@@ -348,13 +360,18 @@ def _record(
     cfg: Config,
     events: Generator[Event | ShardPlaced | ShardFailed | ShardRetried],
     stop: threading.Event,
-    resumed_from: dict[Shard, int],
+    resumed_from: dict[Shard, int] | None,
 ) -> list[ShardFailed]:
     """Write the shards' events to the store as they come, from one shard at a time or many at once.
 
     Every write is keyed by (width, data size, depth, seed[, step]), so an event seen twice changes nothing; a
-    shard retried from a checkpoint rewrites the rows past it with the same numbers. ``resumed_from`` holds the
-    step each shard continues from.
+    shard retried from a checkpoint rewrites the rows past it with the same numbers. On a resume,
+    ``resumed_from`` holds the step each checkpointed shard continues from (its :class:`Resumed` event says
+    so); a shard without one says ``width 8: from step 0`` when it begins, so the log names every shard's start.
+
+    A stop does not end the recording: the executor ends its stream once its shards have yielded their
+    stopping checkpoints, which are written like timed ones (and said in the event log), for at most
+    STOPPING_SECONDS after the stop.
     """
     steps = cfg.training.steps
     fingerprint = training_fingerprint(cfg)
@@ -363,6 +380,7 @@ def _record(
     before_last_tenth: dict[Shard, np.ndarray] = {}  # each shard's training loss before the rule's window
     failures: list[ShardFailed] = []
     placed = False
+    stopping_until: float | None = None
     try:
         for event in events:
             now = time.monotonic()
@@ -376,7 +394,11 @@ def _record(
                 continue
             group = _group(shard)
             if shard not in last_progress:
-                writer.set_progress(group, shard.seeds[0], len(shard.seeds), resumed_from.get(shard, 0), steps)
+                from_step = (resumed_from or {}).get(shard, 0)
+                writer.set_progress(group, shard.seeds[0], len(shard.seeds), from_step, steps)
+                writer.take_up_shard(group, shard.seeds[0], len(shard.seeds), from_step)
+                if resumed_from is not None and shard not in resumed_from:
+                    writer.log_event("info", f"{_shard_label(shard, cfg)}: from step 0")
                 last_progress[shard] = now
             if isinstance(event, ShardPlaced):
                 if not placed:  # the first worker to take a shard describes the environment the run trains in
@@ -393,6 +415,9 @@ def _record(
             if isinstance(event, Checkpointed):
                 writer.write_checkpoint(group, list(shard.seeds), event.state, fingerprint)
                 last_flush = now
+                if event.stopping:
+                    writer.set_progress(group, shard.seeds[0], len(shard.seeds), event.step, steps)
+                    writer.log_event("info", f"stopped: {_shard_label(shard, cfg)} saved at step {event.step:,}")
             if isinstance(event, Evaluated | Progressed) and now - last_progress[shard] >= PROGRESS_SECONDS:
                 writer.set_progress(group, shard.seeds[0], len(shard.seeds), event.step, steps)
                 last_progress[shard] = now
@@ -415,7 +440,9 @@ def _record(
                 writer.set_progress(group, shard.seeds[0], len(shard.seeds), steps, steps)
                 writer.log_event(*_shard_summary(event, before_last_tenth.pop(shard, None), cfg))
             if stop.is_set():
-                break
+                stopping_until = stopping_until or now + STOPPING_SECONDS
+                if now > stopping_until:
+                    break
     finally:
         events.close()
     return failures

@@ -35,6 +35,15 @@ through views that add those columns, nothing is written); a runner resuming one
 with the columns, in one transaction, and renames its checkpoint files, so the run goes on where it
 stopped. Label noise is drawn from a stream of its own since version 4, so an older run with
 ``data.noise`` above 0 is refused on resume rather than continued on a different training set.
+
+The run's life across runner sessions (a run stopped and resumed has several) is kept without a schema
+version: ``run.started`` is the first session's start and stays so; ``run.session_started`` the current (or
+last) session's; ``run.ran`` the seconds the earlier sessions ran, so the run's duration is the time it
+trained, summed; ``session_shards`` holds, for the current session, the step each shard was taken up from
+and when, which is what the ETA measures its rate on (:func:`estimate_remaining`). The columns and table
+are added (``ALTER TABLE … ADD COLUMN``, ``CREATE TABLE IF NOT EXISTS``) when a runner opens an older run;
+a reader of a run without them reads its one recorded session as the whole (as before), and an older
+scaletui reads and resumes a run with them as it always did (it names every column it writes).
 """
 
 from __future__ import annotations
@@ -72,6 +81,7 @@ from scaletui.config import (
     parse_toml,
     seeds_label,
 )
+from scaletui.present import group_label
 
 SCHEMA_VERSION = 4
 # Config fields added in a schema version, with the value every run of an older version was trained with.
@@ -90,7 +100,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS run (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     status TEXT NOT NULL, pid INTEGER, host TEXT, device TEXT,
-    started REAL, finished REAL, heartbeat REAL, error TEXT
+    started REAL, finished REAL, heartbeat REAL, error TEXT,
+    session_started REAL, ran REAL
 );
 CREATE TABLE IF NOT EXISTS curves (
     width INTEGER NOT NULL, n_train INTEGER NOT NULL, depth INTEGER NOT NULL, seed INTEGER NOT NULL,
@@ -109,6 +120,11 @@ CREATE TABLE IF NOT EXISTS progress (
 CREATE TABLE IF NOT EXISTS checkpoints (
     width INTEGER NOT NULL, n_train INTEGER NOT NULL, depth INTEGER NOT NULL, first_seed INTEGER NOT NULL,
     models INTEGER NOT NULL, step INTEGER NOT NULL, file TEXT NOT NULL, written REAL NOT NULL,
+    PRIMARY KEY (width, n_train, depth, first_seed)
+);
+CREATE TABLE IF NOT EXISTS session_shards (
+    width INTEGER NOT NULL, n_train INTEGER NOT NULL, depth INTEGER NOT NULL, first_seed INTEGER NOT NULL,
+    models INTEGER NOT NULL, from_step INTEGER NOT NULL, started REAL NOT NULL,
     PRIMARY KEY (width, n_train, depth, first_seed)
 );
 CREATE TABLE IF NOT EXISTS events (
@@ -290,6 +306,10 @@ class RunWriter:
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = NORMAL")
         self.conn.executescript(_SCHEMA)
+        have = {row[1] for row in self.conn.execute("PRAGMA table_info(run)")}
+        for column in ("session_started", "ran"):  # a run written before sessions were kept apart
+            if column not in have:
+                self.conn.execute(f"ALTER TABLE run ADD COLUMN {column} REAL")
         if not all(_has_grid_columns(self.conn, table) for table in KEYED_TABLES):
             migrate_to_grid_keys(self.conn, run_dir)
         self._pending_curves: list[tuple[Any, ...]] = []
@@ -344,12 +364,29 @@ class RunWriter:
         self.conn.execute("UPDATE run SET pid=?, host=? WHERE id=1 AND status='created'", (pid, socket.gethostname()))
 
     def mark_running(self, device: str) -> None:
+        """A runner session begins: ``started`` keeps the run's first start (listings sort and show it); the
+        session before this one, if any, is added to ``ran`` (from its start to its end, or to its last
+        heartbeat when its runner died; a run written before sessions were kept apart has its one recorded
+        session from ``started``); the shards taken up in that session are forgotten."""
         (self.dir / FAILURE_NOTE).unlink(missing_ok=True)
         now = time.time()
+        with self._transaction():
+            self.conn.execute(
+                "UPDATE run SET status='running', pid=?, host=?, device=?, "
+                "ran = COALESCE(ran, 0) + COALESCE(MAX(0, COALESCE(finished, heartbeat) - "
+                "COALESCE(session_started, started)), 0), "
+                "started = COALESCE(started, ?), session_started = ?, heartbeat=?, finished=NULL, error=NULL "
+                "WHERE id=1",
+                (os.getpid(), socket.gethostname(), device, now, now, now),
+            )
+            self.conn.execute("DELETE FROM session_shards")
+
+    def take_up_shard(self, group: Group, first_seed: int, models: int, from_step: int) -> None:
+        """This session begins training a shard at ``from_step`` (its checkpoint's, or 0): the ETA counts as
+        this session's work only the steps past it."""
         self.conn.execute(
-            "UPDATE run SET status='running', pid=?, host=?, device=?, started=?, heartbeat=?, "
-            "finished=NULL, error=NULL WHERE id=1",
-            (os.getpid(), socket.gethostname(), device, now, now),
+            "INSERT OR REPLACE INTO session_shards VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (*group, first_seed, models, from_step, time.time()),
         )
 
     def mark_ended(self, status: str, error: str | None = None) -> None:
@@ -553,6 +590,8 @@ class RunStatus:
     finished: float | None
     heartbeat: float | None
     error: str | None
+    session_started: float | None = None  # the current (or last) runner session's start; ``started`` is the first's
+    ran: float = 0.0  # seconds the earlier sessions ran
 
     @property
     def is_live(self) -> bool:
@@ -560,10 +599,80 @@ class RunStatus:
 
     @property
     def duration(self) -> float | None:
-        if self.started is None:
+        """The time the run has trained, summed over its runner sessions: the earlier ones (``ran``) and the
+        last, to its end, to now while it is live, or to its last heartbeat when its runner died. The wall
+        time since ``started`` would also count the hours a stopped run waited to be resumed."""
+        start = self.session_started if self.session_started is not None else self.started
+        if start is None:
             return None
         end = self.finished or (time.time() if self.is_live else self.heartbeat)
-        return None if end is None else max(0.0, end - self.started)
+        return None if end is None else self.ran + max(0.0, end - start)
+
+
+def estimate_remaining(cfg: Config, progress: list[dict[str, Any]], session_started: float, now: float) -> float | None:
+    """Seconds until the sweep is done, from what this runner session has trained; None before it has
+    measured anything.
+
+    Each shard the session took up (``from_step``, ``taken_up`` in its progress row) has trained
+    ``models × (step − from_step)`` model-steps in ``updated − taken_up`` seconds: steps done before a resume
+    are not this session's and count for nothing. That gives the seconds per model-step of each width (data
+    size, depth) measured; a width not measured yet costs ``a + b·m``, m its multiply-adds per model-step
+    (parameters × points per step), with a and b fitted to the measured widths (least squares weighted by
+    their seconds; through the origin, proportional to m, while one size has been measured). The work left,
+    ``seeds × steps`` of every width less what its progress rows have done, times those costs, is the
+    training time left; it is scaled by the session's wall time over its training time, so the time between
+    shards and the runner's start (and, with workers, the shards trained side by side) count as they have
+    so far. Wide widths trained last are therefore not priced at the narrow ones' rate, and a resume does
+    not count the work before it.
+    """
+    steps, seeds = cfg.training.steps, cfg.seeds.count
+    done: dict[Group, float] = {}
+    busy: dict[Group, float] = {}
+    work: dict[Group, float] = {}
+    for row in progress:
+        group = Group(row["width"], row["n_train"], row["depth"])
+        done[group] = done.get(group, 0.0) + row["models"] * row["step"]
+        taken, start = row.get("from_step"), row.get("taken_up")
+        if taken is None or start is None or row["updated"] is None or start < session_started:
+            continue
+        if row["step"] > taken and row["updated"] > start:
+            busy[group] = busy.get(group, 0.0) + row["updated"] - start
+            work[group] = work.get(group, 0.0) + row["models"] * (row["step"] - taken)
+    measured = {g: busy[g] / work[g] for g in busy if work.get(g, 0) > 0}
+    trained = sum(busy[g] for g in measured)
+    if not measured or trained <= 0 or now <= session_started:
+        return None
+
+    def size(group: Group) -> float:
+        cell = cfg.cell(group.n_train, group.depth)
+        points = cell.training.batch_size or cell.data.n_train
+        return float(parameter_count(cfg.target.input_dim, group.width, group.depth) * points)
+
+    a, b = _fit_cost([(size(g), measured[g], busy[g]) for g in measured])
+    left = 0.0
+    for n_train, depth in cfg.cells:
+        for width in cfg.model.widths:
+            group = Group(width, n_train, depth)
+            remaining = max(0.0, seeds * steps - done.get(group, 0.0))
+            left += remaining * measured.get(group, a + b * size(group))
+    return left * (now - session_started) / trained
+
+
+def _fit_cost(points: list[tuple[float, float, float]]) -> tuple[float, float]:
+    """Seconds per model-step as ``a + b·m`` from measured (m, seconds per model-step, weight), a and b never
+    negative: weighted least squares over two sizes or more, else a line through the origin."""
+    total = sum(w for _, _, w in points)
+    mean_m = sum(m * w for m, _, w in points) / total
+    mean_s = sum(s * w for _, s, w in points) / total
+    spread = sum(w * (m - mean_m) ** 2 for m, _, w in points)
+    if spread > 0:
+        b = sum(w * (m - mean_m) * (s - mean_s) for m, s, w in points) / spread
+        a = mean_s - b * mean_m
+        if b < 0:  # wider was not dearer: the measured mean for every width
+            return mean_s, 0.0
+        if a >= 0:
+            return a, b
+    return 0.0, sum(w * s * m for m, s, w in points) / sum(w * m * m for m, _, w in points)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -708,14 +817,18 @@ class Run:
 
     def status(self) -> RunStatus:
         """The recorded status, with a live-looking run whose runner is gone reported as ``dead``."""
-        rows = self._query("SELECT status, pid, host, device, started, finished, heartbeat, error FROM run")
+        with self._db() as conn:  # by name: a run written before sessions were kept apart lacks the last two
+            cursor = conn.execute("SELECT * FROM run")
+            names = [d[0] for d in cursor.description]
+            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         if not rows:
             raise StoreError(f"{self.dir / 'run.sqlite'}: no status row")
-        st = RunStatus(*rows[0])
+        fields = ("status", "pid", "host", "device", "started", "finished", "heartbeat", "error", "session_started")
+        st = RunStatus(**{k: rows[0].get(k) for k in fields}, ran=rows[0].get("ran") or 0.0)
         note = self.dir / FAILURE_NOTE
         if st.is_live and note.is_file():
             error = note.read_text(encoding="utf-8", errors="replace").strip()
-            return RunStatus("failed", *rows[0][1:7], error or "the runner failed (no reason recorded)")
+            return dataclasses.replace(st, status="failed", error=error or "the runner failed (no reason recorded)")
         if st.is_live:
             here = st.host == socket.gethostname()
             if st.status == "running":
@@ -723,10 +836,10 @@ class Run:
             else:  # created: launched (or about to be) but not yet training
                 stale = st.pid is None and time.time() - float(self.meta.get("created", 0)) > STALE_AFTER_SECONDS
             if here and runner_lock_held(self.dir):  # its runner is alive, whatever its heartbeat says
-                return RunStatus("not responding", *rows[0][1:]) if stale and st.status == "running" else st
+                return dataclasses.replace(st, status="not responding") if stale and st.status == "running" else st
             gone = here and st.pid is not None and not _pid_alive(st.pid)
             if stale or gone:
-                return RunStatus("dead", *rows[0][1:])
+                return dataclasses.replace(st, status="dead")
         return st
 
     def models(self) -> ModelTable:
@@ -777,9 +890,32 @@ class Run:
         return {g: (step, np.array(losses, dtype=float)) for g, (step, losses) in latest.items()}
 
     def progress(self) -> list[dict[str, Any]]:
+        """Each shard's progress row; ``from_step`` and ``taken_up`` say where and when the current runner
+        session took it up (None for a shard it has not, and in a run written before sessions were kept)."""
         keys = ("width", "n_train", "depth", "first_seed", "models", "step", "steps", "started", "updated")
         rows = self._query(f"SELECT {', '.join(keys)} FROM progress ORDER BY width, n_train, depth, first_seed")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        taken: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        if self._has_table("session_shards"):
+            sql = "SELECT width, n_train, depth, first_seed, from_step, started FROM session_shards"
+            taken = {tuple(row[:4]): tuple(row[4:]) for row in self._query(sql)}
+        return [
+            {
+                **dict(zip(keys, r, strict=True)),
+                **dict(zip(("from_step", "taken_up"), taken.get(tuple(r[:4]), (None, None)), strict=True)),
+            }
+            for r in rows
+        ]
+
+    def _has_table(self, name: str) -> bool:
+        return bool(self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)))
+
+    def remaining_seconds(self, status: RunStatus | None = None, now: float | None = None) -> float | None:
+        """The ETA of a running run (see :func:`estimate_remaining`), or None: not running, or no rate
+        measured in this runner session yet. ``status``: the one just read, if the caller has it."""
+        st = status or self.status()
+        if st.status != "running" or st.session_started is None:
+            return None
+        return estimate_remaining(self.config, self.progress(), st.session_started, time.time() if now is None else now)
 
     def group(self, width: int) -> Group:
         """A width's group in a run that sweeps width alone (its one data size and depth)."""
@@ -824,6 +960,31 @@ class Run:
             ).fetchall()
         keys = ("width", "n_train", "depth", "first_seed", "models", "step", "written")
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def resume_points(self) -> list[tuple[str, int]]:
+        """What a resume of the run would take up now: each unfinished width's (and, split by seeds, each
+        shard's) label and the step it continues from, its checkpoint's or 0 where it has none (see
+        :func:`scaletui.present.resume_points_text`). Read before the resume starts: the runner replaces them."""
+        cfg = self.config
+        finished = set(self._query("SELECT width, n_train, depth, seed FROM models"))
+        saved = self.checkpoints()
+        sizes, depths, count = len(cfg.data_sizes), len(cfg.depths), cfg.seeds.count
+
+        def label(group: Group, seeds: list[int]) -> str:
+            name = group_label(*group, sizes, depths)
+            return name if len(seeds) == count else f"{name}, {seeds_label(seeds)}"
+
+        points = []
+        for group in self.groups():
+            left = [s for s in range(count) if (*group, s) not in finished]
+            for c in saved:
+                if (c["width"], c["n_train"], c["depth"]) == tuple(group):
+                    seeds = list(range(c["first_seed"], c["first_seed"] + c["models"]))
+                    points.append((label(group, seeds), int(c["step"])))
+                    left = [s for s in left if s not in seeds]
+            if left:
+                points.append((label(group, left), 0))
+        return points
 
     def events(self, after_id: int = 0) -> list[tuple[int, float, str, str]]:
         return self._query("SELECT id, time, level, message FROM events WHERE id > ? ORDER BY id", (after_id,))

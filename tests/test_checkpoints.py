@@ -31,9 +31,10 @@ from scaletui.engine import (
     prepare_problem,
     train_shard,
 )
-from scaletui.runner import create_run, execute, start_runner
-from scaletui.store import SCHEMA_VERSION, Run, RunWriter, checkpoint_name
-from tests.conftest import assert_same_results, kill_after_a_checkpoint, smoke_config
+from scaletui.present import resume_points_text
+from scaletui.runner import create_run, execute, request_stop, start_runner
+from scaletui.store import SCHEMA_VERSION, Run, RunWriter, StoreError, checkpoint_name
+from tests.conftest import assert_same_results, kill_after_a_checkpoint, smoke_config, wait_for
 
 CPU = torch.device("cpu")
 OPTIMISERS = {
@@ -82,6 +83,25 @@ def test_a_shard_continued_from_any_checkpoint_ends_bit_for_bit_as_an_uninterrup
             np.testing.assert_array_equal(again[step].train_loss, evaluation.train_loss)
             np.testing.assert_array_equal(again[step].test_loss, evaluation.test_loss)
         assert_same_finish(resumed[-1], uninterrupted)
+
+
+def test_a_stop_yields_the_state_at_the_next_boundary_and_ends_the_shard_there():
+    """The flag is looked at after each call of the trainer: set while the evaluation at step 21 is handled,
+    the shard ends at step 21 with its state marked ``stopping``, which continues to the uninterrupted end."""
+    cfg = engine_config("execution.checkpoint_seconds=0")
+    problem = prepare_problem(cfg, CPU)
+    shard = Shard(4, (0, 1))
+    uninterrupted = list(train_shard(problem, shard))[-1]
+    stop = threading.Event()
+    events = []
+    for event in train_shard(problem, shard, progress_every=1, stop=stop):
+        events.append(event)
+        if isinstance(event, Evaluated) and event.step == 21:
+            stop.set()
+    *_, saved = events
+    assert isinstance(saved, Checkpointed) and saved.stopping and saved.step == 21
+    assert not any(isinstance(e, ShardFinished) for e in events)
+    assert_same_finish(list(train_shard(problem, shard, resume=saved.state))[-1], uninterrupted)
 
 
 def test_without_checkpoint_seconds_no_state_is_taken():
@@ -147,6 +167,55 @@ def test_a_runner_killed_mid_width_resumes_from_its_checkpoint_bit_for_bit(tmp_p
     assert f"width {width}: from step {step:,}" in event_messages(run_dir)
     assert_same_results(reference, run_dir)
     assert Run(run_dir).checkpoints() == [] and not list((run_dir / "arrays").glob("*checkpoint*"))
+
+
+def _mid_shard(run_dir: Path, width: int) -> dict | None:
+    """The progress row of the width's first shard while it is past its first evaluation and unfinished."""
+    try:
+        rows = Run(run_dir).progress()
+    except StoreError:
+        return None
+    return next((r for r in rows if r["width"] == width and 50 < r["step"] < r["steps"]), None)
+
+
+def test_a_stop_asked_for_saves_each_shard_in_training_at_its_step_and_the_resume_goes_on_from_there(tmp_path):
+    """request_stop (the TUI's ctrl+t, the CLI's Ctrl-C) with no timed checkpoint due for an hour: the shard in
+    training is saved at the step it reached, the shard not yet begun starts over, and the resumed run ends
+    bit for bit as one never stopped."""
+    cfg = smoke_config(
+        *RUN,
+        *LASTS_SECONDS,
+        "model.widths=[8, 512]",
+        "execution.seeds_per_shard=1",
+        "execution.checkpoint_seconds=3600",
+    )
+    reference = uninterrupted(tmp_path / "reference", cfg)
+    run_dir = create_run(tmp_path / "runs", cfg)
+    proc = start_runner(run_dir)
+    wait_for(lambda: _mid_shard(run_dir, 512) and Run(run_dir).status().status == "running", timeout=120)
+    assert request_stop(Run(run_dir))
+    assert proc.wait(timeout=60) == 130
+    run = Run(run_dir)
+    assert run.status().status == "stopped"
+    [saved] = run.checkpoints()
+    [at_stop] = [r for r in run.progress() if (r["width"], r["first_seed"]) == (512, 0)]
+    assert (saved["width"], saved["first_seed"]) == (512, 0)
+    assert 50 < saved["step"] == at_stop["step"] < cfg.training.steps
+    assert f"stopped: width 512, seed 0 saved at step {saved['step']:,}" in event_messages(run_dir)
+    # What the explorer's resume toast says: which shard goes on from where, which starts over.
+    points = f"width 512, seed 0 from step {saved['step']:,}; width 512, seed 1 from step 0"
+    assert resume_points_text(run.resume_points()) == points
+
+    assert execute(run_dir, threading.Event(), resume=True) == "finished"
+    messages = event_messages(run_dir)
+    [resumed] = [m for m in messages if m.startswith("resumed on cpu")]
+    assert resumed.endswith(f"; {points}")
+    assert f"width 512, seed 0: from step {saved['step']:,}" in messages
+    assert "width 512, seed 1: from step 0" in messages
+    # The resumed session took the shard up where the stop left it: the ETA counts only the steps past it.
+    taken = {r["first_seed"]: r["from_step"] for r in Run(run_dir).progress() if r["width"] == 512}
+    assert taken == {0: saved["step"], 1: 0}
+    assert_same_results(reference, run_dir)
 
 
 @pytest.fixture(scope="module")
@@ -248,7 +317,7 @@ def test_a_checkpoint_that_must_not_be_continued_is_refused_by_name_and_the_shar
     [refusal] = [m for m in messages if "refused" in m or "arrays/" in m]
     assert refusal.startswith(f"width 8: checkpoint arrays/{name} ") and REFUSALS[kind] in refusal
     assert refusal.endswith("training from step 0")
-    assert not any(": from step" in m for m in messages)
+    assert not any(": from step" in m and not m.endswith(": from step 0") for m in messages)  # none continued
     assert_same_results(reference, run_dir)
     assert Run(run_dir).checkpoints() == [] and not (run_dir / "arrays" / name).exists()
 

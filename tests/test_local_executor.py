@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import torch
 from scaletui import local_executor
 from scaletui.engine import ShardFailed, ShardFinished, estimate_shard_bytes, plan_shards
 from scaletui.local_executor import WorkerPlan, plan_workers, run_locally, shard_work
-from scaletui.runner import create_run, execute, start_runner
+from scaletui.runner import create_run, execute, request_stop, start_runner
 from scaletui.store import Run
 from tests.conftest import assert_same_results, checkpointed_unfinished, report_reliability, smoke_config, wait_for
 
@@ -190,10 +191,41 @@ def test_sigterm_stops_the_workers_promptly_and_resume_finishes_with_the_same_nu
     report_reliability(
         "SIGTERM to a runner with 2 local worker processes",
         "1 run, resumed",
-        "runner exited 130 within seconds, its workers gone, run 'stopped'; resume continued from the checkpoints "
-        "and equals an uninterrupted run bit for bit",
-        "of each shard in training, the steps since its last checkpoint",
+        "runner exited 130 within seconds, its workers gone, run 'stopped'; each shard in training saved at its "
+        "step; resume continued from there and equals an uninterrupted run bit for bit",
+        "0",
     )
+
+
+def test_a_stop_saves_every_shard_the_workers_train_at_its_step(runs_dir):
+    """With no timed checkpoint due for an hour, a stop still loses no step: each worker's shard is saved
+    where it was, said in the event log, and the resume continues from there to the numbers of one process."""
+    # Two shards of seconds each on one thread (LONG's last a fraction of a second here, less than the half
+    # second between progress rows): both are seen training before either ends.
+    cfg = smoke_config(*LONG, "model.widths=[128, 256]", "training.steps=16000", "execution.checkpoint_seconds=3600")
+    reference = create_run(runs_dir, cfg)
+    assert execute(reference, threading.Event()) == "finished"
+    run_dir = create_run(runs_dir, replace(cfg, execution=replace(cfg.execution, workers=2)))
+    proc = start_runner(run_dir)
+
+    def both_training() -> bool:
+        rows = Run(run_dir).progress() if (run_dir / "run.sqlite").exists() else []
+        return sum(0 < r["step"] < r["steps"] for r in rows) == 2
+
+    wait_for(both_training, timeout=120)
+    assert request_stop(Run(run_dir))
+    assert proc.wait(timeout=60) == 130
+    run = Run(run_dir)
+    saved = {(c["width"], c["step"]) for c in run.checkpoints()}
+    in_training = {(r["width"], r["step"]) for r in run.progress() if 0 < r["step"] < r["steps"]}
+    assert len(saved) == 2 and saved == in_training
+    for width, step in saved:
+        assert f"stopped: width {width} saved at step {step:,}" in messages(run_dir)
+
+    assert start_runner(run_dir, resume=True).wait(timeout=120) == 0
+    for width, step in saved:
+        assert f"width {width}: from step {step:,}" in messages(run_dir)
+    assert_same_results(reference, run_dir)
 
 
 def test_the_workers_of_a_killed_runner_end_on_their_own(runs_dir):

@@ -88,7 +88,12 @@ async def test_stop_then_resume_from_the_explorer_continues_from_the_checkpoint(
         progress = app.screen.query_one("#progress", Static)
         shown = f"checkpoints: width 128 at step {saved['step']:,}"
         await until(pilot, lambda: shown in str(progress.content))
+        notes: list[str] = []
+        notify = app.notify
+        app.notify = lambda message, **kw: (notes.append(message), notify(message, **kw))[1]  # type: ignore[method-assign]
         await pilot.press("ctrl+e")
+        await until(pilot, lambda: any(n.startswith("resuming") for n in notes))
+        assert notes == [f"resuming {run_dir.name}: width 128 from step {saved['step']:,}"]
         await until(pilot, lambda: Run(run_dir).status().status == "finished", timeout=120)
         await until(pilot, lambda: "finished" in str(app.screen.sub_title))
     assert len(Run(run_dir).models()) == 2

@@ -426,9 +426,10 @@ async def test_stop_and_resume_say_what_resume_redoes(tmp_path: Path, monkeypatc
         await until(pilot, lambda: app.screen.snapshot.status.status == "stopped")
         await pilot.press("ctrl+e")  # a stopped run's key
         await until(pilot, lambda: len(notes) == 2)
-    for note in notes:
-        assert "saves what it has" not in note
-        assert "unfinished widths continue from their last checkpoint (step 0 for a width without one)" in note
+    stopping, resuming = notes
+    assert "saves what it has" not in stopping
+    assert "unfinished widths continue from their last checkpoint (step 0 for a width without one)" in stopping
+    assert resuming == "resuming lottery: nothing left to train"  # every width of the synthetic run finished
 
 
 async def test_the_tickets_screen_follows_a_live_run(tmp_path: Path) -> None:

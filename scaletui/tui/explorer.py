@@ -30,7 +30,7 @@ from scaletui.analysis import DEFAULT_RESAMPLES, FitOptions
 from scaletui.config import Config, ConfigError, load_config
 from scaletui.grid import Fixed, axis_of
 from scaletui.plots import Curve, curves_plot, curves_vs_n_plot, loss_plot, variance_plot
-from scaletui.present import duration, group_label, x_symbol
+from scaletui.present import duration, group_label, resume_points_text, x_symbol
 from scaletui.presets import list_presets, save_user_preset
 from scaletui.report import (
     POINTS,
@@ -294,9 +294,9 @@ class ExplorerScreen(Screen):
     def progress_text(self, snap: RunSnapshot) -> Text:
         st = snap.status
         elapsed = st.duration or 0.0
-        eta = ""
-        if st.status == "running" and 0 < snap.fraction < 1:
-            eta = f" · ETA {duration(elapsed * (1 - snap.fraction) / snap.fraction)}"
+        eta = ""  # the store's estimate (the CLI's bars show the same); "–" until this session has a rate
+        if st.status == "running":
+            eta = f" · ETA {'–' if snap.eta is None else duration(snap.eta)}"
         cfg = snap.config
         current = [g for g, s in snap.steps_done.items() if 0 < s < cfg.training.steps]
         where = group_label(*current[0], len(cfg.data_sizes), len(cfg.depths)) if current else ""
@@ -403,7 +403,9 @@ class ExplorerScreen(Screen):
             return
         run_dir = self.watcher.run_dir
         try:
-            status = Run(run_dir).status().status
+            run = Run(run_dir)
+            status = run.status().status
+            points = resume_points_text(run.resume_points())  # read before the runner takes them up
         except StoreError as exc:
             self.notify(str(exc), severity="error")
             return
@@ -412,7 +414,7 @@ class ExplorerScreen(Screen):
             return
         start_runner(run_dir, detach=True, resume=True)
         self.app.post_message(RunLaunched(run_dir))
-        self.notify(f"resuming {run_dir.name}: {RESUME_REDOES}")
+        self.notify(f"resuming {run_dir.name}: {points}")
         self.follow(run_dir)
 
     @staticmethod

@@ -63,6 +63,7 @@ class RunSnapshot:
     # run over width alone), and which of them the table, the α line and the budget show.
     curves: list[tuple[str, RunAnalysis]] = field(default_factory=list)
     selected: int = 0
+    eta: float | None = None  # seconds left, as the store estimates them; None until a rate is measured
 
 
 class RunWatcher:
@@ -125,4 +126,5 @@ class RunWatcher:
             models = along[selected].models()
         return RunSnapshot(self.run_dir, run.id, run.config, status, models, self._analysis,
                            self._analysis_version, self._budgets, self._budget, self._curves_version, fraction,
-                           steps, events, run.checkpoints(), self._analyses, selected)  # fmt: skip
+                           steps, events, run.checkpoints(), self._analyses, selected,
+                           run.remaining_seconds(status))  # fmt: skip
