@@ -186,7 +186,9 @@ class ExecutionConfig:
         0, "at most this many seeds train together; 0 = a width's seeds together", low=0, high=MAX_SEEDS
     )
     max_retries: int = setting(3, "ray: times a shard whose worker died is run again", low=0, high=100)
-    checkpoint_seconds: float = setting(60.0, "how often each training shard's whole state is saved; 0 = never")
+    checkpoint_seconds: float = setting(
+        60.0, "how often each training shard's whole state is saved (a stop saves it too); 0 = never"
+    )
     engine: Engine = setting("auto", "auto: the fused kernel for one-hidden-layer Adam/SGD | general: always PyTorch")
     workers: int = setting(1, "local: processes training shards side by side; 1 = in the runner", low=1, high=1024)
 

@@ -261,7 +261,8 @@ table (F4), the event log (F5), the budget: loss vs step and α(step) with its C
 settled (F7), and the local slopes between neighbouring widths with their verdict (F8); a click on a \
 panel's name shows it too. ctrl+g: the fit options; ctrl+x: the x axis (N, width, and data size or depth \
 in a run that sweeps them: one line per value of the other coordinates, ctrl+n picks the one the table and \
-α show); F9: the machine's load, the runner and the GPUs. In the \
+α show); F9: the machine's load, the runner and the GPUs. ctrl+r runs the form; ctrl+t stops a live run \
+(each width in training saves its step), ctrl+e resumes a stopped one from there. In the \
 form, ↑/↓ (or tab, enter, a click) pick a field, typing edits it, ←/→ step through its choices or flip \
 true/false.
 Compare: the median test loss vs N of several runs on one log–log plot, each with its fitted α and \
@@ -269,6 +270,9 @@ Compare: the median test loss vs N of several runs on one log–log plot, each w
 Tickets (F6 in the explorer): one model's hidden neurons as (w, b) points, its mirror pairs (w, b) and \
 (−w, b) with what each pair adds to the output, and k averaged nets of width w against one net of \
 width k·w. Arrows change width and seed.
+Seeds (F10 in the explorer): each width's seeds as a strip (quantiles, best of k, the lucky and unlucky \
+tails with Hill's index), the median fit and how the spread scales; u switches between log10 loss, loss \
+and rank.
 Everywhere: ? this help, ctrl+p the palette (every key as a command), f12 saves the screen as SVG."""
 
 
