@@ -376,10 +376,10 @@ def list_command(runs_dir: RunsDir = DEFAULT_RUNS_DIR) -> None:
     # The short columns are never cut (a table of no_wrap columns is shrunk evenly, which cut the start
     # time); the free-text ones share what is left, folding onto a second line rather than losing their end.
     widths = {c: max(len(c), *(cell_len(str(row.get(c, ""))) for row in rows)) for c in columns}  # wide glyphs: 2
-    free = [c for c in columns if c in ("id", "name", "target")]
+    free = [c for c in columns if c in ("name", "target")]  # the id never folds: _fit_listing made it fit
     room = out.width - sum(widths[c] for c in columns if c not in free) - 2 * (len(columns) - 1)
-    for i, name in enumerate(free):  # the id first: it is what the other commands take
-        widths[name] = max(8, min(widths[name], room - 8 * (len(free) - 1 - i)))
+    for i, name in enumerate(free):
+        widths[name] = min(widths[name], max(8, room - 8 * (len(free) - 1 - i)))  # never wider than its text
         room -= widths[name]
     table = Table(box=None, pad_edge=False, header_style="bold")
     for name in columns:

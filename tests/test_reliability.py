@@ -149,7 +149,7 @@ def test_sigkill_at_random_moments_loses_nothing_committed_and_resume_matches(tm
 
 
 def _limit_file_size():
-    resource.setrlimit(resource.RLIMIT_FSIZE, (96 * 1024, 96 * 1024))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
 
 
 def test_a_full_disk_fails_the_run_in_one_line_and_keeps_it_readable(tmp_path):
@@ -170,7 +170,7 @@ def test_a_full_disk_fails_the_run_in_one_line_and_keeps_it_readable(tmp_path):
     result = cli.invoke(app, ["ls", "--runs-dir", str(runs_dir)])
     assert "failed" in result.output
     report_reliability(
-        "writes failing (file-size limit of 96 KiB on the runner)",
+        "writes failing (file-size limit of 256 KiB on the runner)",
         "1 run",
         "marked failed with a one-line 'disk full' reason; readers open what was written",
         "0 committed records",

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -23,7 +23,7 @@ from textual.css.query import QueryType
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, Header, Select, Static
+from textual.widgets import Button, Header, Input, Select, Static
 from textual.worker import Worker, WorkerState
 
 from scaletui.analysis import DEFAULT_RESAMPLES, FitOptions
@@ -468,6 +468,13 @@ class ExplorerScreen(Screen):
         cells = snap.config.cells
         n_train, depth = cells[snap.selected] if self.fit_options.axis == "width" else cells[0]
         return Fixed(n_train=n_train, depth=depth)
+
+    def on_key(self, event: events.Key) -> None:
+        """e, F6 and F10 are left out of the footer until a run is followed (check_action), which also leaves
+        them unanswered: say why rather than nothing."""
+        typing = isinstance(self.focused, Input)
+        if self.watcher is None and (event.key in ("f6", "f10") or (event.key == "e" and not typing)):
+            self.notify("no run yet: start one (ctrl+r) or open one from the runs screen", severity="warning")
 
     @staticmethod
     def keys_of(snap: RunSnapshot) -> tuple[bool, bool, bool]:
