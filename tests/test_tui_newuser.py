@@ -531,14 +531,20 @@ async def test_f9_shows_the_machine_and_the_runners_use(tmp_path: Path) -> None:
         assert not pane.display
 
 
+async def open_fit_controls(pilot, app) -> Static:
+    """Once the α line shows a fit, ctrl+g: the fit controls open; the α line, to watch them act on it."""
+    alpha = app.screen.query_one("#alpha", Static)
+    await until(pilot, lambda: "α vs N = " in str(alpha.content))
+    await pilot.press("ctrl+g")
+    await until(pilot, lambda: isinstance(app.screen, FitDialog))
+    return alpha
+
+
 async def test_the_fit_controls_drive_the_alpha_line_and_the_export(tmp_path: Path) -> None:
     run = lottery_run(tmp_path / "runs")
     app = ExplorerApp(tmp_path / "runs", run.dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        alpha = app.screen.query_one("#alpha", Static)
-        await until(pilot, lambda: "α vs N = " in str(alpha.content))
-        await pilot.press("ctrl+g")
-        await until(pilot, lambda: isinstance(app.screen, FitDialog))
+        alpha = await open_fit_controls(pilot, app)
         dialog = app.screen
         dialog.query_one("#min", Input).value = "4"
         dialog.query_one("#robust", Checkbox).value = True
@@ -564,10 +570,7 @@ async def test_in_the_fit_controls_space_ticks_and_enter_applies_from_a_checkbox
     run = lottery_run(tmp_path / "runs")
     app = ExplorerApp(tmp_path / "runs", run.dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        alpha = app.screen.query_one("#alpha", Static)
-        await until(pilot, lambda: "α vs N = " in str(alpha.content))
-        await pilot.press("ctrl+g")
-        await until(pilot, lambda: isinstance(app.screen, FitDialog))
+        alpha = await open_fit_controls(pilot, app)
         robust = app.screen.query_one("#robust", Checkbox)
         robust.focus()
         await pilot.pause()
