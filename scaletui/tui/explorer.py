@@ -54,6 +54,7 @@ from scaletui.tui.watch import RunSnapshot, RunWatcher
 
 REFRESH_SECONDS = 0.4
 RESUMABLE = ("stopped", "failed", "dead")  # what `run --resume` finishes
+NO_RUN_YET = "no run yet: start one (ctrl+r) or open one from the runs screen"
 SYSTEM_SECONDS = 1.0  # the system pane, while shown
 NARROW = 110  # below this many columns the form and the live panels do not both fit: the panels get the room
 RESUME_REDOES = "unfinished widths continue from their last checkpoint (step 0 for a width without one)"
@@ -474,7 +475,7 @@ class ExplorerScreen(Screen):
         them unanswered: say why rather than nothing."""
         typing = isinstance(self.focused, Input)
         if self.watcher is None and (event.key in ("f6", "f10") or (event.key == "e" and not typing)):
-            self.notify("no run yet: start one (ctrl+r) or open one from the runs screen", severity="warning")
+            self.notify(NO_RUN_YET, severity="warning")
 
     @staticmethod
     def keys_of(snap: RunSnapshot) -> tuple[bool, bool, bool]:
@@ -496,7 +497,7 @@ class ExplorerScreen(Screen):
         from scaletui.tui.exporting import ask_and_export
 
         if self.watcher is None:
-            self.notify("no run yet: start one (ctrl+r) or open one from the runs screen", severity="warning")
+            self.notify(NO_RUN_YET, severity="warning")
             return
         run_dir = self.watcher.run_dir
         name = self.snapshot.config.name if self.snapshot is not None else run_dir.name
@@ -563,14 +564,14 @@ class ExplorerScreen(Screen):
     def action_tickets(self) -> None:
         """The lottery-ticket view of the followed run: mirror pairs and ensembles against wide nets."""
         if self.watcher is None:
-            self.notify("no run yet: start one (ctrl+r) or open one from the runs screen", severity="warning")
+            self.notify(NO_RUN_YET, severity="warning")
             return
         self.app.push_screen(TicketsScreen(self.watcher.run_dir, self.selected_cell()))
 
     def action_seeds(self) -> None:
         """The seed distribution of the followed run: quantiles, best of k, tails and the verdict."""
         if self.watcher is None:
-            self.notify("no run yet: start one (ctrl+r) or open one from the runs screen", severity="warning")
+            self.notify(NO_RUN_YET, severity="warning")
             return
         self.app.push_screen(SeedsScreen(self.watcher.run_dir, self.selected_cell()))
 
